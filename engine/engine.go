@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// Options configure an Engine. The zero value of each field means its
+// default.
+type Options struct {
+	// CacheStates is how many customer states each partition keeps decoded
+	// in memory (a write-back cache over Pebble). Default 50,000.
+	CacheStates int
+	// BlockCacheBytes is Pebble's block cache. Default 64 MiB.
+	BlockCacheBytes int64
+	// AllowedLateness is how far behind the newest event time the watermark
+	// stays: events up to this late still fall before timers they could
+	// cancel. Default 10 minutes.
+	AllowedLateness time.Duration
+	// Sync makes each commit fsync Pebble's WAL. Off by default: a process
+	// crash loses nothing without it (the OS has the writes), and in Kafka
+	// mode the changelog covers a machine crash.
+	Sync bool
+}
+
+func (o *Options) withDefaults() Options {
+	r := *o
+	if r.CacheStates <= 0 {
+		r.CacheStates = 50_000
+	}
+	if r.BlockCacheBytes <= 0 {
+		r.BlockCacheBytes = 64 << 20
+	}
+	if r.AllowedLateness <= 0 {
+		r.AllowedLateness = 10 * time.Minute
+	}
+	return r
+}
+
+// Engine owns the Pebble store that holds every partition's customer
+// states, timers and checkpoints. Partitions are processed independently,
+// each by one goroutine.
+type Engine struct {
+	db   *pebble.DB
+	opts Options
+	pack atomic.Pointer[rules.Pack]
+
+	mu    sync.Mutex
+	parts map[int32]*Partition
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
+	if pack == nil {
+		return nil, errors.New("open engine: no rule pack")
+	}
+	o := opts.withDefaults()
+	cache := pebble.NewCache(o.BlockCacheBytes)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                32 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      quietLogger{},
+	}
+	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		popts.Levels[i].BlockSize = 16 << 10
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", dir, err)
+	}
+	e := &Engine{db: db, opts: o, parts: map[int32]*Partition{}}
+	e.pack.Store(pack)
+	return e, nil
+}
+
+// quietLogger keeps Pebble's informational chatter out of the engine's
+// output; errors still reach stderr through Fatalf.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// Close closes the store. Partitions must not be used after.
+func (e *Engine) Close() error {
+	if err := e.db.Close(); err != nil {
+		return fmt.Errorf("close state store: %w", err)
+	}
+	return nil
+}
+
+// SetPack installs a new rule pack. Each partition switches to it at the
+// start of its next batch, never in the middle of one.
+func (e *Engine) SetPack(p *rules.Pack) { e.pack.Store(p) }
+
+// Pack returns the rule pack partitions use for new batches.
+func (e *Engine) Pack() *rules.Pack { return e.pack.Load() }
+
+// Metrics returns Pebble's metrics, for export.
+func (e *Engine) Metrics() *pebble.Metrics { return e.db.Metrics() }
+
+// Key layout: one keyspace per partition.
+//
+//	's' partition(4) customer → state encoding
+//	't' partition(4) due(8) customer → (empty): the timer index
+//	'm' partition(4) → meta (JSON)
+const (
+	prefixState = 's'
+	prefixTimer = 't'
+	prefixMeta  = 'm'
+)
+
+func partKey(prefix byte, p int32) []byte {
+	k := make([]byte, 5, 32)
+	k[0] = prefix
+	binary.BigEndian.PutUint32(k[1:], uint32(p))
+	return k
+}
+
+func appendTimerKey(dst []byte, p int32, due int64, customer string) []byte {
+	dst = append(dst, prefixTimer)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(p))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(due))
+	return append(dst, customer...)
+}
+
+// Meta is a partition's checkpoint and aggregates, stored in the same
+// Pebble batch as the states it describes.
+type Meta struct {
+	// Next is the input position to read next (a Kafka offset, a line
+	// number): everything before it has been applied.
+	Next int64 `json:"next"`
+	// ChangelogNext is the changelog offset after the last entry this
+	// store has applied (for restore catch-up).
+	ChangelogNext int64 `json:"changelog_next"`
+	Watermark     int64 `json:"watermark"`
+	MaxEventTime  int64 `json:"max_event_time"`
+	Events        int64 `json:"events"`
+	Duplicates    int64 `json:"duplicates"`
+	Customers     int64 `json:"customers"`
+	// Stages counts customers per stage ("" for no stage yet).
+	Stages map[string]int64 `json:"stages"`
+	// Bands counts scored customers per health band.
+	Bands        map[string]int64 `json:"bands"`
+	RevenueCents int64            `json:"revenue_cents"`
+	// Promoters, passives, detractors: customers by latest NPS answer.
+	Promoters  int64            `json:"promoters"`
+	Passives   int64            `json:"passives"`
+	Detractors int64            `json:"detractors"`
+	AlertsOpen map[string]int64 `json:"alerts_open"`
+	// Entered counts, per stage, customers that ever entered it (funnel).
+	Entered map[string]int64 `json:"entered"`
+}
+
+func (m *Meta) init() {
+	if m.Stages == nil {
+		m.Stages = map[string]int64{}
+	}
+	if m.Bands == nil {
+		m.Bands = map[string]int64{}
+	}
+	if m.AlertsOpen == nil {
+		m.AlertsOpen = map[string]int64{}
+	}
+	if m.Entered == nil {
+		m.Entered = map[string]int64{}
+	}
+}
+
+// Clone returns a deep copy (for readers on other goroutines).
+func (m *Meta) Clone() Meta {
+	c := *m
+	c.Stages = cloneMap(m.Stages)
+	c.Bands = cloneMap(m.Bands)
+	c.AlertsOpen = cloneMap(m.AlertsOpen)
+	c.Entered = cloneMap(m.Entered)
+	return c
+}
+
+func cloneMap(m map[string]int64) map[string]int64 {
+	c := make(map[string]int64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func decodeMeta(b []byte) (Meta, error) {
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("decode partition meta: %w", err)
+	}
+	m.init()
+	return m, nil
+}
+
+// Partition opens partition id's processor, loading its checkpoint. The
+// caller owns it: it must be used by one goroutine at a time, and closed
+// with Release.
+func (e *Engine) Partition(id int32) (*Partition, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, busy := e.parts[id]; busy {
+		return nil, fmt.Errorf("partition %d is already open", id)
+	}
+	p, err := newPartition(e, id)
+	if err != nil {
+		return nil, fmt.Errorf("open partition %d: %w", id, err)
+	}
+	e.parts[id] = p
+	return p, nil
+}
+
+// Release closes a partition's processor, dropping its cache (it keeps
+// its stored state).
+func (e *Engine) Release(p *Partition) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.parts[p.id] == p {
+		delete(e.parts, p.id)
+	}
+	p.release()
+}
+
+// DropPartition deletes partition id's stored state, timers and
+// checkpoint (e.g. a store found inconsistent with the changelog).
+func (e *Engine) DropPartition(id int32) error {
+	for _, prefix := range []byte{prefixState, prefixTimer, prefixMeta} {
+		start := partKey(prefix, id)
+		end := partKey(prefix, id+1)
+		if err := e.db.DeleteRange(start, end, pebble.Sync); err != nil {
+			return fmt.Errorf("drop partition %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// StoredMeta reads a partition's checkpoint without opening it (ok is
+// false when the store has none).
+func (e *Engine) StoredMeta(id int32) (m Meta, ok bool, err error) {
+	v, closer, err := e.db.Get(partKey(prefixMeta, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		m.init()
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("read partition %d meta: %w", id, err)
+	}
+	defer closer.Close()
+	m, err = decodeMeta(v)
+	return m, err == nil, err
+}
+
+// Lookup reads a customer's committed state from partition id's store,
+// for queries from other goroutines (the HTTP API). It sees what the last
+// commit wrote, not a batch in progress.
+func (e *Engine) Lookup(id int32, customer string) (State, bool, error) {
+	var st State
+	key := append(partKey(prefixState, id), customer...)
+	v, closer, err := e.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("look up customer %q: %w", customer, err)
+	}
+	defer closer.Close()
+	if err := st.Decode(v); err != nil {
+		return st, false, err
+	}
+	return st, true, nil
+}

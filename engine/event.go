@@ -1,0 +1,36 @@
+package engine
+
+// Event is one decoded customer touchpoint, the engine's only input.
+//
+// Decoders (connectors/decode) fill it from Segment or CloudEvents records.
+// Its strings may alias the decoder's buffers: they are valid only until the
+// decoder's next call, and the engine copies whatever it keeps beyond
+// Apply.
+type Event struct {
+	// ID is the dedupe key: Segment messageId, or CloudEvents source+"/"+id.
+	// Empty when the source gave none; such events are never deduplicated.
+	ID string
+	// CustomerID identifies the customer: Segment userId, else anonymousId;
+	// CloudEvents subject, else a configured data field. Never empty.
+	CustomerID string
+	// Account is the account (B2B group) the customer belongs to, if known:
+	// Segment context.groupId or a group call's groupId.
+	Account string
+	// Type is the Segment call type (track, identify, page, screen, group,
+	// alias) or "cloudevent" for CloudEvents.
+	Type string
+	// Name is the touchpoint's name: the Segment track event name, or the
+	// CloudEvents type. Empty for page, screen, identify, group and alias
+	// calls, which the rule pack classifies by Type.
+	Name string
+	// Time is the event's own timestamp in Unix milliseconds (never the
+	// Kafka record time).
+	Time int64
+	// Score is properties.score (an NPS answer, 0-10); HasScore tells
+	// whether the record carried one.
+	Score    float64
+	HasScore bool
+	// Revenue is the money the event carries: properties.revenue, else
+	// total, else value, else price (0 when none).
+	Revenue float64
+}

@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind is the kind of an output record.
+type Kind uint8
+
+// The output kinds, each with its own topic.
+const (
+	KindStage Kind = iota
+	KindHealth
+	KindAlert
+	numKinds
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindStage:
+		return "stage"
+	case KindHealth:
+		return "health"
+	case KindAlert:
+		return "alert"
+	}
+	return "unknown"
+}
+
+// Output is one output record: its Kafka key is the customer id, its value
+// the JSON record of DESIGN.md ("Outputs").
+type Output struct {
+	Kind  Kind
+	Key   string
+	Value []byte
+}
+
+// ChangelogEntry is one state change for the changelog topic: the newest
+// encoding of a customer's state (Key is the customer id), or the
+// partition's meta record under MetaKey.
+type ChangelogEntry struct {
+	Key   string
+	Value []byte
+}
+
+// MetaKey is the changelog key of a partition's meta record (watermark,
+// aggregates). No customer id starts with a NUL byte.
+const MetaKey = "\x00meta"
+
+// Outputs collects what a batch produced. The caller owns it: it resets it
+// between batches, and its slices are valid until then.
+type Outputs struct {
+	Records   []Output
+	Changelog []ChangelogEntry
+	buf       []byte
+}
+
+// Reset empties o, keeping its memory.
+func (o *Outputs) Reset() {
+	clear(o.Records)
+	o.Records = o.Records[:0]
+	clear(o.Changelog)
+	o.Changelog = o.Changelog[:0]
+	o.buf = o.buf[:0]
+}
+
+// record starts a JSON record with the fields every kind has and returns
+// the start offset in o.buf.
+func (o *Outputs) begin(kind Kind, customer string, at int64, version string) int {
+	start := len(o.buf)
+	b := append(o.buf, `{"kind":"`...)
+	b = append(b, kind.String()...)
+	b = append(b, `","customer_id":`...)
+	b = appendJSONString(b, customer)
+	b = append(b, `,"at":"`...)
+	b = time.UnixMilli(at).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","rules_version":`...)
+	b = appendJSONString(b, version)
+	o.buf = b
+	return start
+}
+
+func (o *Outputs) end(kind Kind, customer string, start int) {
+	o.buf = append(o.buf, '}')
+	// Full slice expression: a later append to buf must never write into
+	// this record's bytes.
+	o.Records = append(o.Records, Output{Kind: kind, Key: customer, Value: o.buf[start:len(o.buf):len(o.buf)]})
+}
+
+func (o *Outputs) field(name string) {
+	o.buf = append(o.buf, ',', '"')
+	o.buf = append(o.buf, name...)
+	o.buf = append(o.buf, '"', ':')
+}
+
+func (o *Outputs) stringField(name, value string) {
+	o.field(name)
+	o.buf = appendJSONString(o.buf, value)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendHex64(b []byte, v uint64) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexDigits[(v>>uint(shift))&0xf])
+	}
+	return b
+}
+
+func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }

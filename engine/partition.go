@@ -1,0 +1,780 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// Partition processes one input partition: it applies events to customer
+// states, runs the stage machine, the health scorecard, the alert rules
+// and the timers, and checkpoints states together with the input position.
+//
+// A batch is: Apply (and Skip) for each input record, then Flush, which
+// hands back the changelog entries, then Commit once the outputs are
+// durable. Nothing reaches Pebble before Commit, and Commit writes the
+// states, the timers and the input position in one atomic batch: a
+// process killed at any instant restarts from a consistent checkpoint.
+//
+// A Partition is not safe for concurrent use.
+type Partition struct {
+	e        *Engine
+	id       int32
+	pack     *rules.Pack
+	lateness int64
+
+	meta  Meta
+	cache map[string]*entry
+	dirty []*entry
+	// batch holds the timer index changes of the batch in progress; it is
+	// indexed so that timer scans see them. States join it at Commit.
+	batch   *pebble.Batch
+	nextDue int64 // earliest key in the timer index (0: none)
+
+	vars      rules.Vars
+	comps     []float64
+	keyBuf    []byte
+	encBuf    []byte
+	metaEnc   []byte
+	timerKeys [][]byte
+	flushed   bool
+}
+
+type entry struct {
+	key   string // the customer id, owned
+	st    State
+	dirty bool
+	enc   []byte // encoding made by Flush, written by Commit
+}
+
+func newPartition(e *Engine, id int32) (*Partition, error) {
+	p := &Partition{
+		e:        e,
+		id:       id,
+		pack:     e.Pack(),
+		lateness: e.opts.AllowedLateness.Milliseconds(),
+		cache:    make(map[string]*entry),
+		batch:    e.db.NewIndexedBatch(),
+	}
+	m, _, err := e.StoredMeta(id)
+	if err != nil {
+		return nil, err
+	}
+	p.meta = m
+	p.comps = make([]float64, len(p.pack.Health.Components))
+	if err := p.peekTimers(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Partition) release() {
+	p.batch.Close()
+	p.cache = nil
+}
+
+// ID is the partition number.
+func (p *Partition) ID() int32 { return p.id }
+
+// Meta returns the partition's checkpoint and aggregates as of the last
+// Apply (not yet committed, if a batch is in progress).
+func (p *Partition) Meta() Meta { return p.meta.Clone() }
+
+// Next is the input position to read next.
+func (p *Partition) Next() int64 { return p.meta.Next }
+
+// Watermark is the partition's event-time watermark (Unix ms).
+func (p *Partition) Watermark() int64 { return p.meta.Watermark }
+
+// RulesVersion is the version of the pack the partition applies now.
+func (p *Partition) RulesVersion() string { return p.pack.Version }
+
+// Skip records that the input record at position was consumed without an
+// event (undecodable: it went to the dead letters).
+func (p *Partition) Skip(position int64) {
+	if position >= p.meta.Next {
+		p.meta.Next = position + 1
+	}
+}
+
+// Apply applies ev, read at input position, appending what it causes to
+// out. It returns false for a duplicate (an event id the customer has
+// already had), which changes nothing. Timers that the event's time lets
+// fall due fire after it, in due-time order.
+func (p *Partition) Apply(ev *Event, position int64, out *Outputs) (bool, error) {
+	p.Skip(position)
+	p.meta.Events++
+	e, err := p.load(ev.CustomerID)
+	if err != nil {
+		return false, err
+	}
+	if ev.ID != "" {
+		h := xxhash.Sum64String(ev.ID) | 1 // never 0, the empty slot
+		if e.st.seenEvent(h) {
+			p.meta.Duplicates++
+			return false, nil
+		}
+		e.st.rememberEvent(h)
+	}
+	p.markDirty(e)
+	cat := p.pack.Classify(ev.Type, ev.Name)
+	p.update(&e.st, cat, ev)
+	p.run(e, ev.Time, cat, false, ev.Name, ev.ID, ev.Revenue, out)
+	if ev.Time > p.meta.MaxEventTime {
+		p.meta.MaxEventTime = ev.Time
+		if err := p.advance(ev.Time-p.lateness, out); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// Advance raises the watermark to wm (Unix ms) if it is behind, firing the
+// timers that fall due. The runtime calls it with the wall clock for a
+// partition that has been idle, and caught up, for the configured idle
+// time.
+func (p *Partition) Advance(wm int64, out *Outputs) error {
+	return p.advance(wm, out)
+}
+
+func (p *Partition) advance(wm int64, out *Outputs) error {
+	if wm <= p.meta.Watermark {
+		return nil
+	}
+	p.meta.Watermark = wm
+	if p.nextDue == 0 || p.nextDue > wm {
+		return nil
+	}
+	return p.fireTimers(wm, out)
+}
+
+// load returns the customer's cache entry, reading it from Pebble or
+// creating a new customer.
+func (p *Partition) load(customer string) (*entry, error) {
+	if e, ok := p.cache[customer]; ok {
+		return e, nil
+	}
+	e := &entry{key: strings.Clone(customer)}
+	p.keyBuf = append(append(p.keyBuf[:0], partKey(prefixState, p.id)...), customer...)
+	v, closer, err := p.e.db.Get(p.keyBuf)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		e.st.reset()
+		p.meta.init()
+		p.meta.Customers++
+		p.meta.Stages[""]++
+	case err != nil:
+		return nil, fmt.Errorf("read customer %q: %w", customer, err)
+	default:
+		err = e.st.Decode(v)
+		closer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("customer %q: %w", customer, err)
+		}
+	}
+	p.cache[e.key] = e
+	return e, nil
+}
+
+func (p *Partition) markDirty(e *entry) {
+	if !e.dirty {
+		e.dirty = true
+		p.dirty = append(p.dirty, e)
+	}
+}
+
+// update applies an event's direct effects on the counters and times.
+func (p *Partition) update(st *State, cat rules.Category, ev *Event) {
+	t := ev.Time
+	setMax := func(f rules.TimeField) {
+		if t > st.Times[f] {
+			st.Times[f] = t
+		}
+	}
+	if st.Times[rules.FirstSeen] == 0 || t < st.Times[rules.FirstSeen] {
+		st.Times[rules.FirstSeen] = t
+	}
+	setMax(rules.LastSeen)
+	cents := int64(math.Round(ev.Revenue * 100))
+	switch cat {
+	case rules.CatPurchase:
+		st.Purchases++
+		st.RevenueCents += cents
+		p.meta.RevenueCents += cents
+		setMax(rules.LastPurchase)
+		if t > st.LastPaymentOK {
+			st.LastPaymentOK = t
+		}
+	case rules.CatEngagement:
+		setMax(rules.LastEngagement)
+		st.addEngagement(int32(floorDiv(t, DayMillis)))
+	case rules.CatSupportOpened:
+		st.TicketsOpened++
+		st.OpenTickets++
+	case rules.CatSupportSolved:
+		if st.OpenTickets > 0 {
+			st.OpenTickets--
+		}
+	case rules.CatNPS:
+		if ev.HasScore {
+			p.countNPS(st.NPS, -1)
+			st.NPS = int8(math.Round(math.Min(math.Max(ev.Score, 0), 10)))
+			p.countNPS(st.NPS, 1)
+		}
+	case rules.CatReferral:
+		st.Referrals++
+	case rules.CatPaymentFailed:
+		st.FailedPayments++
+		setMax(rules.LastPaymentFailed)
+	case rules.CatRefund:
+		st.Refunds++
+		st.RevenueCents -= cents
+		p.meta.RevenueCents -= cents
+	}
+}
+
+func (p *Partition) countNPS(nps int8, d int64) {
+	switch {
+	case nps < 0:
+	case nps >= 9:
+		p.meta.Promoters += d
+	case nps >= 7:
+		p.meta.Passives += d
+	default:
+		p.meta.Detractors += d
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// days converts a span in ms to whole days (0 for negative spans).
+func days(ms int64) float64 {
+	if ms <= 0 {
+		return 0
+	}
+	return float64(ms / DayMillis)
+}
+
+// fill loads the expression variables from a customer's state at now.
+func (p *Partition) fill(st *State, now int64, touchpoint, name string, value float64) {
+	v := &p.vars
+	n := &v.Num
+	first := st.Times[rules.FirstSeen]
+	or := func(t int64) int64 {
+		if t == 0 {
+			return first
+		}
+		return t
+	}
+	n[rules.Purchases] = float64(st.Purchases)
+	n[rules.Revenue] = float64(st.RevenueCents) / 100
+	n[rules.OpenTickets] = float64(st.OpenTickets)
+	n[rules.TicketsOpened] = float64(st.TicketsOpened)
+	n[rules.FailedPayments] = float64(st.FailedPayments)
+	n[rules.Refunds] = float64(st.Refunds)
+	n[rules.Referrals] = float64(st.Referrals)
+	n[rules.NPS] = float64(st.NPS)
+	day := int32(floorDiv(now, DayMillis))
+	n[rules.Engagement7d], n[rules.Engagement28d], n[rules.Engagement30d], n[rules.BaselineWeekly] = st.windows(day)
+	n[rules.DaysInStage] = days(now - or(st.Times[rules.StageEntered]))
+	n[rules.DaysSinceEngagement] = days(now - or(st.Times[rules.LastEngagement]))
+	n[rules.DaysSincePurchase] = days(now - or(st.Times[rules.LastPurchase]))
+	n[rules.DaysSinceSeen] = days(now - or(st.Times[rules.LastSeen]))
+	n[rules.DaysSinceFirstSeen] = days(now - first)
+	n[rules.EventValue] = value
+	n[rules.Score] = float64(st.Health)
+	v.Bool[rules.HasNPS] = st.NPS >= 0
+	v.Bool[rules.PaymentFailing] = st.Times[rules.LastPaymentFailed] > st.LastPaymentOK
+	v.Str[rules.Stage] = st.Stage
+	v.Str[rules.Touchpoint] = touchpoint
+	v.Str[rules.EventName] = name
+	v.Str[rules.BandName] = st.Band.String()
+}
+
+// run evaluates the stage machine, the scorecard and the alert rules for
+// one event of category cat or, when timer is set, for a timer due at now.
+func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, name, eventID string, value float64, out *Outputs) {
+	st := &e.st
+	pack := p.pack
+	touch := pack.CategoryName(cat)
+	if timer {
+		touch = rules.TimerCategory
+	}
+	p.fill(st, now, touch, name, value)
+	si := pack.StageIndex(st.Stage)
+
+	// Stage machine: the first matching transition moves the customer.
+	var ts []*rules.Transition
+	if timer {
+		ts = pack.TimerTransitions(si)
+	} else {
+		ts = pack.EventTransitions(si, cat)
+	}
+	for _, t := range ts {
+		if t.Timer != nil {
+			if due := t.Timer.Due(&st.Times); due == 0 || now < due {
+				continue
+			}
+		}
+		if t.When != nil && !t.When(&p.vars) {
+			continue
+		}
+		p.move(e, t, now, eventID, out)
+		si = t.ToIndex()
+		p.vars.Str[rules.Stage] = st.Stage
+		p.vars.Num[rules.DaysInStage] = 0
+		break
+	}
+
+	// Health.
+	hc := &pack.Health
+	if len(p.comps) != len(hc.Components) {
+		p.comps = make([]float64, len(hc.Components))
+	}
+	score, band := hc.Eval(&p.vars, p.comps)
+	if st.Band == rules.NoBand || band != st.Band || math.Abs(score-float64(st.Health)) >= hc.EmitDelta {
+		if st.Band != band {
+			if st.Band != rules.NoBand {
+				p.meta.Bands[st.Band.String()]--
+			}
+			p.meta.Bands[band.String()]++
+		}
+		st.Health, st.Band = uint8(score), band
+		p.emitHealth(e, now, score, band, out)
+	}
+	p.vars.Num[rules.Score] = score
+	p.vars.Str[rules.BandName] = band.String()
+
+	// Alerts.
+	for _, a := range pack.Alerts {
+		open := st.openAlert(a.Name)
+		if open < 0 {
+			if a.Active(&p.vars, si, &st.Times, now) {
+				p.fire(e, a, now, eventID, out)
+			}
+		} else if a.Cleared(&p.vars, si, &st.Times, now) {
+			p.resolve(e, open, a, now, eventID, out)
+		}
+	}
+	// Alerts of rules the pack no longer has resolve: nobody would ever
+	// close them otherwise.
+	for i := 0; i < len(st.Alerts); i++ {
+		if pack.Alert(st.Alerts[i].Rule) == nil {
+			p.resolve(e, i, nil, now, eventID, out)
+			i--
+		}
+	}
+
+	after := p.meta.Watermark
+	if timer {
+		after = now
+	}
+	p.schedule(e, p.nextDueFor(st, si, after))
+}
+
+// move changes the customer's stage.
+func (p *Partition) move(e *entry, t *rules.Transition, now int64, eventID string, out *Outputs) {
+	st := &e.st
+	from := st.Stage
+	p.meta.Stages[from]--
+	if p.meta.Stages[from] == 0 {
+		delete(p.meta.Stages, from)
+	}
+	p.meta.Stages[t.To]++
+	p.meta.Entered[t.To]++
+	st.Stage = p.internStage(t.To)
+	st.Times[rules.StageEntered] = now
+
+	start := out.begin(KindStage, e.key, now, p.pack.Version)
+	out.stringField("from", from)
+	out.stringField("to", t.To)
+	out.stringField("rule", t.Name)
+	out.stringField("event_id", eventID)
+	out.end(KindStage, e.key, start)
+}
+
+func (p *Partition) internStage(s string) string {
+	for _, x := range p.pack.Stages {
+		if x == s {
+			return x
+		}
+	}
+	return s
+}
+
+func (p *Partition) emitHealth(e *entry, now int64, score float64, band rules.Band, out *Outputs) {
+	start := out.begin(KindHealth, e.key, now, p.pack.Version)
+	out.field("score")
+	out.buf = appendInt(out.buf, int64(score))
+	out.stringField("band", band.String())
+	out.field("components")
+	out.buf = append(out.buf, '{')
+	for i, c := range p.pack.Health.Components {
+		if i > 0 {
+			out.buf = append(out.buf, ',')
+		}
+		out.buf = appendJSONString(out.buf, c.Name)
+		out.buf = append(out.buf, ':')
+		out.buf = appendInt(out.buf, int64(p.comps[i]))
+	}
+	out.buf = append(out.buf, '}')
+	out.end(KindHealth, e.key, start)
+}
+
+// AlertID is the deterministic id of an alert firing: the same customer,
+// rule and firing time always give the same id.
+func AlertID(customer, rule string, firedAt int64) string {
+	return string(appendAlertID(nil, customer, rule, firedAt))
+}
+
+func appendAlertID(dst []byte, customer, rule string, firedAt int64) []byte {
+	d := xxhash.New()
+	d.WriteString(customer)
+	d.WriteString("\x00")
+	d.WriteString(rule)
+	d.WriteString("\x00")
+	var b [20]byte
+	d.Write(appendInt(b[:0], firedAt))
+	return appendHex64(dst, d.Sum64())
+}
+
+func (p *Partition) fire(e *entry, a *rules.Alert, now int64, eventID string, out *Outputs) {
+	st := &e.st
+	st.Alerts = append(st.Alerts, OpenAlert{Rule: a.Name, FiredAt: now})
+	p.meta.AlertsOpen[a.Name]++
+	p.emitAlert(e, a.Name, a.Severity, "firing", now, now, eventID, a.Reasons, "", out)
+}
+
+// resolve closes open alert i; a is nil when the pack lost its rule.
+func (p *Partition) resolve(e *entry, i int, a *rules.Alert, now int64, eventID string, out *Outputs) {
+	st := &e.st
+	oa := st.Alerts[i]
+	st.Alerts = append(st.Alerts[:i], st.Alerts[i+1:]...)
+	if p.meta.AlertsOpen[oa.Rule]--; p.meta.AlertsOpen[oa.Rule] <= 0 {
+		delete(p.meta.AlertsOpen, oa.Rule)
+	}
+	if a == nil {
+		p.emitAlert(e, oa.Rule, "info", "resolved", oa.FiredAt, now, eventID, nil, "rule "+oa.Rule+" is no longer in rule pack "+p.pack.Version, out)
+		return
+	}
+	reasons, fallback := a.ResolveReasons, ""
+	if len(reasons) == 0 {
+		reasons, fallback = a.Reasons, "condition cleared: "
+	}
+	p.emitAlert(e, a.Name, a.Severity, "resolved", oa.FiredAt, now, eventID, reasons, fallback, out)
+}
+
+func (p *Partition) emitAlert(e *entry, rule, severity, status string, firedAt, now int64, eventID string, reasons []rules.Template, prefix string, out *Outputs) {
+	start := out.begin(KindAlert, e.key, now, p.pack.Version)
+	out.field("alert_id")
+	out.buf = append(out.buf, '"')
+	out.buf = appendAlertID(out.buf, e.key, rule, firedAt)
+	out.buf = append(out.buf, '"')
+	out.stringField("rule", rule)
+	out.stringField("severity", severity)
+	out.stringField("status", status)
+	out.field("reasons")
+	out.buf = append(out.buf, '[')
+	if len(reasons) == 0 {
+		out.buf = appendJSONString(out.buf, prefix)
+	}
+	for i, r := range reasons {
+		if i > 0 {
+			out.buf = append(out.buf, ',')
+		}
+		p.encBuf = r.Render(append(p.encBuf[:0], prefix...), &p.vars)
+		out.buf = appendJSONString(out.buf, string(p.encBuf))
+	}
+	out.buf = append(out.buf, ']')
+	out.stringField("event_id", eventID)
+	out.end(KindAlert, e.key, start)
+}
+
+// nextDueFor is the earliest due time after `after` among the customer's
+// timed transitions and its not-yet-firing timed alerts (0: none).
+func (p *Partition) nextDueFor(st *State, si int, after int64) int64 {
+	var next int64
+	consider := func(due int64) {
+		if due > after && (next == 0 || due < next) {
+			next = due
+		}
+	}
+	for _, t := range p.pack.TimerTransitions(si) {
+		consider(t.Timer.Due(&st.Times))
+	}
+	for _, a := range p.pack.Alerts {
+		if a.Timer != nil && a.InStages(si) && st.openAlert(a.Name) < 0 {
+			consider(a.Timer.Due(&st.Times))
+		}
+	}
+	return next
+}
+
+// schedule makes sure the timer index holds the customer at or before
+// due. Timers move later lazily: a key that falls due early finds the
+// state's real due time and re-indexes it then, so a busy customer costs
+// no index write per event.
+func (p *Partition) schedule(e *entry, due int64) {
+	st := &e.st
+	if due == 0 || (st.TimerDue != 0 && st.TimerDue <= due) {
+		return
+	}
+	if st.TimerDue != 0 {
+		p.keyBuf = appendTimerKey(p.keyBuf[:0], p.id, st.TimerDue, e.key)
+		_ = p.batch.Delete(p.keyBuf, nil)
+	}
+	p.keyBuf = appendTimerKey(p.keyBuf[:0], p.id, due, e.key)
+	_ = p.batch.Set(p.keyBuf, nil, nil)
+	st.TimerDue = due
+	if p.nextDue == 0 || due < p.nextDue {
+		p.nextDue = due
+	}
+	p.markDirty(e)
+}
+
+// fireTimers fires every timer due at or before wm, in (due, customer)
+// order, including timers that firing schedules within wm.
+func (p *Partition) fireTimers(wm int64, out *Outputs) error {
+	lower := partKey(prefixTimer, p.id)
+	upper := appendTimerKey(nil, p.id, wm+1, "")
+	for {
+		iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+		}
+		p.timerKeys = p.timerKeys[:0]
+		for ok := iter.First(); ok && len(p.timerKeys) < 4096; ok = iter.Next() {
+			p.timerKeys = append(p.timerKeys, append([]byte(nil), iter.Key()...))
+		}
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+		}
+		if len(p.timerKeys) == 0 {
+			break
+		}
+		for _, k := range p.timerKeys {
+			if err := p.fireKey(k, out); err != nil {
+				return err
+			}
+		}
+	}
+	return p.peekTimers()
+}
+
+func (p *Partition) fireKey(k []byte, out *Outputs) error {
+	if err := p.batch.Delete(k, nil); err != nil {
+		return fmt.Errorf("partition %d: delete timer: %w", p.id, err)
+	}
+	due := int64(beUint64(k[5:13]))
+	e, err := p.load(string(k[13:]))
+	if err != nil {
+		return err
+	}
+	st := &e.st
+	if st.TimerDue != due {
+		return nil // superseded by an earlier reschedule
+	}
+	st.TimerDue = 0
+	p.markDirty(e)
+	si := p.pack.StageIndex(st.Stage)
+	if actual := p.nextDueFor(st, si, math.MinInt64); actual > due {
+		p.schedule(e, actual) // the customer moved on: not due yet
+		return nil
+	} else if actual == 0 {
+		return nil
+	}
+	p.run(e, due, rules.CatNone, true, "", "", 0, out)
+	return nil
+}
+
+func beUint64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// peekTimers sets nextDue from the first key of the timer index.
+func (p *Partition) peekTimers() error {
+	iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: partKey(prefixTimer, p.id), UpperBound: partKey(prefixTimer, p.id+1)})
+	if err != nil {
+		return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+	}
+	p.nextDue = 0
+	if iter.First() {
+		p.nextDue = int64(beUint64(iter.Key()[5:13]))
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+	}
+	return nil
+}
+
+// Flush ends a batch's processing: it encodes every changed customer and
+// the partition's meta, and appends them to out.Changelog. Commit must
+// follow before the next Apply.
+func (p *Partition) Flush(out *Outputs) error {
+	p.encBuf = p.encBuf[:0]
+	// Encode into one buffer, then slice it: appends may move it.
+	offs := make([]int, 0, len(p.dirty)+1)
+	for _, e := range p.dirty {
+		offs = append(offs, len(p.encBuf))
+		p.encBuf = e.st.AppendEncode(p.encBuf)
+	}
+	offs = append(offs, len(p.encBuf))
+	buf := p.encBuf
+	for i, e := range p.dirty {
+		e.enc = buf[offs[i]:offs[i+1]:offs[i+1]]
+		out.Changelog = append(out.Changelog, ChangelogEntry{Key: e.key, Value: e.enc})
+	}
+	// The next Flush must not overwrite what this one handed out.
+	p.encBuf = nil
+	enc, err := json.Marshal(&p.meta)
+	if err != nil {
+		return fmt.Errorf("partition %d: encode meta: %w", p.id, err)
+	}
+	p.metaEnc = enc
+	out.Changelog = append(out.Changelog, ChangelogEntry{Key: MetaKey, Value: enc})
+	p.flushed = true
+	return nil
+}
+
+// Commit writes the flushed states, the timer index and the checkpoint
+// (with changelogNext, the changelog offset after this batch's entries;
+// 0 without a changelog) to Pebble in one atomic batch. Then the
+// partition picks up a new rule pack, if one was set.
+func (p *Partition) Commit(changelogNext int64) error {
+	if !p.flushed {
+		return fmt.Errorf("partition %d: commit without flush", p.id)
+	}
+	prefix := partKey(prefixState, p.id)
+	for _, e := range p.dirty {
+		p.keyBuf = append(append(p.keyBuf[:0], prefix...), e.key...)
+		if err := p.batch.Set(p.keyBuf, e.enc, nil); err != nil {
+			return fmt.Errorf("partition %d: stage state: %w", p.id, err)
+		}
+		e.dirty, e.enc = false, nil
+	}
+	clear(p.dirty)
+	p.dirty = p.dirty[:0]
+	if changelogNext > 0 {
+		p.meta.ChangelogNext = changelogNext
+		enc, err := json.Marshal(&p.meta)
+		if err != nil {
+			return fmt.Errorf("partition %d: encode meta: %w", p.id, err)
+		}
+		p.metaEnc = enc
+	}
+	if err := p.batch.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
+		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
+	}
+	if err := p.commitBatch(); err != nil {
+		return err
+	}
+	p.flushed = false
+	p.evict()
+	if np := p.e.Pack(); np != p.pack {
+		p.pack = np
+		// A new pack may have other timers: find the first due again.
+		if err := p.peekTimers(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Partition) commitBatch() error {
+	opt := pebble.NoSync
+	if p.e.opts.Sync {
+		opt = pebble.Sync
+	}
+	if err := p.batch.Commit(opt); err != nil {
+		return fmt.Errorf("partition %d: commit: %w", p.id, err)
+	}
+	p.batch.Close()
+	p.batch = p.e.db.NewIndexedBatch()
+	return nil
+}
+
+// evict keeps the cache within its bound; all entries are clean here.
+func (p *Partition) evict() {
+	limit := p.e.opts.CacheStates
+	if len(p.cache) <= limit {
+		return
+	}
+	target := limit * 3 / 4
+	for k := range p.cache {
+		if len(p.cache) <= target {
+			break
+		}
+		delete(p.cache, k)
+	}
+}
+
+// Restore applies one changelog entry (a customer's state, a tombstone as
+// nil value, or the meta record) to the store, for a partition being
+// restored; CommitRestore makes a run of them durable.
+func (p *Partition) Restore(key string, value []byte) error {
+	if key == MetaKey {
+		m, err := decodeMeta(value)
+		if err != nil {
+			return err
+		}
+		next, cl := p.meta.Next, p.meta.ChangelogNext
+		p.meta = m
+		p.meta.Next, p.meta.ChangelogNext = max(next, m.Next), cl
+		return nil
+	}
+	delete(p.cache, key)
+	p.keyBuf = append(append(p.keyBuf[:0], partKey(prefixState, p.id)...), key...)
+	if value == nil {
+		return p.batch.Delete(p.keyBuf, nil)
+	}
+	var st State
+	if err := st.Decode(value); err != nil {
+		return fmt.Errorf("restore customer %q: %w", key, err)
+	}
+	if err := p.batch.Set(p.keyBuf, value, nil); err != nil {
+		return fmt.Errorf("restore customer %q: %w", key, err)
+	}
+	if st.TimerDue != 0 {
+		p.keyBuf = appendTimerKey(p.keyBuf[:0], p.id, st.TimerDue, key)
+		if err := p.batch.Set(p.keyBuf, nil, nil); err != nil {
+			return fmt.Errorf("restore customer %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// CommitRestore makes restored entries durable, recording changelogNext
+// as the changelog position restored up to, and next as the input
+// position to resume from.
+func (p *Partition) CommitRestore(changelogNext, next int64) error {
+	p.meta.ChangelogNext = changelogNext
+	if next > 0 {
+		p.meta.Next = next
+	}
+	enc, err := json.Marshal(&p.meta)
+	if err != nil {
+		return fmt.Errorf("partition %d: encode meta: %w", p.id, err)
+	}
+	if err := p.batch.Set(partKey(prefixMeta, p.id), enc, nil); err != nil {
+		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
+	}
+	if err := p.commitBatch(); err != nil {
+		return err
+	}
+	return p.peekTimers()
+}

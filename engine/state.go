@@ -1,0 +1,355 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// DayMillis is one UTC day in milliseconds; daily counts are bucketed by
+// UTC day.
+const DayMillis = 24 * 3600 * 1000
+
+// windowDays is how many daily engagement counts a customer keeps: the
+// 7-day window plus the 28 days before it (usage-drop's baseline); the
+// 30-day window fits inside.
+const windowDays = 35
+
+// dedupeSlots is how many recent event ids a customer remembers for
+// deduplication. Retried deliveries arrive close to the original, among a
+// customer's last few events.
+const dedupeSlots = 8
+
+// OpenAlert is an alert that fired and has not resolved.
+type OpenAlert struct {
+	Rule    string
+	FiredAt int64 // event time of the firing, Unix ms; with the customer and rule, it makes the alert id
+}
+
+// State is one customer's lifecycle state. Times are Unix milliseconds, 0
+// for never.
+type State struct {
+	Stage string
+	// Times, indexed by rules.TimeField: first/last seen, last
+	// engagement, last purchase, stage entered, last payment failed.
+	Times          rules.Times
+	LastPaymentOK  int64
+	Purchases      uint32
+	RevenueCents   int64
+	TicketsOpened  uint32
+	OpenTickets    uint32
+	FailedPayments uint32
+	Refunds        uint32
+	Referrals      uint32
+	NPS            int8 // -1: never answered
+	Health         uint8
+	Band           rules.Band // NoBand: never scored
+	// Days is a ring of daily engagement counts; Days[DayBase%windowDays]
+	// is the count of day DayBase (days since the Unix epoch, UTC).
+	DayBase int32
+	Days    [windowDays]uint16
+	// Recent holds hashes of the last dedupeSlots event ids (0: empty).
+	Recent  [dedupeSlots]uint64
+	RecentN uint8 // next slot to overwrite
+	Alerts  []OpenAlert
+	// TimerDue is the due time under which this customer is indexed in the
+	// partition's timer index (0: not indexed). The real next due time may
+	// be later: timers are rescheduled lazily when they fire.
+	TimerDue int64
+}
+
+// reset makes s a new customer's state.
+func (s *State) reset() {
+	alerts := s.Alerts[:0]
+	*s = State{NPS: -1, Alerts: alerts}
+}
+
+func (s *State) seenEvent(h uint64) bool {
+	for _, x := range s.Recent {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *State) rememberEvent(h uint64) {
+	s.Recent[s.RecentN%dedupeSlots] = h
+	s.RecentN = (s.RecentN + 1) % dedupeSlots
+}
+
+// addEngagement counts one engagement on day.
+func (s *State) addEngagement(day int32) {
+	s.advanceDays(day)
+	if day <= s.DayBase-windowDays {
+		return // too late to count
+	}
+	i := dayIdx(day)
+	if s.Days[i] < math.MaxUint16 {
+		s.Days[i]++
+	}
+}
+
+// advanceDays moves the ring forward to day, zeroing the days it skips.
+func (s *State) advanceDays(day int32) {
+	if day <= s.DayBase {
+		return
+	}
+	gap := day - s.DayBase
+	if s.DayBase == 0 || gap >= windowDays {
+		s.Days = [windowDays]uint16{}
+	} else {
+		for d := s.DayBase + 1; d <= day; d++ {
+			s.Days[dayIdx(d)] = 0
+		}
+	}
+	s.DayBase = day
+}
+
+// windows sums the engagement counts as of day: the last 7, 28 and 30
+// days (day included), and the weekly average of the 28 days before the
+// last 7.
+func (s *State) windows(day int32) (w7, w28, w30, baseline float64) {
+	var before int
+	for k := int32(0); k < windowDays; k++ {
+		d := day - k
+		if d > s.DayBase || d <= s.DayBase-windowDays {
+			continue
+		}
+		c := int(s.Days[dayIdx(d)])
+		if k < 7 {
+			w7 += float64(c)
+		} else {
+			before += c
+		}
+		if k < 28 {
+			w28 += float64(c)
+		}
+		if k < 30 {
+			w30 += float64(c)
+		}
+	}
+	return w7, w28, w30, float64(before) / 4
+}
+
+func (s *State) openAlert(rule string) int {
+	for i := range s.Alerts {
+		if s.Alerts[i].Rule == rule {
+			return i
+		}
+	}
+	return -1
+}
+
+// The state encoding: a version byte, then fields in a fixed order as
+// varints. A new field goes at the end under a new version; decoders of a
+// newer version read older encodings with the new fields at their zero
+// values, and an older binary refuses a newer encoding with ErrNewerState
+// rather than misreading it.
+const stateVersion = 1
+
+// ErrNewerState is returned for a state written by a newer Lifeline.
+var ErrNewerState = errors.New("customer state written by a newer version of lifeline")
+
+// AppendEncode appends s's encoding to dst.
+func (s *State) AppendEncode(dst []byte) []byte {
+	dst = append(dst, stateVersion)
+	dst = appendString(dst, s.Stage)
+	base := s.Times[rules.FirstSeen]
+	dst = binary.AppendVarint(dst, base)
+	for f := rules.FirstSeen + 1; f < rules.TimeField(len(s.Times)); f++ {
+		dst = appendTime(dst, s.Times[f], base)
+	}
+	dst = appendTime(dst, s.LastPaymentOK, base)
+	dst = binary.AppendUvarint(dst, uint64(s.Purchases))
+	dst = binary.AppendVarint(dst, s.RevenueCents)
+	dst = binary.AppendUvarint(dst, uint64(s.TicketsOpened))
+	dst = binary.AppendUvarint(dst, uint64(s.OpenTickets))
+	dst = binary.AppendUvarint(dst, uint64(s.FailedPayments))
+	dst = binary.AppendUvarint(dst, uint64(s.Refunds))
+	dst = binary.AppendUvarint(dst, uint64(s.Referrals))
+	dst = append(dst, byte(s.NPS), s.Health, byte(s.Band))
+	// Daily counts: the base day, then how many days (newest first) are
+	// stored, trailing zero days dropped.
+	dst = binary.AppendVarint(dst, int64(s.DayBase))
+	n := 0
+	for k := 0; k < windowDays; k++ {
+		if s.Days[dayIdx(s.DayBase-int32(k))] != 0 {
+			n = k + 1
+		}
+	}
+	dst = append(dst, byte(n))
+	for k := 0; k < n; k++ {
+		dst = binary.AppendUvarint(dst, uint64(s.Days[dayIdx(s.DayBase-int32(k))]))
+	}
+	// Recent event hashes, oldest first, empty slots dropped.
+	cnt := 0
+	for _, h := range s.Recent {
+		if h != 0 {
+			cnt++
+		}
+	}
+	dst = append(dst, byte(cnt))
+	for k := 0; k < dedupeSlots; k++ {
+		if h := s.Recent[(int(s.RecentN)+k)%dedupeSlots]; h != 0 {
+			dst = binary.LittleEndian.AppendUint64(dst, h)
+		}
+	}
+	dst = append(dst, byte(len(s.Alerts)))
+	for _, a := range s.Alerts {
+		dst = appendString(dst, a.Rule)
+		dst = appendTime(dst, a.FiredAt, base)
+	}
+	dst = appendTime(dst, s.TimerDue, base)
+	return dst
+}
+
+func dayIdx(d int32) int {
+	i := int(d) % windowDays
+	if i < 0 {
+		i += windowDays
+	}
+	return i
+}
+
+// appendTime encodes t relative to base (0 stays 0).
+func appendTime(dst []byte, t, base int64) []byte {
+	if t == 0 {
+		return append(dst, 0)
+	}
+	return binary.AppendVarint(dst, t-base+1)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// Decode replaces s with the state encoded in b.
+func (s *State) Decode(b []byte) error {
+	d := decoder{b: b}
+	v := d.byte()
+	if d.err == nil && v > stateVersion {
+		return fmt.Errorf("%w (encoding version %d, this binary reads up to %d)", ErrNewerState, v, stateVersion)
+	}
+	s.reset()
+	s.Stage = d.string()
+	base := d.varint()
+	s.Times[rules.FirstSeen] = base
+	for f := rules.FirstSeen + 1; f < rules.TimeField(len(s.Times)); f++ {
+		s.Times[f] = d.time(base)
+	}
+	s.LastPaymentOK = d.time(base)
+	s.Purchases = uint32(d.uvarint())
+	s.RevenueCents = d.varint()
+	s.TicketsOpened = uint32(d.uvarint())
+	s.OpenTickets = uint32(d.uvarint())
+	s.FailedPayments = uint32(d.uvarint())
+	s.Refunds = uint32(d.uvarint())
+	s.Referrals = uint32(d.uvarint())
+	s.NPS = int8(d.byte())
+	s.Health = d.byte()
+	s.Band = rules.Band(d.byte())
+	s.DayBase = int32(d.varint())
+	n := int(d.byte())
+	if n > windowDays {
+		d.fail()
+	}
+	for k := 0; k < n && d.err == nil; k++ {
+		s.Days[dayIdx(s.DayBase-int32(k))] = uint16(d.uvarint())
+	}
+	cnt := int(d.byte())
+	if cnt > dedupeSlots {
+		d.fail()
+	}
+	for k := 0; k < cnt && d.err == nil; k++ {
+		s.Recent[k] = d.uint64()
+	}
+	s.RecentN = uint8(cnt % dedupeSlots)
+	na := int(d.byte())
+	for k := 0; k < na && d.err == nil; k++ {
+		rule := d.string()
+		s.Alerts = append(s.Alerts, OpenAlert{Rule: rule, FiredAt: d.time(base)})
+	}
+	s.TimerDue = d.time(base)
+	if d.err != nil {
+		return fmt.Errorf("decode customer state (%d bytes): %w", len(b), d.err)
+	}
+	return nil
+}
+
+var errCorrupt = errors.New("truncated or corrupt encoding")
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uint64() uint64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) time(base int64) int64 {
+	v := d.varint()
+	if v == 0 {
+		return 0
+	}
+	return base + v - 1
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

@@ -1,0 +1,79 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Diagnostic is one problem found in a rule pack, at a position in its
+// file. Errors make the pack unusable; warnings do not.
+type Diagnostic struct {
+	File    string
+	Line    int // 1-based; 0 when the problem is the file as a whole
+	Col     int // 1-based; 0 when unknown
+	Warning bool
+	Msg     string
+}
+
+func (d Diagnostic) String() string {
+	kind := "error"
+	if d.Warning {
+		kind = "warning"
+	}
+	switch {
+	case d.Line == 0:
+		return fmt.Sprintf("%s: %s: %s", d.File, kind, d.Msg)
+	case d.Col == 0:
+		return fmt.Sprintf("%s:%d: %s: %s", d.File, d.Line, kind, d.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s: %s", d.File, d.Line, d.Col, kind, d.Msg)
+}
+
+// InvalidError is returned when a pack has errors; it lists them all, in
+// file order, so that an author fixes everything in one pass.
+type InvalidError struct {
+	Diags []Diagnostic // errors only
+}
+
+func (e *InvalidError) Error() string {
+	lines := make([]string, len(e.Diags))
+	for i, d := range e.Diags {
+		lines[i] = d.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// diags collects diagnostics while a pack loads.
+type diags struct {
+	file string
+	list []Diagnostic
+}
+
+func (d *diags) errorf(line, col int, format string, args ...any) {
+	d.list = append(d.list, Diagnostic{File: d.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *diags) warnf(line, col int, format string, args ...any) {
+	d.list = append(d.list, Diagnostic{File: d.file, Line: line, Col: col, Warning: true, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *diags) sorted() []Diagnostic {
+	sort.SliceStable(d.list, func(i, j int) bool {
+		a, b := d.list[i], d.list[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return d.list
+}
+
+func (d *diags) hasErrors() bool {
+	for _, x := range d.list {
+		if !x.Warning {
+			return true
+		}
+	}
+	return false
+}

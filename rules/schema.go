@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"gopkg.in/yaml.v3"
+)
+
+// The YAML schema of a rule pack, as written. rules/README.md is its
+// reference; default.yaml is the worked example. Every node keeps its
+// position so that errors found after parsing still point at file:line.
+
+type pos struct{ Line, Col int }
+
+func (p *pos) at(n *yaml.Node) { p.Line, p.Col = n.Line, n.Column }
+
+// text is a scalar with its position; for block scalars (| or >) the text
+// starts on the line after the indicator.
+type text struct {
+	pos
+	Value  string
+	block  bool
+	quoted bool
+}
+
+func (t *text) UnmarshalYAML(n *yaml.Node) error {
+	t.at(n)
+	t.block = n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	t.quoted = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+	if t.block {
+		t.Line++
+	}
+	return n.Decode(&t.Value)
+}
+
+// exprPos maps a position inside an expression to the file.
+func (t *text) exprPos(line, col int) (int, int) {
+	if t.block {
+		return t.Line + line - 1, col
+	}
+	// Plain and quoted scalars: the expression starts at the node's column,
+	// after the opening quote if any.
+	if t.quoted {
+		col++
+	}
+	return t.Line + line - 1, t.Col + col - 1
+}
+
+// texts is a list of scalars that may also be written as one scalar.
+type texts struct {
+	pos
+	Items []text
+}
+
+func (t *texts) UnmarshalYAML(n *yaml.Node) error {
+	t.at(n)
+	if n.Kind == yaml.ScalarNode {
+		var one text
+		if err := n.Decode(&one); err != nil {
+			return err
+		}
+		t.Items = []text{one}
+		return nil
+	}
+	return n.Decode(&t.Items)
+}
+
+type packDoc struct {
+	Version     text                     `yaml:"version"`
+	Description string                   `yaml:"description"`
+	Touchpoints map[string]touchpointDoc `yaml:"touchpoints"`
+	Stages      texts                    `yaml:"stages"`
+	Transitions []transitionDoc          `yaml:"transitions"`
+	Health      healthDoc                `yaml:"health"`
+	Alerts      []alertDoc               `yaml:"alerts"`
+}
+
+type touchpointDoc struct {
+	pos
+	Events texts `yaml:"events"`
+	Calls  texts `yaml:"calls"`
+}
+
+func (t *touchpointDoc) UnmarshalYAML(n *yaml.Node) error {
+	t.at(n)
+	type plain touchpointDoc
+	return n.Decode((*plain)(t))
+}
+
+type transitionDoc struct {
+	pos
+	Name        text   `yaml:"name"`
+	Description string `yaml:"description"`
+	From        texts  `yaml:"from"`
+	To          text   `yaml:"to"`
+	On          texts  `yaml:"on"`
+	When        text   `yaml:"when"`
+	After       text   `yaml:"after"`
+	Since       texts  `yaml:"since"`
+}
+
+func (t *transitionDoc) UnmarshalYAML(n *yaml.Node) error {
+	t.at(n)
+	type plain transitionDoc
+	return n.Decode((*plain)(t))
+}
+
+type healthDoc struct {
+	pos
+	EmitDelta  *float64       `yaml:"emit_delta"`
+	Bands      bandsDoc       `yaml:"bands"`
+	Components []componentDoc `yaml:"components"`
+}
+
+func (h *healthDoc) UnmarshalYAML(n *yaml.Node) error {
+	h.at(n)
+	type plain healthDoc
+	return n.Decode((*plain)(h))
+}
+
+type bandsDoc struct {
+	pos
+	Green  *float64 `yaml:"green"`
+	Yellow *float64 `yaml:"yellow"`
+}
+
+func (b *bandsDoc) UnmarshalYAML(n *yaml.Node) error {
+	b.at(n)
+	type plain bandsDoc
+	return n.Decode((*plain)(b))
+}
+
+type componentDoc struct {
+	pos
+	Name        text   `yaml:"name"`
+	Description string `yaml:"description"`
+	Weight      text   `yaml:"weight"`
+	Score       text   `yaml:"score"`
+}
+
+func (c *componentDoc) UnmarshalYAML(n *yaml.Node) error {
+	c.at(n)
+	type plain componentDoc
+	return n.Decode((*plain)(c))
+}
+
+type alertDoc struct {
+	pos
+	Name           text   `yaml:"name"`
+	Description    string `yaml:"description"`
+	Severity       text   `yaml:"severity"`
+	Stages         texts  `yaml:"stages"`
+	When           text   `yaml:"when"`
+	After          text   `yaml:"after"`
+	Since          texts  `yaml:"since"`
+	Resolve        text   `yaml:"resolve"`
+	Reasons        texts  `yaml:"reasons"`
+	ResolveReasons texts  `yaml:"resolve_reasons"`
+}
+
+func (a *alertDoc) UnmarshalYAML(n *yaml.Node) error {
+	a.at(n)
+	type plain alertDoc
+	return n.Decode((*plain)(a))
+}
