@@ -1,0 +1,85 @@
+package decode
+
+import (
+	"testing"
+
+	"github.com/lifeline-hq/lifeline/engine"
+)
+
+// benchTrack is a typical Segment track message of about 350 bytes (364).
+const benchTrack = `{"type":"track","event":"Order Completed","userId":"cust-000123456",` +
+	`"messageId":"ajs-f8ca1e4de5024d9430b3928bd8ac6b96",` +
+	`"timestamp":"2026-11-02T14:03:27.512Z","sentAt":"2026-11-02T14:03:27.601Z",` +
+	`"context":{"groupId":"acct-4711","library":{"name":"analytics.js","version":"2.11.1"}},` +
+	`"properties":{"orderId":"o-9912","revenue":129.9,"currency":"EUR"},"version":"1.1"}`
+
+func BenchmarkDecodeSegment(b *testing.B) {
+	d := New(Options{})
+	value := []byte(benchTrack)
+	var ev engine.Event
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(value, nil, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeCloudEventStructured(b *testing.B) {
+	d := New(Options{})
+	value := []byte(`{"specversion":"1.0","id":"A234-1234-1234","source":"/billing/invoices",` +
+		`"type":"com.example.payment.succeeded","time":"2026-11-02T14:03:27Z","subject":"cust-000123456",` +
+		`"datacontenttype":"application/json","data":{"invoice":"inv-77","total":"49.00","currency":"EUR"}}`)
+	var ev engine.Event
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(value, nil, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeCloudEventBinary(b *testing.B) {
+	d := New(Options{})
+	value := []byte(`{"invoice":"inv-77","total":"49.00","currency":"EUR","customer_id":"cust-000123456"}`)
+	headers := []Header{
+		{"ce_specversion", []byte("1.0")},
+		{"ce_id", []byte("A234-1234-1234")},
+		{"ce_source", []byte("/billing/invoices")},
+		{"ce_type", []byte("com.example.payment.succeeded")},
+		{"ce_time", []byte("2026-11-02T14:03:27Z")},
+		{"content-type", []byte("application/json")},
+	}
+	var ev engine.Event
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(value, headers, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseTime(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseTime("2026-11-02T14:03:27.512+01:00"); !ok {
+			b.Fatal("rejected")
+		}
+	}
+}
+
+// BenchmarkCheckStrict is the share of BenchmarkDecodeSegment spent on
+// rejecting what fastjson's lenient parser lets through.
+func BenchmarkCheckStrict(b *testing.B) {
+	value := []byte(benchTrack)
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if at, msg := checkStrict(value); at >= 0 {
+			b.Fatal(msg)
+		}
+	}
+}

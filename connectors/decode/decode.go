@@ -1,0 +1,443 @@
+package decode
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/lifeline-hq/lifeline/engine"
+)
+
+// Header is one Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Reason says why a record could not become an Event. Its values are stable
+// snake_case words, fit for a metric label and a dead-letter header.
+type Reason string
+
+// The reasons Decode reports. Reasons returns them all.
+const (
+	// ReasonMalformedJSON: the value (or, for binary-mode CloudEvents with a
+	// JSON content type, the data) is not valid JSON.
+	ReasonMalformedJSON Reason = "malformed_json"
+	// ReasonNoCustomerID: neither Segment userId nor anonymousId; neither
+	// CloudEvents subject nor the configured data field.
+	ReasonNoCustomerID Reason = "no_customer_id"
+	// ReasonNoTimestamp: no Segment timestamp or fallback; no CloudEvents time.
+	ReasonNoTimestamp Reason = "no_timestamp"
+	// ReasonBadTimestamp: the timestamp is not an RFC 3339 string, or is the
+	// Unix epoch itself.
+	ReasonBadTimestamp Reason = "bad_timestamp"
+	// ReasonUnknownFormat: valid JSON that is neither a Segment message nor a
+	// CloudEvents 1.0 event, or a Segment type outside the Spec's six.
+	ReasonUnknownFormat Reason = "unknown_format"
+)
+
+// Reasons returns every Reason Decode can report, so that a caller can create
+// its metric series before the first drop.
+func Reasons() []Reason {
+	return []Reason{ReasonMalformedJSON, ReasonNoCustomerID, ReasonNoTimestamp,
+		ReasonBadTimestamp, ReasonUnknownFormat}
+}
+
+// Error is returned for every record that cannot become an Event. Check for
+// it with errors.As; Reason is the stable part, Msg the human-readable detail
+// (it quotes at most a short prefix of any offending value).
+type Error struct {
+	Reason Reason
+	Msg    string
+}
+
+// Error returns the reason and the detail, e.g.
+// "no_customer_id: segment track has neither userId nor anonymousId".
+func (e *Error) Error() string { return string(e.Reason) + ": " + e.Msg }
+
+// Options configure a Decoder. The zero value is valid.
+type Options struct {
+	// CustomerField is the CloudEvents data field used as customer id when
+	// subject is empty (default "customer_id"). A dotted path such as
+	// "user.id" walks nested objects (and "items.0.id" arrays); a key that
+	// itself contains a dot cannot be named. Its value may be a string or a
+	// number (used as its decimal text).
+	CustomerField string
+}
+
+// DefaultCustomerField is the CloudEvents data field used when
+// Options.CustomerField is empty.
+const DefaultCustomerField = "customer_id"
+
+// Decoder turns Kafka record values into engine Events. It keeps its buffers
+// from call to call, so that a steady stream decodes without allocating. It
+// is not safe for concurrent use: give each partition goroutine its own.
+type Decoder struct {
+	p     fastjson.Parser
+	field string   // CloudEvents customer field as configured, for messages
+	path  []string // the same, split at dots
+	buf   []byte   // bytes that Event strings alias, other than the parser's
+}
+
+// Validate reports options that cannot work, naming the key. New does not
+// call it: a caller validates its configuration once, at start.
+func (o Options) Validate() error {
+	if o.CustomerField == "" {
+		return nil
+	}
+	for _, k := range strings.Split(o.CustomerField, ".") {
+		if k == "" {
+			return fmt.Errorf("decode: CustomerField %q: empty key in dotted path", o.CustomerField)
+		}
+	}
+	return nil
+}
+
+// New returns a Decoder with the given options. Options it cannot use (see
+// Validate) give a Decoder that never finds a customer id in CloudEvents data.
+func New(opts Options) *Decoder {
+	f := opts.CustomerField
+	if f == "" {
+		f = DefaultCustomerField
+	}
+	return &Decoder{field: f, path: strings.Split(f, ".")}
+}
+
+// Decode fills ev from one record's value and headers.
+//
+// The format is detected per record: a ce_specversion header means a
+// binary-mode CloudEvent (attributes in ce_ headers, data in the value);
+// otherwise the value must be a JSON object, a structured CloudEvent when it
+// has "specversion" and a Segment message when it has "type", "action",
+// "event", "userId" or "anonymousId" (or their snake_case forms).
+//
+// On success ev is overwritten entirely. Its strings may alias value and the
+// Decoder's buffers (never headers): they are valid until the next call to
+// Decode, and value must not be modified before then. On failure ev is zeroed
+// and the error is an *Error. Decode never panics on bad input.
+func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error {
+	*ev = engine.Event{}
+	d.buf = d.buf[:0]
+	var err *Error
+	if hasCEHeaders(headers) {
+		err = d.cloudEventBinary(value, headers, ev)
+	} else {
+		err = d.json(value, ev)
+	}
+	if err == nil && ev.Time == 0 {
+		// A zero Time reads as "unset", and an event in the epoch's first
+		// millisecond is a producer's placeholder (a null or 0 converted),
+		// not a touchpoint.
+		err = &Error{ReasonBadTimestamp, "timestamp is the Unix epoch (1970-01-01T00:00:00Z), a placeholder"}
+	}
+	if err != nil {
+		*ev = engine.Event{}
+		return err
+	}
+	return nil
+}
+
+// top holds the top-level members either format uses, found in one pass.
+type top struct {
+	specversion, id, source, time, subject, data *fastjson.Value
+
+	typ, action, event                                  *fastjson.Value
+	userID, userIDSnake, anonID, anonIDSnake            *fastjson.Value
+	messageID, messageIDSnake                           *fastjson.Value
+	timestamp, origTS, origTSSnake, sentAt, sentAtSnake *fastjson.Value
+	receivedAt, receivedAtSnake                         *fastjson.Value
+	properties, context, groupID, groupIDSnake          *fastjson.Value
+}
+
+// set stores v in *dst unless an earlier duplicate key already did: the first
+// occurrence wins, as with fastjson's Get.
+func set(dst **fastjson.Value, v *fastjson.Value) {
+	if *dst == nil {
+		*dst = v
+	}
+}
+
+func (d *Decoder) json(value []byte, ev *engine.Event) *Error {
+	root, err := d.parse(value)
+	if err != nil {
+		return err
+	}
+	if root.Type() != fastjson.TypeObject {
+		return &Error{ReasonUnknownFormat, "JSON " + root.Type().String() + " is not an object"}
+	}
+	obj, _ := root.Object()
+	var t top
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "specversion":
+			set(&t.specversion, v)
+		case "id":
+			set(&t.id, v)
+		case "source":
+			set(&t.source, v)
+		case "type":
+			set(&t.typ, v)
+		case "time":
+			set(&t.time, v)
+		case "subject":
+			set(&t.subject, v)
+		case "data":
+			set(&t.data, v)
+		case "action":
+			set(&t.action, v)
+		case "event":
+			set(&t.event, v)
+		case "userId":
+			set(&t.userID, v)
+		case "user_id":
+			set(&t.userIDSnake, v)
+		case "anonymousId":
+			set(&t.anonID, v)
+		case "anonymous_id":
+			set(&t.anonIDSnake, v)
+		case "messageId":
+			set(&t.messageID, v)
+		case "message_id":
+			set(&t.messageIDSnake, v)
+		case "timestamp":
+			set(&t.timestamp, v)
+		case "originalTimestamp":
+			set(&t.origTS, v)
+		case "original_timestamp":
+			set(&t.origTSSnake, v)
+		case "sentAt":
+			set(&t.sentAt, v)
+		case "sent_at":
+			set(&t.sentAtSnake, v)
+		case "receivedAt":
+			set(&t.receivedAt, v)
+		case "received_at":
+			set(&t.receivedAtSnake, v)
+		case "properties":
+			set(&t.properties, v)
+		case "context":
+			set(&t.context, v)
+		case "groupId":
+			set(&t.groupID, v)
+		case "group_id":
+			set(&t.groupIDSnake, v)
+		}
+	})
+	switch {
+	case t.specversion != nil:
+		return d.cloudEventStructured(&t, ev)
+	case t.typ != nil || t.action != nil || t.event != nil ||
+		t.userID != nil || t.userIDSnake != nil || t.anonID != nil || t.anonIDSnake != nil:
+		return d.segment(&t, ev)
+	}
+	return &Error{ReasonUnknownFormat, "JSON object is neither a Segment message (no type, action, event, userId or anonymousId) nor a CloudEvent (no specversion)"}
+}
+
+// parse parses value as JSON with the Decoder's reused parser, then finishes
+// the validation the parser leaves out (see checkStrict), so that only RFC
+// 8259 JSON is accepted.
+func (d *Decoder) parse(value []byte) (*fastjson.Value, *Error) {
+	v, err := d.p.ParseBytes(value)
+	if err != nil {
+		return nil, &Error{ReasonMalformedJSON, err.Error()}
+	}
+	if at, msg := checkStrict(value); at >= 0 {
+		return nil, &Error{ReasonMalformedJSON, msg + " at offset " + strconv.Itoa(at)}
+	}
+	return v, nil
+}
+
+// str returns v's text when v is a JSON string. The text aliases the parser's
+// buffer (fastjson unescapes in place), so it costs no allocation.
+func str(v *fastjson.Value) (string, bool) {
+	if v == nil || v.Type() != fastjson.TypeString {
+		return "", false
+	}
+	b, _ := v.StringBytes()
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
+// idText returns an identifier given as a JSON string, or as a JSON number in
+// decimal text (an integer literal verbatim, so ids above 2^53 keep every
+// digit; other numbers as their shortest 'f' formatting, so 12345.0 and 1.2345e4
+// both read "12345"). It returns "" for anything else, which callers treat as
+// missing.
+func (d *Decoder) idText(v *fastjson.Value) string {
+	if v == nil {
+		return ""
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		s, _ := str(v)
+		return s
+	case fastjson.TypeNumber:
+		start := len(d.buf)
+		d.buf = v.MarshalTo(d.buf) // a number marshals as its literal text
+		raw := d.buf[start:]
+		if strings.IndexAny(unsafe.String(unsafe.SliceData(raw), len(raw)), ".eE") >= 0 {
+			f, err := v.Float64()
+			d.buf = d.buf[:start]
+			if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				return ""
+			}
+			d.buf = strconv.AppendFloat(d.buf, f, 'f', -1, 64)
+			raw = d.buf[start:]
+		}
+		return unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
+	return ""
+}
+
+// keep copies the concatenation of parts into the Decoder's buffer and
+// returns it as a string valid until the next Decode. Earlier strings stay
+// valid when the buffer grows: they keep the old array alive.
+func (d *Decoder) keep(parts ...string) string {
+	start := len(d.buf)
+	for _, p := range parts {
+		d.buf = append(d.buf, p...)
+	}
+	b := d.buf[start:]
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// number reads an amount given as a JSON number or as a string holding a
+// decimal number ("39.95", " 9 "). Infinite and NaN values do not count.
+func number(v *fastjson.Value) (float64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	var f float64
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		var err error
+		if f, err = v.Float64(); err != nil {
+			return 0, false
+		}
+	case fastjson.TypeString:
+		s, _ := str(v)
+		s = strings.TrimSpace(s)
+		if !isDecimal(s) {
+			return 0, false
+		}
+		var err error
+		if f, err = strconv.ParseFloat(s, 64); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// isDecimal reports whether s is a plain decimal number: an optional sign,
+// digits with an optional fraction (or a fraction alone), and an optional
+// exponent. It keeps strconv.ParseFloat's extras ("Inf", "0x1p3", "1_000")
+// out of money and scores.
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && isDigit(s[i]); i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && isDigit(s[i]); i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(s) && isDigit(s[i]); i++ {
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// amounts fills Score and Revenue from a Segment properties object or a
+// CloudEvents data object; anything else carries neither.
+func amounts(o *fastjson.Value, ev *engine.Event) {
+	if o == nil || o.Type() != fastjson.TypeObject {
+		return
+	}
+	var score, revenue, total, value, price *fastjson.Value
+	obj, _ := o.Object()
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "score":
+			set(&score, v)
+		case "revenue":
+			set(&revenue, v)
+		case "total":
+			set(&total, v)
+		case "value":
+			set(&value, v)
+		case "price":
+			set(&price, v)
+		}
+	})
+	ev.Score, ev.HasScore = number(score)
+	for _, v := range [...]*fastjson.Value{revenue, total, value, price} {
+		if f, ok := number(v); ok {
+			ev.Revenue = f
+			break
+		}
+	}
+}
+
+// present reports whether v is there and not null or "".
+func present(v *fastjson.Value) bool {
+	if v == nil {
+		return false
+	}
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return false
+	case fastjson.TypeString:
+		s, _ := str(v)
+		return s != ""
+	}
+	return true
+}
+
+// timeOf parses the timestamp field named name.
+func timeOf(name string, v *fastjson.Value) (int64, *Error) {
+	s, ok := str(v)
+	if !ok {
+		return 0, &Error{ReasonBadTimestamp, name + " is a JSON " + v.Type().String() + ", not an RFC 3339 string"}
+	}
+	ms, ok := parseTime(s)
+	if !ok {
+		return 0, &Error{ReasonBadTimestamp, name + " " + quote(s) + " is not an RFC 3339 timestamp"}
+	}
+	return ms, nil
+}
+
+// quote quotes s for an error message, cut to a length fit for a Kafka header.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,59 @@
+// Package decode turns one Kafka record (value and headers) into an
+// engine.Event. It is the only place that knows the input formats Lifeline
+// accepts: Segment Spec JSON (also what RudderStack's Kafka destination
+// writes) and CloudEvents 1.0, structured JSON or Kafka binary mode. The
+// format is detected per record, so one topic may mix them.
+//
+// What a caller may rely on:
+//
+//   - Decode either fills the Event, with a non-empty CustomerID and a non-zero
+//     Time (the event's own timestamp, never the Kafka record time), or returns
+//     an *Error whose Reason is one of the Reason constants, fit for a metric
+//     label and a dead-letter header. It never panics, whatever the bytes.
+//   - The result depends only on the record and the Options: decoding the same
+//     record twice gives the same Event or the same Error.
+//   - A Decoder is reused from record to record and allocates nothing for a
+//     record that decodes (errors allocate their message); in exchange the
+//     Event's strings may alias the record value and the Decoder's buffers
+//     and are valid only until its next Decode call. Copy what must outlive
+//     it. A Decoder is not safe for concurrent use: give each partition
+//     goroutine its own.
+//
+// Only the fields the engine uses are read (ids, type, event name, time,
+// account, score, revenue); the rest of properties, traits and context is
+// ignored. The whole value must still be valid JSON (RFC 8259), nested no
+// deeper than 300 levels.
+//
+// Segment fields, each list in the order tried:
+//
+//	Type        type, else action, lowercased (identify|track|page|screen|group|alias);
+//	            track when both are missing but event is present
+//	Name        event, for track calls only
+//	CustomerID  userId, user_id, anonymousId, anonymous_id
+//	Time        timestamp, originalTimestamp, original_timestamp, sentAt, sent_at,
+//	            receivedAt, received_at
+//	ID          messageId, message_id
+//	Account     groupId, group_id (group calls only), context.groupId, context.group_id
+//	Score       properties.score
+//	Revenue     properties.revenue, .total, .value, .price
+//
+// CloudEvents attributes (structured JSON / binary-mode headers):
+//
+//	Type        "cloudevent"
+//	Name        type / ce_type
+//	CustomerID  subject / ce_subject, else Options.CustomerField of data
+//	Time        time / ce_time (required)
+//	ID          source + "/" + id (ce_source, ce_id)
+//	Score       data.score
+//	Revenue     data.revenue, .total, .value, .price
+//
+// specversion must be "1.0". In binary mode the value is the data, parsed as
+// JSON unless a content-type header names another type.
+//
+// Ids given as JSON numbers become their decimal text; null and "" count as
+// missing. Amounts may be numbers or strings holding decimal numbers.
+// Timestamps must be RFC 3339 strings as time.Parse(time.RFC3339) reads them
+// strictly ("2015-12-12T19:11:01.249Z", "2015-12-12T20:11:01+01:00"); the
+// first timestamp field present decides, and if it is unreadable the record
+// is rejected rather than dated by a later, less exact fallback.
+package decode

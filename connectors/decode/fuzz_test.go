@@ -1,0 +1,80 @@
+package decode
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lifeline-hq/lifeline/engine"
+)
+
+// fuzzHeaders turns "key=value" lines into headers, so that the fuzzer can
+// reach binary-mode CloudEvents with a plain string argument.
+func fuzzHeaders(s string) []Header {
+	var hs []Header
+	for line := range strings.SplitSeq(s, "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		hs = append(hs, Header{Key: k, Value: []byte(v)})
+	}
+	return hs
+}
+
+// FuzzDecode checks what Decode promises for any input: no panic; either an
+// *Error with a known Reason and a zeroed Event, or an Event with a customer
+// id, a time and a known type; and the same result every time, whatever the
+// Decoder decoded before. The seed corpus is in testdata/fuzz/FuzzDecode.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(benchTrack), "")
+	f.Add([]byte(`{"customer_id":"c"}`), "ce_specversion=1.0\nce_id=1\nce_source=s\nce_type=t\nce_time=2026-01-02T03:04:05Z")
+	reasons := Reasons()
+	types := []string{"identify", "track", "page", "screen", "group", "alias", "cloudevent"}
+	other := []byte(specCloudEvent) // something else for the Decoder to decode in between
+
+	f.Fuzz(func(t *testing.T, value []byte, headerText string) {
+		headers := fuzzHeaders(headerText)
+		input := slices.Clone(value)
+		d := New(Options{})
+
+		var ev engine.Event
+		err := d.Decode(value, headers, &ev)
+		if !slices.Equal(value, input) {
+			t.Fatalf("Decode modified its input")
+		}
+		if err != nil {
+			var de *Error
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is a %T, not an *Error", err, err)
+			}
+			if !slices.Contains(reasons, de.Reason) {
+				t.Fatalf("unknown reason %q", de.Reason)
+			}
+			if ev != (engine.Event{}) {
+				t.Fatalf("Event %+v not zeroed after error %v", ev, err)
+			}
+		} else {
+			if ev.CustomerID == "" || ev.Time == 0 {
+				t.Fatalf("Event without customer or time: %+v", ev)
+			}
+			if !slices.Contains(types, ev.Type) {
+				t.Fatalf("Event of unknown type %q", ev.Type)
+			}
+		}
+		first, firstErr := clone(ev), fmtErr(err)
+
+		// Again with the same Decoder, after it decoded something else, and
+		// with a new one: the same result each time.
+		var scratch engine.Event
+		_ = d.Decode(other, nil, &scratch)
+		for i, dec := range []*Decoder{d, New(Options{})} {
+			var again engine.Event
+			err := dec.Decode(value, headers, &again)
+			if fmtErr(err) != firstErr || again != first {
+				t.Fatalf("decode %d differs:\n got %+v, %v\nwant %+v, %v", i+2, again, err, first, firstErr)
+			}
+		}
+	})
+}

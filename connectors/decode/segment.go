@@ -1,0 +1,105 @@
+package decode
+
+import (
+	"strings"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/lifeline-hq/lifeline/engine"
+)
+
+// segment fills ev from a Segment Spec message (also RudderStack's shape).
+// Checks run in a fixed order, so a message with several faults always
+// reports the same Reason: type, then customer id, then timestamp.
+func (d *Decoder) segment(t *top, ev *engine.Event) *Error {
+	// Type: "type", else the old Spec's "action"; a message with neither but
+	// with an event name is a track call.
+	field, tv := "type", t.typ
+	if !present(tv) {
+		field, tv = "action", t.action
+	}
+	var typ string
+	switch {
+	case present(tv):
+		s, ok := str(tv)
+		if !ok {
+			return &Error{ReasonUnknownFormat, "segment " + field + " is a JSON " + tv.Type().String() + ", not a string"}
+		}
+		if typ, ok = segmentType(s); !ok {
+			return &Error{ReasonUnknownFormat, "segment " + field + " " + quote(s) + " is not identify, track, page, screen, group or alias"}
+		}
+	case present(t.event):
+		typ = "track"
+	default:
+		return &Error{ReasonUnknownFormat, "segment message has neither type nor action"}
+	}
+	ev.Type = typ
+	if typ == "track" {
+		ev.Name, _ = str(t.event)
+	}
+
+	for _, v := range [...]*fastjson.Value{t.userID, t.userIDSnake, t.anonID, t.anonIDSnake} {
+		if ev.CustomerID = d.idText(v); ev.CustomerID != "" {
+			break
+		}
+	}
+	if ev.CustomerID == "" {
+		return &Error{ReasonNoCustomerID, "segment " + typ + " has neither userId nor anonymousId"}
+	}
+
+	tsFields := [...]struct {
+		name string
+		v    *fastjson.Value
+	}{
+		{"timestamp", t.timestamp},
+		{"originalTimestamp", t.origTS},
+		{"original_timestamp", t.origTSSnake},
+		{"sentAt", t.sentAt},
+		{"sent_at", t.sentAtSnake},
+		{"receivedAt", t.receivedAt},
+		{"received_at", t.receivedAtSnake},
+	}
+	found := false
+	for _, f := range tsFields {
+		// The first field present decides: a broken timestamp is reported,
+		// not silently replaced by a later, less exact fallback.
+		if present(f.v) {
+			ms, err := timeOf(f.name, f.v)
+			if err != nil {
+				return err
+			}
+			ev.Time, found = ms, true
+			break
+		}
+	}
+	if !found {
+		return &Error{ReasonNoTimestamp, "segment " + typ + " has no timestamp, originalTimestamp, sentAt or receivedAt"}
+	}
+
+	if ev.ID = d.idText(t.messageID); ev.ID == "" {
+		ev.ID = d.idText(t.messageIDSnake)
+	}
+	if typ == "group" {
+		if ev.Account = d.idText(t.groupID); ev.Account == "" {
+			ev.Account = d.idText(t.groupIDSnake)
+		}
+	}
+	if ev.Account == "" && t.context != nil && t.context.Type() == fastjson.TypeObject {
+		if ev.Account = d.idText(t.context.Get("groupId")); ev.Account == "" {
+			ev.Account = d.idText(t.context.Get("group_id"))
+		}
+	}
+	amounts(t.properties, ev)
+	return nil
+}
+
+// segmentType returns the Spec's lowercase name for a call type given in any
+// case ("Track", "TRACK"), as a constant, so Event.Type never aliases input.
+func segmentType(s string) (string, bool) {
+	for _, name := range [...]string{"track", "page", "identify", "screen", "group", "alias"} {
+		if strings.EqualFold(s, name) {
+			return name, true
+		}
+	}
+	return "", false
+}
