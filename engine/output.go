@@ -35,6 +35,11 @@ type Output struct {
 	Kind  Kind
 	Key   string
 	Value []byte
+	// Rule is the transition or alert rule (stage and alert records).
+	Rule string
+	// From and To are the stages of a stage record; Status is an alert
+	// record's firing or resolved. For metrics, without parsing Value.
+	From, To, Status string
 }
 
 // ChangelogEntry is one state change for the changelog topic: the newest

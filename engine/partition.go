@@ -44,7 +44,10 @@ type Partition struct {
 	encBuf    []byte
 	metaEnc   []byte
 	timerKeys [][]byte
-	flushed   bool
+	// timerLow is the earliest due time scheduled while fireTimers works
+	// through a scan (0: none), so that it fires it before later keys.
+	timerLow int64
+	flushed  bool
 }
 
 type entry struct {
@@ -107,7 +110,10 @@ func (p *Partition) Skip(position int64) {
 // Apply applies ev, read at input position, appending what it causes to
 // out. It returns false for a duplicate (an event id the customer has
 // already had), which changes nothing. Timers that the event's time lets
-// fall due fire after it, in due-time order.
+// fall due fire before it, in due-time order: they are due before the
+// event happened (by more than the allowed lateness), so the customer's
+// own event must not cancel them, and a customer's lifecycle does not
+// depend on whether other customers' events moved the watermark first.
 func (p *Partition) Apply(ev *Event, position int64, out *Outputs) (bool, error) {
 	p.Skip(position)
 	p.meta.Events++
@@ -124,15 +130,15 @@ func (p *Partition) Apply(ev *Event, position int64, out *Outputs) (bool, error)
 		e.st.rememberEvent(h)
 	}
 	p.markDirty(e)
-	cat := p.pack.Classify(ev.Type, ev.Name)
-	p.update(&e.st, cat, ev)
-	p.run(e, ev.Time, cat, false, ev.Name, ev.ID, ev.Revenue, out)
 	if ev.Time > p.meta.MaxEventTime {
 		p.meta.MaxEventTime = ev.Time
 		if err := p.advance(ev.Time-p.lateness, out); err != nil {
 			return true, err
 		}
 	}
+	cat := p.pack.Classify(ev.Type, ev.Name)
+	p.update(&e.st, cat, ev)
+	p.run(e, ev.Time, cat, false, ev.Name, ev.ID, ev.Revenue, out)
 	return true, nil
 }
 
@@ -268,9 +274,8 @@ func days(ms int64) float64 {
 	return float64(ms / DayMillis)
 }
 
-// fill loads the expression variables from a customer's state at now.
-func (p *Partition) fill(st *State, now int64, touchpoint, name string, value float64) {
-	v := &p.vars
+// fillVars loads the expression variables from a customer's state at now.
+func fillVars(v *rules.Vars, st *State, now int64, touchpoint, name string, value float64) {
 	n := &v.Num
 	first := st.Times[rules.FirstSeen]
 	or := func(t int64) int64 {
@@ -313,7 +318,7 @@ func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, nam
 	if timer {
 		touch = rules.TimerCategory
 	}
-	p.fill(st, now, touch, name, value)
+	fillVars(&p.vars, st, now, touch, name, value)
 	si := pack.StageIndex(st.Stage)
 
 	// Stage machine: the first matching transition moves the customer.
@@ -404,6 +409,8 @@ func (p *Partition) move(e *entry, t *rules.Transition, now int64, eventID strin
 	out.stringField("rule", t.Name)
 	out.stringField("event_id", eventID)
 	out.end(KindStage, e.key, start)
+	r := &out.Records[len(out.Records)-1]
+	r.Rule, r.From, r.To = t.Name, from, t.To
 }
 
 func (p *Partition) internStage(s string) string {
@@ -501,6 +508,8 @@ func (p *Partition) emitAlert(e *entry, rule, severity, status string, firedAt, 
 	out.buf = append(out.buf, ']')
 	out.stringField("event_id", eventID)
 	out.end(KindAlert, e.key, start)
+	r := &out.Records[len(out.Records)-1]
+	r.Rule, r.Status = rule, status
 }
 
 // nextDueFor is the earliest due time after `after` among the customer's
@@ -542,6 +551,9 @@ func (p *Partition) schedule(e *entry, due int64) {
 	if p.nextDue == 0 || due < p.nextDue {
 		p.nextDue = due
 	}
+	if p.timerLow == 0 || due < p.timerLow {
+		p.timerLow = due
+	}
 	p.markDirty(e)
 }
 
@@ -565,7 +577,14 @@ func (p *Partition) fireTimers(wm int64, out *Outputs) error {
 		if len(p.timerKeys) == 0 {
 			break
 		}
+		// Firing reschedules lazily indexed customers to their real due
+		// time, which may come before the rest of this scan: scan again
+		// then, so that timers fire in due order across customers.
+		p.timerLow = 0
 		for _, k := range p.timerKeys {
+			if p.timerLow != 0 && p.timerLow <= int64(beUint64(k[5:13])) {
+				break
+			}
 			if err := p.fireKey(k, out); err != nil {
 				return err
 			}
@@ -693,6 +712,27 @@ func (p *Partition) Commit(changelogNext int64) error {
 		}
 	}
 	return nil
+}
+
+// Abort discards everything applied since the last Commit (the Kafka
+// transaction carrying its outputs did not commit): the cache forgets the
+// changed customers, the timer index changes are dropped, and the
+// checkpoint is read back, so that the same input can be applied again.
+func (p *Partition) Abort() error {
+	for _, e := range p.dirty {
+		delete(p.cache, e.key)
+	}
+	clear(p.dirty)
+	p.dirty = p.dirty[:0]
+	p.flushed = false
+	p.batch.Close()
+	p.batch = p.e.db.NewIndexedBatch()
+	m, _, err := p.e.StoredMeta(p.id)
+	if err != nil {
+		return err
+	}
+	p.meta = m
+	return p.peekTimers()
 }
 
 func (p *Partition) commitBatch() error {

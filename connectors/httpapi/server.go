@@ -1,0 +1,136 @@
+// Package httpapi serves Lifeline's HTTP endpoints: /metrics
+// (Prometheus), /healthz, /readyz, and the JSON API a customer-success tool
+// queries: GET /v1/customers/{id}, GET /v1/funnel and GET /v1/kpis.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// Source is what the API reads: the runtime that owns the partitions.
+type Source interface {
+	// Ready reports whether every assigned partition is restored.
+	Ready() (bool, string)
+	// Metas returns the committed meta of every partition held here.
+	Metas() map[int32]engine.Meta
+	// Locate finds a customer's partition and whether this instance holds
+	// it; when not, owner describes the instance that does (may be nil).
+	Locate(ctx context.Context, customer string) (partition int32, local bool, owner any, err error)
+	// Lookup reads a customer's committed state from a local partition.
+	Lookup(partition int32, customer string) (engine.State, bool, error)
+	// Pack is the rule pack in force.
+	Pack() *rules.Pack
+	// Now is the engine's notion of now (Unix ms): the wall clock, or the
+	// demo's accelerated clock.
+	Now() int64
+}
+
+// Handler returns the HTTP handler for src; gatherer serves /metrics.
+func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := src.Ready()
+		code := http.StatusOK
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": ok, "reason": why})
+	})
+	mux.HandleFunc("GET /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		p, local, owner, err := src.Locate(r.Context(), id)
+		if err != nil {
+			log.Warn().Err(err).Str("customer", id).Msg("locate customer")
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		if !local {
+			// Another instance owns the partition: say which, so that
+			// the caller (or a proxy) asks it.
+			writeJSON(w, http.StatusMisdirectedRequest, map[string]any{
+				"error": "customer is on a partition this instance does not own", "partition": p, "owner": owner,
+			})
+			return
+		}
+		st, found, err := src.Lookup(p, id)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		if !found {
+			writeError(w, http.StatusNotFound, "no customer "+id)
+			return
+		}
+		c := engine.Describe(src.Pack(), id, &st, src.Now())
+		writeJSON(w, http.StatusOK, struct {
+			engine.Customer
+			Partition int32 `json:"partition"`
+		}{c, p})
+	})
+	mux.HandleFunc("GET /v1/funnel", func(w http.ResponseWriter, r *http.Request) {
+		t := engine.Totals(src.Metas())
+		writeJSON(w, http.StatusOK, engine.FunnelOf(src.Pack(), t))
+	})
+	mux.HandleFunc("GET /v1/kpis", func(w http.ResponseWriter, r *http.Request) {
+		t := engine.Totals(src.Metas())
+		writeJSON(w, http.StatusOK, engine.KPIsOf(t))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// Serve listens on addr and serves h until ctx ends, then shuts down
+// gracefully. It returns the bound address through bound (useful with
+// port 0) as soon as it listens.
+func Serve(ctx context.Context, addr string, h http.Handler, bound chan<- string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if bound != nil {
+		bound <- ln.Addr().String()
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

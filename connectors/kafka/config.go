@@ -1,0 +1,333 @@
+package kafka
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the lifeline.yaml of `lifeline run`. Every key is documented
+// with its default in README.md ("Configuration"); Defaults returns them.
+// Unknown keys are errors; LIFELINE_* environment variables override keys
+// (see ApplyEnv).
+type Config struct {
+	// Brokers are the seed brokers, host:port.
+	Brokers []string `yaml:"brokers"`
+	// Group is the consumer group id; also the prefix of the
+	// transactional id.
+	Group string `yaml:"group"`
+	// ClientID names this instance to the brokers (default: the host name).
+	ClientID string `yaml:"client_id"`
+	Topics   Topics `yaml:"topics"`
+	// CreateTopics creates missing topics at start.
+	CreateTopics CreateTopics `yaml:"create_topics"`
+	// Guarantee is exactly_once (Kafka transactions) or at_least_once.
+	Guarantee string `yaml:"guarantee"`
+	// StateDir holds the Pebble store.
+	StateDir string `yaml:"state_dir"`
+	// Rules is the rule pack file; empty for the embedded default pack.
+	Rules string `yaml:"rules"`
+	// HTTP is the listen address of /metrics, /healthz, /readyz and the API.
+	HTTP   string `yaml:"http"`
+	TLS    TLS    `yaml:"tls"`
+	SASL   SASL   `yaml:"sasl"`
+	Engine Engine `yaml:"engine"`
+	Log    Log    `yaml:"log"`
+	// CustomerField is the CloudEvents data field that holds the customer
+	// id when subject is empty.
+	CustomerField string `yaml:"customer_field"`
+}
+
+// Topics names the topics.
+type Topics struct {
+	Input       string `yaml:"input"`
+	Alerts      string `yaml:"alerts"`
+	Health      string `yaml:"health"`
+	Stages      string `yaml:"stages"`
+	DeadLetters string `yaml:"dead_letters"`
+	Changelog   string `yaml:"changelog"`
+}
+
+// CreateTopics configures topic creation at start.
+type CreateTopics struct {
+	Enabled     bool  `yaml:"enabled"`
+	Partitions  int32 `yaml:"partitions"`
+	Replication int16 `yaml:"replication"`
+}
+
+// TLS configures encryption to the brokers.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures authentication.
+type SASL struct {
+	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// Engine tunes processing.
+type Engine struct {
+	// AllowedLateness: the watermark trails the newest event time by this.
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// IdleTimeout: a caught-up partition that received nothing for this
+	// long has its watermark follow the wall clock, so timers still fire.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// CacheStates is the number of customer states cached per partition.
+	CacheStates int `yaml:"cache_states"`
+	// MaxPollRecords bounds one batch (one transaction).
+	MaxPollRecords int `yaml:"max_poll_records"`
+	// TransactionTimeout is the Kafka transaction timeout.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json, console, or auto (console on a terminal).
+	Format string `yaml:"format"`
+}
+
+// Guarantees.
+const (
+	ExactlyOnce = "exactly_once"
+	AtLeastOnce = "at_least_once"
+)
+
+// Defaults returns the configuration with every default filled in.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Brokers:  []string{"localhost:9092"},
+		Group:    "lifeline",
+		ClientID: host,
+		Topics: Topics{
+			Input:       "customer-events",
+			Alerts:      "lifeline.alerts",
+			Health:      "lifeline.health",
+			Stages:      "lifeline.stages",
+			DeadLetters: "lifeline.dead-letters",
+			Changelog:   "lifeline.changelog",
+		},
+		CreateTopics: CreateTopics{Partitions: 12, Replication: 3},
+		Guarantee:    ExactlyOnce,
+		StateDir:     "/var/lib/lifeline",
+		HTTP:         "127.0.0.1:8080",
+		Engine: Engine{
+			AllowedLateness:    10 * time.Minute,
+			IdleTimeout:        time.Minute,
+			CacheStates:        50_000,
+			MaxPollRecords:     5_000,
+			TransactionTimeout: time.Minute,
+		},
+		Log:           Log{Level: "info", Format: "auto"},
+		CustomerField: "customer_id",
+	}
+}
+
+// LoadConfig reads a config file over the defaults, then applies the
+// environment overrides, then validates.
+func LoadConfig(path string, environ []string) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+	}
+	if err := ApplyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// ApplyEnv overrides keys from LIFELINE_* variables: the key path in upper
+// case joined by _, e.g. LIFELINE_BROKERS=a:9092,b:9092,
+// LIFELINE_SASL_PASSWORD=..., LIFELINE_ENGINE_IDLE_TIMEOUT=30s. Lists are
+// comma-separated.
+func ApplyEnv(cfg *Config, environ []string) error {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LIFELINE_") {
+			vars[k] = v
+		}
+	}
+	known := map[string]bool{}
+	err := walkFields(reflect.ValueOf(cfg).Elem(), "LIFELINE", func(name string, f reflect.Value) error {
+		known[name] = true
+		v, ok := vars[name]
+		if !ok {
+			return nil
+		}
+		if err := setField(f, v); err != nil {
+			return fmt.Errorf("%s=%q: %w", name, v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k := range vars {
+		if !known[k] {
+			return fmt.Errorf("environment variable %s matches no config key (see README.md, Configuration)", k)
+		}
+	}
+	return nil
+}
+
+func walkFields(v reflect.Value, prefix string, fn func(string, reflect.Value) error) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			if err := walkFields(f, name, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(name, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setField(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return errors.New("expected a duration such as 30s or 5m")
+		}
+		f.SetInt(int64(d))
+		return nil
+	case []string:
+		var list []string
+		for _, x := range strings.Split(s, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				list = append(list, x)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("expected true or false")
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
+		if err != nil {
+			return errors.New("expected a whole number")
+		}
+		f.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// Validate checks every key, naming the key and the fix in its error.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		bad("brokers: at least one host:port is needed")
+	}
+	for _, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			bad("brokers: %q has no port (write host:port, e.g. %s:9092)", b, b)
+		}
+	}
+	if c.Group == "" {
+		bad("group: a consumer group id is needed")
+	}
+	for name, t := range map[string]string{"input": c.Topics.Input, "alerts": c.Topics.Alerts, "health": c.Topics.Health, "stages": c.Topics.Stages, "dead_letters": c.Topics.DeadLetters, "changelog": c.Topics.Changelog} {
+		if t == "" {
+			bad("topics.%s: a topic name is needed", name)
+		}
+	}
+	if c.Guarantee != ExactlyOnce && c.Guarantee != AtLeastOnce {
+		bad("guarantee: %q (expected %s or %s)", c.Guarantee, ExactlyOnce, AtLeastOnce)
+	}
+	if c.StateDir == "" {
+		bad("state_dir: a directory for the state store is needed")
+	}
+	if c.CreateTopics.Partitions <= 0 {
+		bad("create_topics.partitions: %d (expected at least 1)", c.CreateTopics.Partitions)
+	}
+	if c.CreateTopics.Replication <= 0 {
+		bad("create_topics.replication: %d (expected at least 1)", c.CreateTopics.Replication)
+	}
+	switch strings.ToUpper(c.SASL.Mechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		bad("sasl.mechanism: %q (expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or empty for none)", c.SASL.Mechanism)
+	}
+	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
+		bad("sasl.username: needed with sasl.mechanism %s", c.SASL.Mechanism)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls.cert_file and tls.key_file go together (client certificate and its key)")
+	}
+	if c.Engine.AllowedLateness < 0 {
+		bad("engine.allowed_lateness: must not be negative")
+	}
+	if c.Engine.IdleTimeout <= 0 {
+		bad("engine.idle_timeout: expected a positive duration such as 1m")
+	}
+	if c.Engine.CacheStates <= 0 {
+		bad("engine.cache_states: expected a positive number of customers")
+	}
+	if c.Engine.MaxPollRecords <= 0 {
+		bad("engine.max_poll_records: expected a positive number")
+	}
+	if c.Engine.TransactionTimeout < time.Second {
+		bad("engine.transaction_timeout: expected at least 1s")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level: %q (expected debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console", "auto":
+	default:
+		bad("log.format: %q (expected json, console or auto)", c.Log.Format)
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config: " + strings.Join(errs, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package metrics defines Lifeline's own Prometheus metrics (all prefixed
+// lifeline_) and the collectors that read the engine's state at scrape
+// time. The runtime records into a *Metrics; nothing here is global: the
+// binary creates one registry and passes it down.
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors the runtime updates as it goes.
+type Metrics struct {
+	EventsConsumed   *prometheus.CounterVec // partition
+	EventsProcessed  *prometheus.CounterVec // partition, outcome
+	DecodeErrors     *prometheus.CounterVec // reason
+	DeadLetters      *prometheus.CounterVec // reason
+	Latency          prometheus.Histogram   // event read to outputs committed
+	Outputs          *prometheus.CounterVec // kind
+	Alerts           *prometheus.CounterVec // rule, status
+	Transitions      *prometheus.CounterVec // from, to
+	Batches          *prometheus.CounterVec // result: committed, aborted
+	BatchSize        prometheus.Histogram   // records per batch
+	RestoreRecords   *prometheus.CounterVec // partition
+	RestoreRemaining *prometheus.GaugeVec   // partition
+	RestoreSeconds   prometheus.Histogram   // per partition restore
+	PartitionsOwned  prometheus.Gauge       // assigned partitions
+	PartitionsReady  prometheus.Gauge       // restored and processing
+	RulesReloads     *prometheus.CounterVec // result: applied, rejected
+	RulesInfo        *prometheus.GaugeVec   // version
+	IdleAdvances     *prometheus.CounterVec // partition
+	WatermarkLag     *prometheus.GaugeVec   // partition
+	ConsumerLag      *prometheus.GaugeVec   // partition
+	Customers        *prometheus.GaugeVec   // stage (set from partition metas)
+	CustomersByBand  *prometheus.GaugeVec   // band
+	AlertsOpen       *prometheus.GaugeVec   // rule
+	LifetimeValue    prometheus.Gauge       // total revenue
+	EventsDuplicate  *prometheus.CounterVec // partition
+	RuleEvaluations  *prometheus.CounterVec // kind: event, timer
+	BuildInfo        *prometheus.GaugeVec   // version
+	registry         *prometheus.Registry
+}
+
+// New creates the metrics and registers them (and Go/process collectors)
+// on reg.
+func New(reg *prometheus.Registry, version string) *Metrics {
+	m := &Metrics{
+		EventsConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_events_consumed_total", Help: "Input records read, by partition."}, []string{"partition"}),
+		EventsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_events_processed_total", Help: "Input records processed, by partition and outcome (applied, duplicate, dead_letter, skipped)."}, []string{"partition", "outcome"}),
+		DecodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_decode_errors_total", Help: "Input records that could not be decoded, by reason."}, []string{"reason"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lifeline_processing_latency_seconds", Help: "Time from reading an input record to its outputs being committed.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
+		Outputs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_outputs_total", Help: "Output records committed, by kind (stage, health, alert)."}, []string{"kind"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_alerts_total", Help: "Alert records committed, by rule and status (firing, resolved)."}, []string{"rule", "status"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_stage_transitions_total", Help: "Stage transitions committed, by from and to stage (from is empty for a new customer)."}, []string{"from", "to"}),
+		Batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_batches_total", Help: "Processing batches, by result (committed, aborted)."}, []string{"result"}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lifeline_batch_records", Help: "Input records per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		RestoreRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_restore_records_total", Help: "Changelog records applied while restoring, by partition."}, []string{"partition"}),
+		RestoreRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_restore_remaining_records", Help: "Changelog records left to restore, by partition (0 when ready)."}, []string{"partition"}),
+		RestoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lifeline_restore_duration_seconds", Help: "Time to restore one partition from the changelog.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 9)}),
+		PartitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lifeline_partitions_assigned", Help: "Input partitions assigned to this instance."}),
+		PartitionsReady: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lifeline_partitions_ready", Help: "Assigned partitions restored and processing."}),
+		RulesReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_rules_reloads_total", Help: "Rule pack reloads, by result (applied, rejected)."}, []string{"result"}),
+		RulesInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_rules_info", Help: "The rule pack in force (value 1), by version."}, []string{"version"}),
+		IdleAdvances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_idle_advances_total", Help: "Watermark advances by the wall clock on idle, caught-up partitions."}, []string{"partition"}),
+		WatermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_watermark_lag_seconds", Help: "Wall clock minus the partition's event-time watermark."}, []string{"partition"}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_consumer_lag_records", Help: "Input records behind the partition's high watermark, as of the last fetch."}, []string{"partition"}),
+		Customers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_customers", Help: "Customers per lifecycle stage on this instance's partitions (stage \"\" is none yet)."}, []string{"stage"}),
+		CustomersByBand: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_customers_by_health_band", Help: "Scored customers per health band on this instance's partitions."}, []string{"band"}),
+		AlertsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_alerts_open", Help: "Alerts firing and not resolved, by rule, on this instance's partitions."}, []string{"rule"}),
+		LifetimeValue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lifeline_lifetime_value_total", Help: "Sum of customers' lifetime value (revenue less refunds) on this instance's partitions."}),
+		EventsDuplicate: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_duplicate_events_total", Help: "Events dropped as duplicates (same dedupe key), by partition."}, []string{"partition"}),
+		RuleEvaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_rule_evaluations_total", Help: "Rule-pack evaluations (stage machine, scorecard and alert rules for one customer), by cause (event)."}, []string{"cause"}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_build_info", Help: "Lifeline build (value 1), by version."}, []string{"version"}),
+		registry: reg,
+	}
+	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DecodeErrors, m.DeadLetters, m.Latency,
+		m.Outputs, m.Alerts, m.Transitions, m.Batches, m.BatchSize, m.RestoreRecords, m.RestoreRemaining,
+		m.RestoreSeconds, m.PartitionsOwned, m.PartitionsReady, m.RulesReloads, m.RulesInfo, m.IdleAdvances,
+		m.WatermarkLag, m.ConsumerLag, m.Customers, m.CustomersByBand, m.AlertsOpen, m.LifetimeValue,
+		m.EventsDuplicate, m.RuleEvaluations, m.BuildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.BuildInfo.WithLabelValues(version).Set(1)
+	return m
+}
+
+// Registry is the registry the metrics live in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Partition formats a partition number as a label value.
+func Partition(p int32) string { return strconv.Itoa(int(p)) }
+
+// PebbleCollector exports a Pebble store's metrics at scrape time.
+type PebbleCollector struct {
+	metrics func() *pebble.Metrics
+	descs   map[string]*prometheus.Desc
+}
+
+// NewPebbleCollector reads metrics from fn at each scrape.
+func NewPebbleCollector(fn func() *pebble.Metrics) *PebbleCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("lifeline_pebble_"+name, help, labels, nil)
+	}
+	return &PebbleCollector{metrics: fn, descs: map[string]*prometheus.Desc{
+		"disk":       d("disk_usage_bytes", "Bytes the state store occupies on disk."),
+		"l0":         d("l0_sublevels", "L0 sublevels (read amplification from level 0)."),
+		"ramp":       d("read_amplification", "Read amplification of the LSM."),
+		"compact":    d("compactions_total", "Compactions completed."),
+		"compdebt":   d("compaction_debt_bytes", "Estimated bytes to compact for the LSM to reach a stable state."),
+		"memtable":   d("memtable_bytes", "Bytes in memtables."),
+		"cachesize":  d("block_cache_bytes", "Bytes in the block cache."),
+		"cachehits":  d("block_cache_hits_total", "Block cache hits."),
+		"cachemiss":  d("block_cache_misses_total", "Block cache misses."),
+		"walbytes":   d("wal_bytes_written_total", "Bytes written to the WAL."),
+		"levelbytes": d("level_bytes", "Bytes in each LSM level.", "level"),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *PebbleCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *PebbleCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.metrics()
+	if m == nil {
+		return
+	}
+	g := func(k string, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.GaugeValue, v, lv...)
+	}
+	cnt := func(k string, v float64) {
+		ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.CounterValue, v)
+	}
+	g("disk", float64(m.DiskSpaceUsage()))
+	g("l0", float64(m.Levels[0].Sublevels))
+	g("ramp", float64(m.ReadAmp()))
+	cnt("compact", float64(m.Compact.Count))
+	g("compdebt", float64(m.Compact.EstimatedDebt))
+	g("memtable", float64(m.MemTable.Size))
+	g("cachesize", float64(m.BlockCache.Size))
+	cnt("cachehits", float64(m.BlockCache.Hits))
+	cnt("cachemiss", float64(m.BlockCache.Misses))
+	cnt("walbytes", float64(m.WAL.BytesWritten))
+	for i := range m.Levels {
+		g("levelbytes", float64(m.Levels[i].TablesSize), strconv.Itoa(i))
+	}
+}

@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"sort"
+	"time"
+
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// Customer is a customer's state explained at a moment: what the HTTP API
+// answers and what a customer-success tool shows.
+type Customer struct {
+	ID           string            `json:"customer_id"`
+	Stage        string            `json:"stage"`
+	StageEntered string            `json:"stage_entered,omitempty"`
+	DaysInStage  float64           `json:"days_in_stage"`
+	FirstSeen    string            `json:"first_seen"`
+	LastSeen     string            `json:"last_seen"`
+	Health       CustomerHealth    `json:"health"`
+	OpenAlerts   []CustomerAlert   `json:"open_alerts"`
+	Counters     map[string]any    `json:"counters"`
+	AsOf         string            `json:"as_of"`
+	RulesVersion string            `json:"rules_version"`
+	Times        map[string]string `json:"times"`
+}
+
+// CustomerHealth is the scorecard with each component explained.
+type CustomerHealth struct {
+	Score float64 `json:"score"`
+	Band  string  `json:"band"`
+	// Components: each measure's score 0-100 and weight in percent.
+	Components []ComponentScore `json:"components"`
+	// Inputs are the variables the scorecard read.
+	Inputs map[string]float64 `json:"inputs"`
+}
+
+// ComponentScore is one health component's part of the score.
+type ComponentScore struct {
+	Name   string  `json:"name"`
+	Weight float64 `json:"weight"`
+	Score  float64 `json:"score"`
+	// Points is what the component adds to the score (score × weight / 100).
+	Points float64 `json:"points"`
+}
+
+// CustomerAlert is an open alert.
+type CustomerAlert struct {
+	AlertID  string `json:"alert_id"`
+	Rule     string `json:"rule"`
+	Severity string `json:"severity"`
+	FiredAt  string `json:"fired_at"`
+}
+
+func rfc3339(ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// Describe explains a customer's state at now (Unix ms) under pack. The
+// health is computed afresh at now, so it reflects time passed since the
+// last event.
+func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
+	var v rules.Vars
+	fillVars(&v, st, now, "", "", 0)
+	comps := make([]float64, len(pack.Health.Components))
+	score, band := pack.Health.Eval(&v, comps)
+	c := Customer{
+		ID:           id,
+		Stage:        st.Stage,
+		StageEntered: rfc3339(st.Times[rules.StageEntered]),
+		DaysInStage:  v.Num[rules.DaysInStage],
+		FirstSeen:    rfc3339(st.Times[rules.FirstSeen]),
+		LastSeen:     rfc3339(st.Times[rules.LastSeen]),
+		Health:       CustomerHealth{Score: score, Band: band.String(), Inputs: map[string]float64{}},
+		OpenAlerts:   []CustomerAlert{},
+		AsOf:         rfc3339(now),
+		RulesVersion: pack.Version,
+		Times:        map[string]string{},
+	}
+	var sum float64
+	for _, cp := range pack.Health.Components {
+		sum += cp.Weight
+	}
+	for i, cp := range pack.Health.Components {
+		c.Health.Components = append(c.Health.Components, ComponentScore{
+			Name: cp.Name, Weight: cp.Weight, Score: comps[i], Points: comps[i] * cp.Weight / sum,
+		})
+	}
+	for _, name := range []rules.Num{rules.DaysSinceEngagement, rules.Engagement7d, rules.Engagement30d, rules.BaselineWeekly, rules.NPS, rules.OpenTickets, rules.Refunds, rules.FailedPayments} {
+		c.Health.Inputs[rules.NumName(name)] = v.Num[name]
+	}
+	for _, a := range st.Alerts {
+		sev := ""
+		if r := pack.Alert(a.Rule); r != nil {
+			sev = r.Severity
+		}
+		c.OpenAlerts = append(c.OpenAlerts, CustomerAlert{AlertID: AlertID(id, a.Rule, a.FiredAt), Rule: a.Rule, Severity: sev, FiredAt: rfc3339(a.FiredAt)})
+	}
+	c.Counters = map[string]any{
+		"purchases":        st.Purchases,
+		"lifetime_value":   float64(st.RevenueCents) / 100,
+		"open_tickets":     st.OpenTickets,
+		"tickets_opened":   st.TicketsOpened,
+		"failed_payments":  st.FailedPayments,
+		"refunds":          st.Refunds,
+		"referrals":        st.Referrals,
+		"engagement_7d":    v.Num[rules.Engagement7d],
+		"engagement_30d":   v.Num[rules.Engagement30d],
+		"payment_failing":  v.Bool[rules.PaymentFailing],
+		"nps":              nil,
+		"baseline_weekly":  v.Num[rules.BaselineWeekly],
+		"days_since_event": v.Num[rules.DaysSinceSeen],
+	}
+	if st.NPS >= 0 {
+		c.Counters["nps"] = st.NPS
+	}
+	for _, f := range []rules.TimeField{rules.LastEngagement, rules.LastPurchase, rules.LastPaymentFailed} {
+		if t := st.Times[f]; t != 0 {
+			c.Times[rules.TimeFieldName(f)] = rfc3339(t)
+		}
+	}
+	return c
+}
+
+// Funnel is customers per stage and the conversion between stages.
+type Funnel struct {
+	Customers int64 `json:"customers"`
+	// Stages in the pack's order: customers in each now, and customers that
+	// ever entered it.
+	Stages []FunnelStage `json:"stages"`
+	// Unstaged counts customers seen but in no stage yet.
+	Unstaged int64 `json:"unstaged"`
+}
+
+// FunnelStage is one step of the funnel.
+type FunnelStage struct {
+	Stage   string `json:"stage"`
+	Current int64  `json:"current"`
+	Entered int64  `json:"entered"`
+	// ConversionFromPrevious is Entered over the previous stage's Entered
+	// (absent for the first stage and for churned).
+	ConversionFromPrevious *float64 `json:"conversion_from_previous,omitempty"`
+}
+
+// KPIs are the lifecycle KPIs of DOMAIN.md over a set of partitions.
+type KPIs struct {
+	Customers         int64            `json:"customers"`
+	Converted         int64            `json:"converted"`
+	Churned           int64            `json:"churned"`
+	ChurnRate         float64          `json:"churn_rate"`
+	RetentionRate     float64          `json:"retention_rate"`
+	NPS               *float64         `json:"nps"`
+	NPSResponses      int64            `json:"nps_responses"`
+	LifetimeValue     float64          `json:"lifetime_value_total"`
+	LifetimeValueMean float64          `json:"lifetime_value_per_converted_customer"`
+	AlertsOpen        map[string]int64 `json:"alerts_open"`
+	Events            int64            `json:"events"`
+	Duplicates        int64            `json:"duplicates"`
+}
+
+// Totals adds partition metas up.
+func Totals(metas map[int32]Meta) Meta {
+	var t Meta
+	t.init()
+	ids := make([]int32, 0, len(metas))
+	for id := range metas {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		m := metas[id]
+		t.Events += m.Events
+		t.Duplicates += m.Duplicates
+		t.Customers += m.Customers
+		t.RevenueCents += m.RevenueCents
+		t.Promoters += m.Promoters
+		t.Passives += m.Passives
+		t.Detractors += m.Detractors
+		add := func(dst, src map[string]int64) {
+			for k, v := range src {
+				dst[k] += v
+			}
+		}
+		add(t.Stages, m.Stages)
+		add(t.Bands, m.Bands)
+		add(t.AlertsOpen, m.AlertsOpen)
+		add(t.Entered, m.Entered)
+		t.Watermark = max(t.Watermark, m.Watermark)
+	}
+	return t
+}
+
+// FunnelOf computes the funnel from totals, in the pack's stage order.
+func FunnelOf(pack *rules.Pack, t Meta) Funnel {
+	f := Funnel{Customers: t.Customers, Unstaged: t.Stages[""]}
+	var prev int64 = -1
+	for _, s := range pack.Stages {
+		fs := FunnelStage{Stage: s, Current: t.Stages[s], Entered: t.Entered[s]}
+		if prev > 0 && s != "churned" {
+			r := float64(fs.Entered) / float64(prev)
+			fs.ConversionFromPrevious = &r
+		}
+		if s != "churned" {
+			prev = fs.Entered
+		}
+		f.Stages = append(f.Stages, fs)
+	}
+	return f
+}
+
+// KPIsOf computes the KPIs from totals. Converted customers are those that
+// ever entered the stage after which churn is possible ("conversion" in
+// the default pack).
+func KPIsOf(t Meta) KPIs {
+	k := KPIs{
+		Customers:     t.Customers,
+		Converted:     t.Entered["conversion"],
+		Churned:       t.Stages["churned"],
+		LifetimeValue: float64(t.RevenueCents) / 100,
+		AlertsOpen:    t.AlertsOpen,
+		Events:        t.Events,
+		Duplicates:    t.Duplicates,
+	}
+	if k.Converted > 0 {
+		k.ChurnRate = float64(k.Churned) / float64(k.Converted)
+		k.RetentionRate = 1 - k.ChurnRate
+		k.LifetimeValueMean = k.LifetimeValue / float64(k.Converted)
+	}
+	k.NPSResponses = t.Promoters + t.Passives + t.Detractors
+	if k.NPSResponses > 0 {
+		n := 100 * float64(t.Promoters-t.Detractors) / float64(k.NPSResponses)
+		k.NPS = &n
+	}
+	return k
+}
