@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -113,6 +114,21 @@ func (e *Engine) SetPack(p *rules.Pack) { e.pack.Store(p) }
 
 // Pack returns the rule pack partitions use for new batches.
 func (e *Engine) Pack() *rules.Pack { return e.pack.Load() }
+
+// Compact flushes the memtables and compacts the whole store, so that
+// DiskUsage measures settled data (for benchmarks and operators).
+func (e *Engine) Compact() error {
+	if err := e.db.Flush(); err != nil {
+		return fmt.Errorf("flush state store: %w", err)
+	}
+	if err := e.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
+		return fmt.Errorf("compact state store: %w", err)
+	}
+	return nil
+}
+
+// DiskUsage is the bytes the store occupies on disk.
+func (e *Engine) DiskUsage() uint64 { return e.db.Metrics().DiskSpaceUsage() }
 
 // Metrics returns Pebble's metrics, for export.
 func (e *Engine) Metrics() *pebble.Metrics { return e.db.Metrics() }

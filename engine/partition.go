@@ -37,6 +37,12 @@ type Partition struct {
 	// indexed so that timer scans see them. States join it at Commit.
 	batch   *pebble.Batch
 	nextDue int64 // earliest key in the timer index (0: none)
+	// timerFloor: every timer due at or before it has fired and its key is
+	// deleted. Scans start above it, so they seek past the tombstones fired
+	// timers leave (a queue in an LSM) instead of stepping through them.
+	// New keys are always due after the watermark, which is at or above
+	// the floor.
+	timerFloor int64
 
 	vars      rules.Vars
 	comps     []float64
@@ -560,7 +566,7 @@ func (p *Partition) schedule(e *entry, due int64) {
 // fireTimers fires every timer due at or before wm, in (due, customer)
 // order, including timers that firing schedules within wm.
 func (p *Partition) fireTimers(wm int64, out *Outputs) error {
-	lower := partKey(prefixTimer, p.id)
+	lower := appendTimerKey(nil, p.id, p.timerFloor+1, "")
 	upper := appendTimerKey(nil, p.id, wm+1, "")
 	for {
 		iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -590,6 +596,7 @@ func (p *Partition) fireTimers(wm int64, out *Outputs) error {
 			}
 		}
 	}
+	p.timerFloor = wm
 	return p.peekTimers()
 }
 
@@ -627,7 +634,7 @@ func beUint64(b []byte) uint64 {
 
 // peekTimers sets nextDue from the first key of the timer index.
 func (p *Partition) peekTimers() error {
-	iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: partKey(prefixTimer, p.id), UpperBound: partKey(prefixTimer, p.id+1)})
+	iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: appendTimerKey(nil, p.id, p.timerFloor+1, ""), UpperBound: partKey(prefixTimer, p.id+1)})
 	if err != nil {
 		return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
 	}
@@ -732,6 +739,8 @@ func (p *Partition) Abort() error {
 		return err
 	}
 	p.meta = m
+	// Timers fired in the aborted batch are back in the index.
+	p.timerFloor = min(p.timerFloor, m.Watermark)
 	return p.peekTimers()
 }
 

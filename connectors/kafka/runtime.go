@@ -56,8 +56,11 @@ type Runtime struct {
 	cl   *kgo.Client               // the consuming client (the session's, in exactly_once)
 	adm  *kadm.Client
 
-	// ctx is Run's context, for the workers the rebalance callbacks start.
-	ctx context.Context
+	// ctx is the workers' context. The group join (and so the rebalance
+	// callbacks that start workers) begins when the client is created, before
+	// Run; Run cancels it on its way out.
+	ctx    context.Context
+	cancel context.CancelFunc
 	wg  sync.WaitGroup
 
 	mu      sync.Mutex // guards workers for readers outside the loop
@@ -82,6 +85,7 @@ func New(cfg Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	base = append(base, kgo.WithLogger(kzerolog.New(&o.Logger)))
 	base = append(base, o.ExtraOpts...)
 	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, base: base, workers: map[int32]*worker{}}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group),
@@ -125,7 +129,9 @@ func (r *Runtime) Admin() *kadm.Client { return r.adm }
 // leaves the group and returns nil. It returns an error only when the
 // runtime cannot go on (a fatal transaction or store error).
 func (r *Runtime) Run(ctx context.Context) error {
-	r.ctx = ctx
+	defer r.cancel()
+	stop := context.AfterFunc(ctx, r.cancel)
+	defer stop()
 	if err := EnsureTopics(ctx, r.adm, &r.cfg); err != nil {
 		r.closeClient()
 		return err

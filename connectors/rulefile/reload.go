@@ -40,10 +40,9 @@ func (w *Watcher) Run(ctx context.Context, hup <-chan os.Signal) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// The first tick reads the file whatever its time: it may have changed
+	// between the caller's read (Current) and now.
 	var lastMod time.Time
-	if fi, err := os.Stat(w.Path); err == nil {
-		lastMod = fi.ModTime()
-	}
 	for {
 		forced := false
 		select {

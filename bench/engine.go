@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/lifeline-hq/lifeline/bench/workload"
+	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// corpus is a workload split by partition the way Kafka's default
+// partitioner would split it: each partition's records in event-time order.
+type corpus struct {
+	parts  [][][]byte
+	keys   [][]string
+	events int
+	good   int
+}
+
+func generate(customers, days, partitions int, seed int64) (*corpus, error) {
+	g, err := workload.New(workload.Config{Customers: customers, Days: days, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	c := &corpus{parts: make([][][]byte, partitions), keys: make([][]string, partitions)}
+	// One arena per partition keeps the values contiguous and cheap to
+	// hold.
+	arenas := make([][]byte, partitions)
+	for {
+		rec, ok := g.Next()
+		if !ok {
+			break
+		}
+		p := 0
+		if rec.Key != "" {
+			p = int(kafka.PartitionFor(rec.Key, int32(partitions)))
+		}
+		if cap(arenas[p])-len(arenas[p]) < len(rec.Value) {
+			arenas[p] = make([]byte, 0, max(1<<20, len(rec.Value)))
+		}
+		start := len(arenas[p])
+		arenas[p] = append(arenas[p], rec.Value...)
+		c.parts[p] = append(c.parts[p], arenas[p][start:len(arenas[p]):len(arenas[p])])
+		c.keys[p] = append(c.keys[p], rec.Key)
+		c.events++
+		if !rec.Bad {
+			c.good++
+		}
+	}
+	return c, nil
+}
+
+type engineResult struct {
+	events          int
+	engineRate      float64
+	decodeRate      float64
+	pebbleRate      float64
+	diskPerCustomer float64
+	heapPerCustomer float64
+	allocsPerEvent  float64
+}
+
+// parallel runs fn for each partition in its own goroutine and returns
+// the wall time.
+func parallel(n int, fn func(p int) error) (time.Duration, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := time.Now()
+	for p := 0; p < n; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[p] = fn(p)
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return el, err
+		}
+	}
+	return el, nil
+}
+
+func engineRun(customers, days, partitions int) (engineResult, error) {
+	var r engineResult
+	c, err := generate(customers, days, partitions, 1)
+	if err != nil {
+		return r, err
+	}
+	r.events = c.events
+
+	// Ceiling 1: decoding alone.
+	el, err := parallel(partitions, func(p int) error {
+		d := decode.New(decode.Options{})
+		var ev engine.Event
+		for _, v := range c.parts[p] {
+			_ = d.Decode(v, nil, &ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return r, err
+	}
+	r.decodeRate = float64(c.events) / el.Seconds()
+
+	// Ceiling 2: one raw Pebble write per event (a 160-byte value under the
+	// customer's key), batches of 1000, no sync: the store's write path
+	// without reads, rules or encoding.
+	rawDir, err := os.MkdirTemp("", "lifeline-bench-raw-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(rawDir)
+	db, err := pebble.Open(rawDir, &pebble.Options{Logger: quiet{}})
+	if err != nil {
+		return r, err
+	}
+	val := bytes.Repeat([]byte{7}, 160)
+	el, err = parallel(partitions, func(p int) error {
+		b := db.NewBatch()
+		key := []byte{}
+		for i, k := range c.keys[p] {
+			key = append(append(key[:0], byte(p)), k...)
+			_ = b.Set(key, val, nil)
+			if i%1000 == 999 {
+				if err := b.Commit(pebble.NoSync); err != nil {
+					return err
+				}
+				b = db.NewBatch()
+			}
+		}
+		return b.Commit(pebble.NoSync)
+	})
+	db.Close()
+	if err != nil {
+		return r, err
+	}
+	r.pebbleRate = float64(c.events) / el.Seconds()
+
+	// The engine.
+	dir, err := os.MkdirTemp("", "lifeline-bench-engine-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(dir)
+	eng, err := engine.Open(dir, rules.Default(), engine.Options{})
+	if err != nil {
+		return r, err
+	}
+	defer eng.Close()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	parts := make([]*engine.Partition, partitions)
+	el, err = parallel(partitions, func(p int) error {
+		part, err := eng.Partition(int32(p))
+		if err != nil {
+			return err
+		}
+		parts[p] = part
+		d := decode.New(decode.Options{})
+		var (
+			ev  engine.Event
+			out engine.Outputs
+		)
+		for i, v := range c.parts[p] {
+			if err := d.Decode(v, nil, &ev); err != nil {
+				part.Skip(int64(i))
+			} else if _, err := part.Apply(&ev, int64(i), &out); err != nil {
+				return err
+			}
+			if i%1000 == 999 {
+				if err := commit(part, &out); err != nil {
+					return err
+				}
+			}
+		}
+		return commit(part, &out)
+	})
+	if err != nil {
+		return r, err
+	}
+	r.engineRate = float64(c.events) / el.Seconds()
+	runtime.ReadMemStats(&after)
+	r.allocsPerEvent = float64(after.Mallocs-before.Mallocs) / float64(c.events)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	metas := map[int32]engine.Meta{}
+	for _, p := range parts {
+		metas[p.ID()] = p.Meta()
+	}
+	t := engine.Totals(metas)
+	if t.Customers == 0 {
+		return r, fmt.Errorf("engine run saw no customers")
+	}
+	r.heapPerCustomer = float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / float64(t.Customers)
+	for _, p := range parts {
+		eng.Release(p)
+	}
+	if err := eng.Compact(); err != nil {
+		return r, err
+	}
+	r.diskPerCustomer = float64(eng.DiskUsage()) / float64(t.Customers)
+	return r, nil
+}
+
+func commit(p *engine.Partition, out *engine.Outputs) error {
+	if err := p.Flush(out); err != nil {
+		return err
+	}
+	if err := p.Commit(0); err != nil {
+		return err
+	}
+	out.Reset()
+	return nil
+}
+
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)         {}
+func (quiet) Errorf(string, ...any)        {}
+func (quiet) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
