@@ -30,9 +30,9 @@ type runCmd struct {
 }
 
 func (c *runCmd) Run(e *env) error {
-	cfg, err := kafka.LoadConfig(c.Config, os.Environ())
-	if err != nil && cfg.Validate() == nil {
-		return err // unreadable file or bad environment variable
+	cfg, err := kafka.ReadConfig(c.Config, os.Environ())
+	if err != nil {
+		return err
 	}
 	if len(c.Brokers) > 0 {
 		cfg.Brokers = c.Brokers

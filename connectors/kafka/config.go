@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,16 @@ func Defaults() Config {
 // LoadConfig reads a config file over the defaults, then applies the
 // environment overrides, then validates.
 func LoadConfig(path string, environ []string) (Config, error) {
+	cfg, err := ReadConfig(path, environ)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// ReadConfig is LoadConfig without the validation, for callers that apply
+// flag overrides before validating.
+func ReadConfig(path string, environ []string) (Config, error) {
 	cfg := Defaults()
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -153,14 +164,22 @@ func LoadConfig(path string, environ []string) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				msg = strings.Join(te.Errors, "; ")
+			}
+			msg = unknownField.ReplaceAllString(msg, "unknown key $1 (see README.md, Configuration, for the keys)")
+			return cfg, fmt.Errorf("config %s: %s", path, msg)
 		}
 	}
 	if err := ApplyEnv(&cfg, environ); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type [\w.]+`)
 
 // ApplyEnv overrides keys from LIFELINE_* variables: the key path in upper
 // case joined by _, e.g. LIFELINE_BROKERS=a:9092,b:9092,
