@@ -61,7 +61,7 @@ type Runtime struct {
 	// Run; Run cancels it on its way out.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg  sync.WaitGroup
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex // guards workers for readers outside the loop
 	workers map[int32]*worker
