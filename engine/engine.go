@@ -28,9 +28,15 @@ type Options struct {
 	// stays: events up to this late still fall before timers they could
 	// cancel. Default 10 minutes.
 	AllowedLateness time.Duration
-	// Sync makes each commit fsync Pebble's WAL. Off by default: a process
-	// crash loses nothing without it (the OS has the writes), and in Kafka
-	// mode the changelog covers a machine crash.
+	// Sync makes each commit fsync Pebble's WAL, so that a commit that
+	// has returned survives any crash. Off by default, and then even a
+	// process crash (SIGKILL, OOM kill) may lose the last commits: Pebble
+	// keeps the WAL's tail, up to a 32 KiB block, in process memory until
+	// the block fills. The store is still consistent (it restarts from an
+	// earlier checkpoint, whose Next says where to resume); in Kafka mode
+	// the changelog covers the lost commits. A runtime that records input
+	// positions elsewhere (Kafka group offsets) must resume from Meta.Next,
+	// not from those, unless Sync is set.
 	Sync bool
 }
 

@@ -1,0 +1,138 @@
+package engine_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lifeline-hq/lifeline/bench/workload"
+	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// workloadEvents decodes a generated workload (the benchmarks' standard
+// source) into events that own their strings, and returns the span of
+// event time it covers.
+func workloadEvents(tb testing.TB, customers, days int) ([]engine.Event, int64) {
+	tb.Helper()
+	g, err := workload.New(workload.Config{Customers: customers, Days: days, Seed: 1, BadRate: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec := decode.New(decode.Options{})
+	var evs []engine.Event
+	for {
+		r, ok := g.Next()
+		if !ok {
+			break
+		}
+		var e engine.Event
+		if err := dec.Decode(r.Value, nil, &e); err != nil {
+			tb.Fatalf("workload record does not decode: %v: %s", err, r.Value)
+		}
+		e.ID, e.CustomerID, e.Account = strings.Clone(e.ID), strings.Clone(e.CustomerID), strings.Clone(e.Account)
+		e.Type, e.Name = strings.Clone(e.Type), strings.Clone(e.Name)
+		evs = append(evs, e)
+	}
+	if len(evs) == 0 {
+		tb.Fatal("empty workload")
+	}
+	return evs, evs[len(evs)-1].Time - evs[0].Time + day
+}
+
+// BenchmarkApply measures the engine's per-event cost: pre-decoded
+// workload events applied to one partition over Pebble (in a temp dir),
+// committing every 1000 events, as the runtime does per batch. When b.N
+// exceeds the workload, it is replayed again later in event time with new
+// event ids, so that every event is new work (not a duplicate).
+func BenchmarkApply(b *testing.B) {
+	for _, bc := range []struct {
+		name            string
+		customers, days int
+	}{
+		{"customers=2000", 2000, 30},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			evs, span := workloadEvents(b, bc.customers, bc.days)
+			ids := make([]string, len(evs))
+			for i := range evs {
+				ids[i] = evs[i].ID
+			}
+			eng, err := engine.Open(b.TempDir(), rules.Default(), engine.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Close()
+			p, err := eng.Partition(0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Release(p)
+			var out engine.Outputs
+			records := 0
+			commit := func() {
+				if err := p.Flush(&out); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Commit(0); err != nil {
+					b.Fatal(err)
+				}
+				records += len(out.Records)
+				out.Reset()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := i % len(evs)
+				if k == 0 && i > 0 {
+					b.StopTimer()
+					round := i / len(evs)
+					for j := range evs {
+						evs[j].Time += span
+						evs[j].ID = ids[j] + "#" + strconv.Itoa(round)
+					}
+					b.StartTimer()
+				}
+				if _, err := p.Apply(&evs[k], int64(i), &out); err != nil {
+					b.Fatal(err)
+				}
+				if (i+1)%1000 == 0 {
+					commit()
+				}
+			}
+			commit()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(records)/float64(b.N), "records/event")
+		})
+	}
+}
+
+// BenchmarkStateEncode and BenchmarkStateDecode: the cost of a busy
+// customer's encoding, paid once per changed customer per batch (encode)
+// and once per cache miss (decode).
+func BenchmarkStateEncode(b *testing.B) {
+	s := busyCustomer(b)
+	buf := s.AppendEncode(nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf = s.AppendEncode(buf[:0])
+	}
+}
+
+func BenchmarkStateDecode(b *testing.B) {
+	s := busyCustomer(b)
+	enc := s.AppendEncode(nil)
+	var got engine.State
+	b.ReportAllocs()
+	b.SetBytes(int64(len(enc)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := got.Decode(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
