@@ -448,27 +448,34 @@ func (p *Partition) emitHealth(e *entry, now int64, score float64, band rules.Ba
 }
 
 // AlertID is the deterministic id of an alert firing: the same customer,
-// rule and firing time always give the same id.
-func AlertID(customer, rule string, firedAt int64) string {
-	return string(appendAlertID(nil, customer, rule, firedAt))
+// rule, firing time and firing number (OpenAlert.Seq) always give the same
+// id, so a replay or a redelivery produces the same ids.
+func AlertID(customer, rule string, firedAt int64, seq uint32) string {
+	return string(appendAlertID(nil, customer, rule, firedAt, seq))
 }
 
-func appendAlertID(dst []byte, customer, rule string, firedAt int64) []byte {
+func appendAlertID(dst []byte, customer, rule string, firedAt int64, seq uint32) []byte {
 	d := xxhash.New()
 	d.WriteString(customer)
 	d.WriteString("\x00")
 	d.WriteString(rule)
 	d.WriteString("\x00")
-	var b [20]byte
-	d.Write(appendInt(b[:0], firedAt))
+	var b [32]byte
+	n := appendInt(b[:0], firedAt)
+	if seq > 0 {
+		n = appendInt(append(n, '/'), int64(seq))
+	}
+	d.Write(n)
 	return appendHex64(dst, d.Sum64())
 }
 
 func (p *Partition) fire(e *entry, a *rules.Alert, now int64, eventID string, out *Outputs) {
 	st := &e.st
-	st.Alerts = append(st.Alerts, OpenAlert{Rule: a.Name, FiredAt: now})
+	st.AlertsFired++
+	oa := OpenAlert{Rule: a.Name, FiredAt: now, Seq: st.AlertsFired}
+	st.Alerts = append(st.Alerts, oa)
 	p.meta.AlertsOpen[a.Name]++
-	p.emitAlert(e, a.Name, a.Severity, "firing", now, now, eventID, a.Reasons, "", out)
+	p.emitAlert(e, oa, a.Severity, "firing", now, eventID, a.Reasons, "", out)
 }
 
 // resolve closes open alert i; a is nil when the pack lost its rule.
@@ -480,21 +487,22 @@ func (p *Partition) resolve(e *entry, i int, a *rules.Alert, now int64, eventID 
 		delete(p.meta.AlertsOpen, oa.Rule)
 	}
 	if a == nil {
-		p.emitAlert(e, oa.Rule, "info", "resolved", oa.FiredAt, now, eventID, nil, "rule "+oa.Rule+" is no longer in rule pack "+p.pack.Version, out)
+		p.emitAlert(e, oa, "info", "resolved", now, eventID, nil, "rule "+oa.Rule+" is no longer in rule pack "+p.pack.Version, out)
 		return
 	}
 	reasons, fallback := a.ResolveReasons, ""
 	if len(reasons) == 0 {
 		reasons, fallback = a.Reasons, "condition cleared: "
 	}
-	p.emitAlert(e, a.Name, a.Severity, "resolved", oa.FiredAt, now, eventID, reasons, fallback, out)
+	p.emitAlert(e, oa, a.Severity, "resolved", now, eventID, reasons, fallback, out)
 }
 
-func (p *Partition) emitAlert(e *entry, rule, severity, status string, firedAt, now int64, eventID string, reasons []rules.Template, prefix string, out *Outputs) {
+func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, now int64, eventID string, reasons []rules.Template, prefix string, out *Outputs) {
+	rule := oa.Rule
 	start := out.begin(KindAlert, e.key, now, p.pack.Version)
 	out.field("alert_id")
 	out.buf = append(out.buf, '"')
-	out.buf = appendAlertID(out.buf, e.key, rule, firedAt)
+	out.buf = appendAlertID(out.buf, e.key, rule, oa.FiredAt, oa.Seq)
 	out.buf = append(out.buf, '"')
 	out.stringField("rule", rule)
 	out.stringField("severity", severity)

@@ -26,7 +26,11 @@ const dedupeSlots = 8
 // OpenAlert is an alert that fired and has not resolved.
 type OpenAlert struct {
 	Rule    string
-	FiredAt int64 // event time of the firing, Unix ms; with the customer and rule, it makes the alert id
+	FiredAt int64 // event time of the firing, Unix ms
+	// Seq numbers the customer's firings (1, 2, ...): with the customer,
+	// rule and FiredAt it makes the alert id, unique even when a rule
+	// fires, resolves and fires again within one millisecond.
+	Seq uint32
 }
 
 // State is one customer's lifecycle state. Times are Unix milliseconds, 0
@@ -55,6 +59,8 @@ type State struct {
 	Recent  [dedupeSlots]uint64
 	RecentN uint8 // next slot to overwrite
 	Alerts  []OpenAlert
+	// AlertsFired counts the customer's alert firings (the last Seq).
+	AlertsFired uint32
 	// TimerDue is the due time under which this customer is indexed in the
 	// partition's timer index (0: not indexed). The real next due time may
 	// be later: timers are rescheduled lazily when they fire.
@@ -149,7 +155,9 @@ func (s *State) openAlert(rule string) int {
 // newer version read older encodings with the new fields at their zero
 // values, and an older binary refuses a newer encoding with ErrNewerState
 // rather than misreading it.
-const stateVersion = 1
+//
+// Version 2 added AlertsFired and each open alert's Seq, after TimerDue.
+const stateVersion = 2
 
 // ErrNewerState is returned for a state written by a newer Lifeline.
 var ErrNewerState = errors.New("customer state written by a newer version of lifeline")
@@ -204,6 +212,10 @@ func (s *State) AppendEncode(dst []byte) []byte {
 		dst = appendTime(dst, a.FiredAt, base)
 	}
 	dst = appendTime(dst, s.TimerDue, base)
+	dst = binary.AppendUvarint(dst, uint64(s.AlertsFired))
+	for _, a := range s.Alerts {
+		dst = binary.AppendUvarint(dst, uint64(a.Seq))
+	}
 	return dst
 }
 
@@ -275,6 +287,12 @@ func (s *State) Decode(b []byte) error {
 		s.Alerts = append(s.Alerts, OpenAlert{Rule: rule, FiredAt: d.time(base)})
 	}
 	s.TimerDue = d.time(base)
+	if v >= 2 {
+		s.AlertsFired = uint32(d.uvarint())
+		for k := range s.Alerts {
+			s.Alerts[k].Seq = uint32(d.uvarint())
+		}
+	}
 	if d.err != nil {
 		return fmt.Errorf("decode customer state (%d bytes): %w", len(b), d.err)
 	}

@@ -198,9 +198,9 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 	s.DayBase = int32(t0 / day)
 	enc := s.AppendEncode(nil)
 	// With every optional part empty the encoding ends in: day-count 0,
-	// recent-count 0, alert-count 0, timer 0.
-	tail := len(enc) - 4
-	if !bytes.Equal(enc[tail:], []byte{0, 0, 0, 0}) {
+	// recent-count 0, alert-count 0, timer 0, alerts fired 0.
+	tail := len(enc) - 5
+	if !bytes.Equal(enc[tail:], []byte{0, 0, 0, 0, 0}) {
 		t.Fatalf("unexpected encoding tail % x", enc[tail:])
 	}
 	for _, tc := range []struct {

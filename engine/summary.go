@@ -96,7 +96,7 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 		if r := pack.Alert(a.Rule); r != nil {
 			sev = r.Severity
 		}
-		c.OpenAlerts = append(c.OpenAlerts, CustomerAlert{AlertID: AlertID(id, a.Rule, a.FiredAt), Rule: a.Rule, Severity: sev, FiredAt: rfc3339(a.FiredAt)})
+		c.OpenAlerts = append(c.OpenAlerts, CustomerAlert{AlertID: AlertID(id, a.Rule, a.FiredAt, a.Seq), Rule: a.Rule, Severity: sev, FiredAt: rfc3339(a.FiredAt)})
 	}
 	c.Counters = map[string]any{
 		"purchases":        st.Purchases,

@@ -53,11 +53,11 @@ func TestSilentCustomerFiresWhenOthersMoveWatermark(t *testing.T) {
 			if !containsAll(a.Reasons, "no engagement for 14 days", "conversion") {
 				t.Errorf("reasons %q do not say why (14 days, stage conversion)", a.Reasons)
 			}
-			if a.AlertID != engine.AlertID("alice", "silent-customer", due) {
-				t.Errorf("alert_id %s is not AlertID(customer, rule, due)", a.AlertID)
-			}
 			st := h.state("alice")
-			if want := []engine.OpenAlert{{Rule: "silent-customer", FiredAt: due}}; !reflect.DeepEqual(st.Alerts, want) {
+			if a.AlertID != engine.AlertID("alice", "silent-customer", due, st.AlertsFired) {
+				t.Errorf("alert_id %s is not AlertID(customer, rule, due, firing number %d)", a.AlertID, st.AlertsFired)
+			}
+			if want := []engine.OpenAlert{{Rule: "silent-customer", FiredAt: due, Seq: st.AlertsFired}}; !reflect.DeepEqual(st.Alerts, want) {
 				t.Errorf("open alerts %+v, want %+v", st.Alerts, want)
 			}
 		})

@@ -2,8 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Diagnostic is one problem found in a rule pack, at a position in its
@@ -47,7 +50,12 @@ func (e *InvalidError) Error() string {
 // diags collects diagnostics while a pack loads.
 type diags struct {
 	file string
+	src  []byte // the pack's text, to place positions inside values
 	list []Diagnostic
+	bad  map[pos]bool // values the shape check reported and emptied
+	// visiting holds the YAML nodes the shape check is inside (a cycle
+	// guard for aliases).
+	visiting map[*yaml.Node]bool
 }
 
 func (d *diags) errorf(line, col int, format string, args ...any) {
@@ -58,6 +66,8 @@ func (d *diags) warnf(line, col int, format string, args ...any) {
 	d.list = append(d.list, Diagnostic{File: d.file, Line: line, Col: col, Warning: true, Msg: fmt.Sprintf(format, args...)})
 }
 
+// sorted returns the diagnostics in file order, each once (a value shared
+// through a YAML alias is checked, and reported, where it is written).
 func (d *diags) sorted() []Diagnostic {
 	sort.SliceStable(d.list, func(i, j int) bool {
 		a, b := d.list[i], d.list[j]
@@ -66,6 +76,7 @@ func (d *diags) sorted() []Diagnostic {
 		}
 		return a.Col < b.Col
 	})
+	d.list = slices.Compact(d.list)
 	return d.list
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -29,10 +30,11 @@ type (
 	strFn  func(*Vars) string
 )
 
-// exprError is a compile error at a position inside the expression text
-// (1-based line and column).
+// exprError is a compile error at a position inside the expression text:
+// a 1-based line and column, or (when line is 0) a rune offset.
 type exprError struct {
 	line, col int
+	off       int
 	msg       string
 }
 
@@ -51,6 +53,26 @@ func exprEnv() map[string]any {
 		env[n] = ""
 	}
 	return env
+}
+
+// plainTypes rewrites the type names of expr's checker messages in a rule
+// author's words.
+var plainTypes = regexp.MustCompile(`\b(float64|int|bool|string)\b`)
+
+func plainMessage(msg string) string {
+	msg = strings.Replace(msg, "expected bool,", "expected a condition (true or false),", 1)
+	msg = strings.Replace(msg, "expected float64,", "expected a number,", 1)
+	msg = strings.Replace(msg, "but got float64", "but got a number", 1)
+	msg = strings.Replace(msg, "but got bool", "but got a condition", 1)
+	return plainTypes.ReplaceAllStringFunc(msg, func(t string) string {
+		switch t {
+		case "bool":
+			return "condition"
+		case "string":
+			return "text"
+		}
+		return "number"
+	})
 }
 
 // clampSig exists only to give expr's checker clamp's signature.
@@ -73,32 +95,43 @@ func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 		var fe *file.Error
 		if errors.As(err, &fe) {
 			msg := fe.Message
+			msg = plainMessage(msg)
 			if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
-				msg = fmt.Sprintf("unknown variable %s (expected one of %s)", name, strings.Join(VarNames(), ", "))
+				msg = fmt.Sprintf("unknown variable %s (expected one of %s)%s", name, strings.Join(VarNames(), ", "), didYouMean(name, VarNames()))
 			}
 			return nil, &exprError{line: fe.Line, col: fe.Column + 1, msg: msg}
 		}
-		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
+		return nil, &exprError{line: 1, col: 1, msg: plainMessage(err.Error())}
 	}
 	return prog.Node(), nil
 }
 
-// compileBool compiles a condition.
-func compileBool(src string) (boolFn, error) {
+// compileBool compiles a condition. It also returns the checked tree, for
+// the pack checks (check.go).
+func compileBool(src string) (boolFn, ast.Node, error) {
 	n, err := checkExpr(src, reflect.Bool)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return boolOf(n)
+	f, err := boolOf(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, n, nil
 }
 
-// compileNum compiles a numeric expression (a health component).
-func compileNum(src string) (numFn, error) {
+// compileNum compiles a numeric expression (a health component), and
+// returns its checked tree too.
+func compileNum(src string) (numFn, ast.Node, error) {
 	n, err := checkExpr(src, reflect.Float64)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return numOf(n)
+	f, err := numOf(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, n, nil
 }
 
 func unsupported(n ast.Node, what string) error {
@@ -106,12 +139,36 @@ func unsupported(n ast.Node, what string) error {
 }
 
 func nodeErr(n ast.Node, format string, args ...any) error {
-	// expr records byte offsets; the caller maps them to file positions.
-	loc := n.Location()
-	return &exprError{line: 1, col: loc.From + 1, msg: fmt.Sprintf(format, args...)}
+	// expr records rune offsets; the caller maps them to file positions.
+	return &exprError{off: n.Location().From, msg: fmt.Sprintf(format, args...)}
+}
+
+// offsetPos converts a rune offset in src to a 1-based line and column.
+func offsetPos(src string, off int) (line, col int) {
+	line, col = 1, 1
+	i := 0
+	for _, r := range src {
+		if i == off {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i++
+	}
+	return line, col
 }
 
 func kindOf(n ast.Node) reflect.Kind {
+	if c, ok := n.(*ast.ConditionalNode); ok {
+		// expr types `c ? nps : 5` as interface{} (float64 and int):
+		// both branches being numbers makes it a number.
+		if a := kindOf(c.Exp1); a == kindOf(c.Exp2) {
+			return a
+		}
+	}
 	t := n.Type()
 	if t == nil {
 		return reflect.Invalid
@@ -197,6 +254,11 @@ func numArgs(args []ast.Node) ([]numFn, error) {
 }
 
 func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
+	switch name {
+	case "abs", "floor", "ceil", "round", "min", "max", "clamp":
+	default:
+		return nil, unsupported(n, "function "+name)
+	}
 	fns, err := numArgs(args)
 	if err != nil {
 		return nil, err

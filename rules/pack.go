@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/expr-lang/expr/ast"
 )
 
 //go:embed default.yaml
@@ -310,33 +310,24 @@ func (p *Pack) Alert(name string) *Alert { return p.alertIdx[name] }
 // ToIndex returns To's stage index.
 func (t *Transition) ToIndex() int { return t.toIdx }
 
-// Parse loads and compiles a rule pack. file names it in diagnostics. It
-// returns every diagnostic (warnings included); err is an *InvalidError
-// when any is an error, and then the pack is nil.
+// Parse loads, checks and compiles a rule pack. file names it in
+// diagnostics. It returns every diagnostic, warnings included, in file
+// order; err is an *InvalidError listing the errors when there is any, and
+// then the pack is nil. Parse never panics and does no I/O: a runtime that
+// reloads a pack logs err (one "file:line:col: error: ..." line per
+// problem) and keeps the pack it has.
 func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
-	d := &diags{file: file}
+	d := &diags{file: file, src: data}
 	var doc packDoc
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
-		yamlErrors(d, err)
-		// A type error (an unknown key, a list where a scalar belongs)
-		// leaves the rest decoded: go on, to report every error at once.
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, d.sorted(), &InvalidError{Diags: d.sorted()}
-		}
+	keys := map[string]pos{}
+	if !decodeDoc(d, data, &doc, keys) {
+		list := d.sorted()
+		return nil, list, &InvalidError{Diags: errorsOf(list)}
 	}
-	p := compile(d, &doc)
+	p := compile(d, &doc, keys)
 	list := d.sorted()
 	if d.hasErrors() {
-		var errs []Diagnostic
-		for _, x := range list {
-			if !x.Warning {
-				errs = append(errs, x)
-			}
-		}
-		return nil, list, &InvalidError{Diags: errs}
+		return nil, list, &InvalidError{Diags: errorsOf(list)}
 	}
 	p.Source = bytes.Clone(data)
 	p.Version = doc.Version.Value
@@ -347,42 +338,90 @@ func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
 	return p, list, nil
 }
 
-// yamlErrors turns yaml.v3's errors ("yaml: line 12: ...") into
-// diagnostics.
-func yamlErrors(d *diags, err error) {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		line := 0
-		if rest, ok := strings.CutPrefix(m, "line "); ok {
-			if i := strings.IndexByte(rest, ':'); i > 0 {
-				if n, err := strconv.Atoi(rest[:i]); err == nil {
-					line = n
-					m = strings.TrimSpace(rest[i+1:])
-				}
-			}
+func errorsOf(list []Diagnostic) []Diagnostic {
+	var errs []Diagnostic
+	for _, x := range list {
+		if !x.Warning {
+			errs = append(errs, x)
 		}
-		if strings.HasPrefix(m, "field ") && strings.Contains(m, " not found in type") {
-			m = strings.SplitN(m, " not found", 2)[0]
-			m = "unknown key " + strings.TrimPrefix(m, "field ") + " (see rules/README.md for the keys each section takes)"
-		}
-		d.errorf(line, 0, "%s", m)
 	}
-	if len(msgs) == 0 {
-		d.errorf(0, 0, "%v", err)
-	}
+	return errs
 }
 
-func compile(d *diags, doc *packDoc) *Pack {
+// compiled keeps, next to each compiled rule, what the pack checks
+// (check.go) need: where it is written, its expression trees, the stages
+// it applies to.
+type compiled struct {
+	keys     map[string]pos // top-level keys, and "touchpoints/NAME"
+	stagePos map[string]pos
+	catIdx   map[string]Category
+	mapped   []int // per category: how many event names and call types map to it
+	trans    []transInfo
+	alerts   []alertInfo
+	comps    []compInfo
+	// transErrors is set when some transition has an error: which stages
+	// are reachable cannot be judged then, and is not reported.
+	transErrors bool
+	bandsPos    pos // health.bands, when written
+}
+
+type transInfo struct {
+	t      *Transition
+	doc    *transitionDoc
+	from   []int    // stage indexes
+	when   ast.Node // nil: no when, or one that did not compile
+	broken bool     // the transition has an error: the checks skip it
+}
+
+type alertInfo struct {
+	a       *Alert
+	doc     *alertDoc
+	when    ast.Node
+	resolve ast.Node
+	broken  bool
+}
+
+type compInfo struct {
+	doc   *componentDoc
+	score ast.Node // nil when it did not compile
+}
+
+// top is where a top-level key is written (1:1 when it is missing).
+func (c *compiled) top(key string) pos {
+	if at, ok := c.keys[key]; ok {
+		return at
+	}
+	return pos{1, 1}
+}
+
+func (d *diags) errorCount() int {
+	n := 0
+	for _, x := range d.list {
+		if !x.Warning {
+			n++
+		}
+	}
+	return n
+}
+
+// ruleLabel names a rule in messages, even one whose name is missing.
+func ruleLabel(name text, at pos) string {
+	if name.Value != "" {
+		return name.Value
+	}
+	return fmt.Sprintf("(unnamed, line %d)", at.Line)
+}
+
+func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 	p := &Pack{stageIdx: map[string]int{"": 0}, alertIdx: map[string]*Alert{}, byEvent: map[string]Category{}, byCall: map[string]Category{}}
+	c := &compiled{keys: keys, stagePos: map[string]pos{}, catIdx: map[string]Category{}}
+	// A value of the wrong shape was dropped: what reaches which stage
+	// cannot be judged without it.
+	c.transErrors = d.errorCount() > 0
 
 	// Categories: the built-in ones, then the pack's own in name order.
 	p.Categories = append(p.Categories, builtinCategoryNames[:]...)
-	catIdx := map[string]Category{}
+	catIdx := c.catIdx
 	for i, n := range builtinCategoryNames {
 		catIdx[n] = Category(i)
 	}
@@ -395,68 +434,74 @@ func compile(d *diags, doc *packDoc) *Pack {
 	sort.Strings(custom)
 	for _, name := range custom {
 		if name == TimerCategory || !validName(name) {
-			d.errorf(doc.Touchpoints[name].Line, doc.Touchpoints[name].Col, "touchpoint category %q: names are lower_snake_case and %q is reserved", name, TimerCategory)
+			at := c.catAt(doc, name)
+			d.errorf(at.Line, at.Col, "touchpoint category %q: names are lower_snake_case (letters, digits, _) and %q is reserved", name, TimerCategory)
 		}
 		catIdx[name] = Category(len(p.Categories))
 		p.Categories = append(p.Categories, name)
 	}
+	c.mapped = make([]int, len(p.Categories))
 	eventAt := map[string]pos{}
-	names := make([]string, 0, len(doc.Touchpoints))
-	for name := range doc.Touchpoints {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	eventCat := map[string]string{}
+	for _, name := range sortedKeys(doc.Touchpoints) {
 		tp := doc.Touchpoints[name]
-		c := catIdx[name]
+		cat := catIdx[name]
 		for _, ev := range tp.Events.Items {
-			if prev, dup := eventAt[ev.Value]; dup {
-				d.errorf(ev.Line, ev.Col, "event %q is already mapped at line %d: an event belongs to one category", ev.Value, prev.Line)
+			if ev.Value == "" {
+				d.errorf(ev.Line, ev.Col, "touchpoint category %s: empty event name", name)
 				continue
 			}
-			eventAt[ev.Value] = ev.pos
-			p.byEvent[ev.Value] = c
+			if prev, dup := eventAt[ev.Value]; dup {
+				d.errorf(ev.Line, ev.Col, "event %q is already mapped to %s at line %d: an event belongs to one category", ev.Value, eventCat[ev.Value], prev.Line)
+				continue
+			}
+			eventAt[ev.Value], eventCat[ev.Value] = ev.pos, name
+			p.byEvent[ev.Value] = cat
+			c.mapped[cat]++
 		}
 		for _, call := range tp.Calls.Items {
 			switch call.Value {
 			case "track", "identify", "page", "screen", "group", "alias", "cloudevent":
 			default:
-				d.errorf(call.Line, call.Col, "unknown call type %q (expected page, screen, identify, group, alias, track or cloudevent)", call.Value)
+				d.errorf(call.Line, call.Col, "unknown call type %q (expected page, screen, identify, group, alias, track or cloudevent)%s", call.Value,
+					didYouMean(call.Value, []string{"page", "screen", "identify", "group", "alias", "track", "cloudevent"}))
 				continue
 			}
 			if prev, dup := eventAt["call:"+call.Value]; dup {
-				d.errorf(call.Line, call.Col, "call type %q is already mapped at line %d", call.Value, prev.Line)
+				d.errorf(call.Line, call.Col, "call type %q is already mapped to %s at line %d", call.Value, eventCat["call:"+call.Value], prev.Line)
 				continue
 			}
-			eventAt["call:"+call.Value] = call.pos
-			p.byCall[call.Value] = c
+			eventAt["call:"+call.Value], eventCat["call:"+call.Value] = call.pos, name
+			p.byCall[call.Value] = cat
+			c.mapped[cat]++
 		}
 	}
 	if len(p.byEvent) == 0 && len(p.byCall) == 0 {
-		d.errorf(1, 0, "touchpoints: no event is mapped to a category, so no event can change a customer")
+		at := c.top("touchpoints")
+		d.errorf(at.Line, at.Col, "touchpoints: no event is mapped to a category, so no event can change a customer (e.g. touchpoints: {purchase: {events: [Order Completed]}})")
 	}
 
 	// Stages.
-	stagePos := map[string]pos{}
 	for _, s := range doc.Stages.Items {
 		switch {
 		case s.Value == NewStage || s.Value == "":
 			d.errorf(s.Line, s.Col, "%q cannot be a stage name: %q stands for a customer with no stage yet", s.Value, NewStage)
 			continue
 		case !validName(s.Value):
-			d.errorf(s.Line, s.Col, "stage %q: names are lower_snake_case", s.Value)
+			d.errorf(s.Line, s.Col, "stage %q: names are lower_snake_case (letters, digits, _)", s.Value)
 			continue
 		}
-		if prev, dup := stagePos[s.Value]; dup {
+		if prev, dup := c.stagePos[s.Value]; dup {
 			d.errorf(s.Line, s.Col, "stage %q is declared twice (first at line %d)", s.Value, prev.Line)
 			continue
 		}
-		stagePos[s.Value] = s.pos
+		c.stagePos[s.Value] = s.pos
 		p.Stages = append(p.Stages, s.Value)
 		p.stageIdx[s.Value] = len(p.Stages)
 	}
-	if len(p.Stages) == 0 {
-		d.errorf(doc.Stages.Line, doc.Stages.Col, "stages: at least one stage is needed")
+	if len(p.Stages) == 0 && len(doc.Stages.Items) == 0 {
+		at := c.top("stages")
+		d.errorf(at.Line, at.Col, "stages: at least one stage is needed, in lifecycle order (e.g. stages: [lead, customer, churned])")
 	}
 	ns := p.NumStages()
 	p.onEvent = make([][][]*Transition, ns)
@@ -471,11 +516,15 @@ func compile(d *diags, doc *packDoc) *Pack {
 		}
 		i, ok := p.stageIdx[t.Value]
 		if !ok || t.Value == "" {
-			expected := strings.Join(p.Stages, ", ")
-			if allowNew {
-				expected += ", " + NewStage
+			if t.Value == NewStage {
+				d.errorf(t.Line, t.Col, "%q is not a stage: it stands for a customer with no stage yet, and only a transition's from may name it", NewStage)
+				return 0, false
 			}
-			d.errorf(t.Line, t.Col, "unknown stage %q (expected one of %s)", t.Value, expected)
+			options := append([]string(nil), p.Stages...)
+			if allowNew {
+				options = append(options, NewStage)
+			}
+			d.errorf(t.Line, t.Col, "unknown stage %q (expected one of %s)%s", t.Value, strings.Join(options, ", "), didYouMean(t.Value, options))
 			return 0, false
 		}
 		return i, true
@@ -485,22 +534,30 @@ func compile(d *diags, doc *packDoc) *Pack {
 	seen := map[string]int{}
 	for i := range doc.Transitions {
 		td := &doc.Transitions[i]
+		errsBefore := d.errorCount()
+		label := ruleLabel(td.Name, td.pos)
 		t := &Transition{Name: td.Name.Value}
 		checkRuleName(d, "transition", td.pos, td.Name, seen)
-		to, ok := stageRef(td.To, false)
+		to, toOK := 0, false
 		if td.To.Value == "" {
-			d.errorf(td.Line, td.Col, "transition %s: to is required", t.Name)
-			ok = false
+			if !d.wasBad(td.To.pos) {
+				d.errorf(td.Line, td.Col, "transition %s: to (the stage it moves the customer to) is required", label)
+			}
+		} else {
+			to, toOK = stageRef(td.To, false)
 		}
 		t.To, t.toIdx = td.To.Value, to
 		var from []int
 		for _, f := range td.From.Items {
-			if fi, ok := stageRef(f, true); ok {
-				from = append(from, fi)
-				if fi == to && ok {
-					d.errorf(f.Line, f.Col, "transition %s goes from %s to itself", t.Name, f.Value)
-				}
+			fi, ok := stageRef(f, true)
+			if !ok {
+				continue
 			}
+			if toOK && fi == to {
+				d.errorf(f.Line, f.Col, "transition %s goes from %s to itself", label, f.Value)
+				continue
+			}
+			from = append(from, fi)
 		}
 		if len(td.From.Items) == 0 {
 			// No from: any stage but the target, new customers included.
@@ -513,30 +570,38 @@ func compile(d *diags, doc *packDoc) *Pack {
 		for _, fi := range from {
 			t.From = append(t.From, p.StageName(fi))
 		}
+		var whenAST ast.Node
 		if td.When.Value != "" {
-			t.When = compileCond(d, &td.When)
+			t.When, whenAST = compileCond(d, &td.When)
 		}
 		hasOn, hasAfter := len(td.On.Items) > 0, td.After.Value != ""
 		switch {
 		case hasOn && hasAfter:
-			d.errorf(td.Line, td.Col, "transition %s has both on and after: a transition is caused by an event or by a timer, not both", t.Name)
-		case !hasOn && !hasAfter:
-			d.errorf(td.Line, td.Col, "transition %s needs on (event categories) or after (a timer)", t.Name)
+			d.errorf(td.Line, td.Col, "transition %s has both on and after: a transition is caused by an event or by a timer, not both", label)
+		case !hasOn && !hasAfter && !d.wasBad(td.On.pos) && !d.wasBad(td.After.pos):
+			d.errorf(td.Line, td.Col, "transition %s needs on (event categories, e.g. on: [purchase]) or after (a timer, e.g. after: 60d)", label)
 		}
 		for _, o := range td.On.Items {
-			c, ok := catIdx[o.Value]
+			cat, ok := catIdx[o.Value]
 			if !ok {
-				d.errorf(o.Line, o.Col, "unknown touchpoint category %q (expected one of %s)", o.Value, strings.Join(p.Categories, ", "))
+				hint := didYouMean(o.Value, p.Categories)
+				if o.Value == TimerCategory {
+					hint = "; a timed transition has after and since instead of on"
+				}
+				d.errorf(o.Line, o.Col, "unknown touchpoint category %q (expected one of %s)%s", o.Value, strings.Join(p.Categories, ", "), hint)
 				continue
 			}
-			t.On = append(t.On, c)
+			t.On = append(t.On, cat)
 		}
 		if hasAfter {
 			t.Timer = compileTimer(d, td.pos, &td.After, &td.Since)
 		} else if len(td.Since.Items) > 0 {
-			d.errorf(td.Since.Line, td.Since.Col, "since only goes with after")
+			d.errorf(td.Since.Line, td.Since.Col, "transition %s: since only goes with after (a timer)", label)
 		}
-		if !ok {
+		broken := d.errorCount() > errsBefore
+		c.transErrors = c.transErrors || broken
+		c.trans = append(c.trans, transInfo{t: t, doc: td, from: from, when: whenAST, broken: broken})
+		if !toOK {
 			continue
 		}
 		p.Transitions = append(p.Transitions, t)
@@ -545,24 +610,28 @@ func compile(d *diags, doc *packDoc) *Pack {
 				p.onTimer[fi] = append(p.onTimer[fi], t)
 				continue
 			}
-			for _, c := range t.On {
-				p.onEvent[fi][c] = append(p.onEvent[fi][c], t)
+			for _, cat := range t.On {
+				p.onEvent[fi][cat] = append(p.onEvent[fi][cat], t)
 			}
 		}
 	}
-	reachability(d, p, doc, stagePos)
 
 	// Health.
-	compileHealth(d, p, &doc.Health)
+	compileHealth(d, p, c, &doc.Health)
 
 	// Alerts.
 	seen = map[string]int{}
 	for i := range doc.Alerts {
 		ad := &doc.Alerts[i]
+		errsBefore := d.errorCount()
+		label := ruleLabel(ad.Name, ad.pos)
 		a := &Alert{Name: ad.Name.Value, Severity: ad.Severity.Value}
 		checkRuleName(d, "alert", ad.pos, ad.Name, seen)
-		if !contains(severities, a.Severity) {
-			d.errorf(ad.Severity.Line, ad.Severity.Col, "alert %s: severity %q (expected one of %s)", a.Name, a.Severity, strings.Join(severities, ", "))
+		switch {
+		case a.Severity == "" && !d.wasBad(ad.Severity.pos):
+			d.errorf(ad.Line, ad.Col, "alert %s: severity is required (one of %s)", label, strings.Join(severities, ", "))
+		case a.Severity != "" && !contains(severities, a.Severity):
+			d.errorf(ad.Severity.Line, ad.Severity.Col, "alert %s: severity %q (expected one of %s)%s", label, a.Severity, strings.Join(severities, ", "), didYouMean(a.Severity, severities))
 		}
 		if len(ad.Stages.Items) > 0 {
 			a.stages = make([]bool, ns)
@@ -573,47 +642,63 @@ func compile(d *diags, doc *packDoc) *Pack {
 				}
 			}
 		}
+		info := alertInfo{a: a, doc: ad}
 		if ad.When.Value != "" {
-			a.When = compileCond(d, &ad.When)
+			a.When, info.when = compileCond(d, &ad.When)
 		}
 		if ad.After.Value != "" {
 			a.Timer = compileTimer(d, ad.pos, &ad.After, &ad.Since)
 		} else if len(ad.Since.Items) > 0 {
-			d.errorf(ad.Since.Line, ad.Since.Col, "since only goes with after")
+			d.errorf(ad.Since.Line, ad.Since.Col, "alert %s: since only goes with after (a timer)", label)
 		}
-		if ad.When.Value == "" && ad.After.Value == "" {
-			d.errorf(ad.Line, ad.Col, "alert %s needs when (a condition), after (a timer), or both", a.Name)
+		if ad.When.Value == "" && ad.After.Value == "" && !d.wasBad(ad.When.pos) && !d.wasBad(ad.After.pos) {
+			d.errorf(ad.Line, ad.Col, "alert %s needs when (a condition), after (a timer), or both", label)
 		}
 		if ad.Resolve.Value != "" {
-			a.Resolve = compileCond(d, &ad.Resolve)
+			a.Resolve, info.resolve = compileCond(d, &ad.Resolve)
 		}
-		if len(ad.Reasons.Items) == 0 {
-			d.errorf(ad.Line, ad.Col, "alert %s: reasons are required: say why it fires, with the values (e.g. \"{open_tickets} tickets open\")", a.Name)
+		if len(ad.Reasons.Items) == 0 && !d.wasBad(ad.Reasons.pos) {
+			d.errorf(ad.Line, ad.Col, "alert %s: reasons are required: say why it fires, with the values (e.g. \"{open_tickets} tickets open\")", label)
 		}
 		a.Reasons = compileTemplates(d, ad.Reasons.Items)
 		a.ResolveReasons = compileTemplates(d, ad.ResolveReasons.Items)
-		if a.Resolve == nil && a.Timer == nil && a.When != nil && ad.When.Value == "true" {
-			d.warnf(ad.When.Line, ad.When.Col, "alert %s can never resolve: its condition is always true", a.Name)
-		}
+		info.broken = d.errorCount() > errsBefore
+		c.alerts = append(c.alerts, info)
 		p.Alerts = append(p.Alerts, a)
 		p.alertIdx[a.Name] = a
 	}
+
+	check(d, p, c)
 	return p
 }
 
-func compileCond(d *diags, t *text) func(*Vars) bool {
-	f, err := compileBool(t.Value)
+// catAt is where touchpoint category name is written.
+func (c *compiled) catAt(doc *packDoc, name string) pos {
+	if at, ok := c.keys["touchpoints/"+name]; ok {
+		return at
+	}
+	return doc.Touchpoints[name].pos
+}
+
+// compileCond compiles a condition; on error it reports it and returns
+// nils.
+func compileCond(d *diags, t *text) (func(*Vars) bool, ast.Node) {
+	f, n, err := compileBool(t.Value)
 	if err != nil {
 		exprDiag(d, t, err)
-		return nil
+		return nil, nil
 	}
-	return f
+	return f, n
 }
 
 func exprDiag(d *diags, t *text, err error) {
 	var ee *exprError
 	if errors.As(err, &ee) {
-		line, col := t.exprPos(ee.line, ee.col)
+		line, col := ee.line, ee.col
+		if line == 0 {
+			line, col = offsetPos(t.Value, ee.off)
+		}
+		line, col = d.at(t, line, col)
 		d.errorf(line, col, "%s", ee.msg)
 		return
 	}
@@ -626,7 +711,7 @@ func compileTimer(d *diags, at pos, after *text, since *texts) *Timer {
 		d.errorf(after.Line, after.Col, "after: %v", err)
 	}
 	t := &Timer{After: ms}
-	if len(since.Items) == 0 {
+	if len(since.Items) == 0 && !d.wasBad(since.pos) {
 		d.errorf(at.Line, at.Col, "after needs since: the timestamps it counts from (one or more of %s)", strings.Join(timeNames[:], ", "))
 	}
 	for _, s := range since.Items {
@@ -638,15 +723,25 @@ func compileTimer(d *diags, at pos, after *text, since *texts) *Timer {
 			}
 		}
 		if !found {
-			d.errorf(s.Line, s.Col, "since: unknown timestamp %q (expected one of %s)", s.Value, strings.Join(timeNames[:], ", "))
+			d.errorf(s.Line, s.Col, "since: unknown timestamp %q (expected one of %s)%s", s.Value, strings.Join(timeNames[:], ", "), didYouMean(s.Value, timeNames[:]))
 		}
 	}
 	return t
 }
 
-func compileHealth(d *diags, p *Pack, h *healthDoc) {
+func compileHealth(d *diags, p *Pack, c *compiled, h *healthDoc) {
 	s := &p.Health
 	s.Green, s.Yellow, s.EmitDelta = 75, 50, 5
+	at := h.pos
+	if _, ok := c.keys["health"]; !ok {
+		top := c.top("health")
+		d.errorf(top.Line, top.Col, "health: missing: a pack needs a health section with at least one component (see rules/README.md)")
+		return
+	}
+	if at.Line == 0 {
+		at = c.top("health")
+	}
+	c.bandsPos = h.Bands.pos
 	if h.Bands.Green != nil {
 		s.Green = *h.Bands.Green
 	}
@@ -657,66 +752,63 @@ func compileHealth(d *diags, p *Pack, h *healthDoc) {
 		s.EmitDelta = *h.EmitDelta
 	}
 	if !(0 < s.Yellow && s.Yellow < s.Green && s.Green <= 100) {
-		d.errorf(h.Bands.Line, h.Bands.Col, "health bands: need 0 < yellow < green <= 100, got yellow %v, green %v", s.Yellow, s.Green)
+		bat := h.Bands.pos
+		if bat.Line == 0 {
+			bat = at
+		}
+		d.errorf(bat.Line, bat.Col, "health bands: need 0 < yellow < green <= 100, got yellow %v, green %v", formatNum(s.Yellow), formatNum(s.Green))
 	}
 	if s.EmitDelta <= 0 || s.EmitDelta > 100 {
-		d.errorf(h.Line, h.Col, "health emit_delta %v: expected a number of points in (0, 100]", s.EmitDelta)
+		d.errorf(at.Line, at.Col, "health emit_delta %v: expected a number of points in (0, 100]", formatNum(s.EmitDelta))
 	}
 	if len(h.Components) == 0 {
-		d.errorf(h.Line, h.Col, "health: at least one component is needed")
+		d.errorf(at.Line, at.Col, "health: at least one component is needed (components: [{name: ..., weight: ..., score: ...}])")
 	}
 	seen := map[string]int{}
+	var parts []string
+	badWeight := false
 	for i := range h.Components {
 		cd := &h.Components[i]
+		label := ruleLabel(cd.Name, cd.pos)
 		checkRuleName(d, "health component", cd.pos, cd.Name, seen)
-		w, err := strconv.ParseFloat(strings.TrimSuffix(cd.Weight.Value, "%"), 64)
-		if err != nil || w <= 0 || w > 100 {
-			d.errorf(cd.Weight.Line, cd.Weight.Col, "health component %s: weight %q: expected a positive number of percent, at most 100", cd.Name.Value, cd.Weight.Value)
+		var w float64
+		if cd.Weight.Value == "" {
+			badWeight = true
+			if !d.wasBad(cd.Weight.pos) {
+				d.errorf(cd.Line, cd.Col, "health component %s: weight is required (its share of the score in percent; the weights add up to 100)", label)
+			}
+		} else {
+			var err error
+			w, err = strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(cd.Weight.Value, "%")), 64)
+			if err != nil || w <= 0 || w > 100 || math.IsNaN(w) {
+				d.errorf(cd.Weight.Line, cd.Weight.Col, "health component %s: weight %q: expected a positive number of percent, at most 100", label, cd.Weight.Value)
+				w, badWeight = 0, true
+			}
 		}
 		var score func(*Vars) float64
+		var tree ast.Node
 		if cd.Score.Value == "" {
-			d.errorf(cd.Line, cd.Col, "health component %s: score (an expression giving 0-100) is required", cd.Name.Value)
-		} else if f, err := compileNum(cd.Score.Value); err != nil {
+			if !d.wasBad(cd.Score.pos) {
+				d.errorf(cd.Line, cd.Col, "health component %s: score (an expression giving 0-100) is required", label)
+			}
+		} else if f, n, err := compileNum(cd.Score.Value); err != nil {
 			exprDiag(d, &cd.Score, err)
 		} else {
-			score = f
+			score, tree = f, n
 		}
+		c.comps = append(c.comps, compInfo{doc: cd, score: tree})
 		s.Components = append(s.Components, Component{Name: cd.Name.Value, Weight: w, Score: score})
 		s.weightSum += w
+		parts = append(parts, fmt.Sprintf("%s %s", label, formatNum(w)))
 	}
-	if len(h.Components) > 0 && s.weightSum > 0 && math.Abs(s.weightSum-100) > 1e-9 {
-		d.errorf(h.Line, h.Col, "health component weights add up to %v, expected 100", formatNum(s.weightSum))
-	}
-}
-
-// reachability warns of stages no transition leads to.
-func reachability(d *diags, p *Pack, doc *packDoc, stagePos map[string]pos) {
-	reached := make([]bool, p.NumStages())
-	reached[0] = true
-	for changed := true; changed; {
-		changed = false
-		for _, t := range p.Transitions {
-			if reached[t.toIdx] {
-				continue
-			}
-			for _, f := range t.From {
-				if reached[p.stageIdx[f]] {
-					reached[t.toIdx], changed = true, true
-					break
-				}
-			}
-		}
-	}
-	for i, s := range p.Stages {
-		if !reached[i+1] {
-			at := stagePos[s]
-			d.errorf(at.Line, at.Col, "stage %s is unreachable: no chain of transitions leads to it from a new customer", s)
-		}
+	if len(h.Components) > 0 && !badWeight && math.Abs(s.weightSum-100) > 1e-9 {
+		d.errorf(at.Line, at.Col, "health component weights add up to %v (%s), expected 100", formatNum(s.weightSum), strings.Join(parts, " + "))
 	}
 }
 
 func checkRuleName(d *diags, what string, at pos, name text, seen map[string]int) {
 	switch {
+	case name.Value == "" && d.wasBad(name.pos):
 	case name.Value == "":
 		d.errorf(at.Line, at.Col, "%s: name is required", what)
 	case !validName(strings.ReplaceAll(name.Value, "-", "_")):

@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"bytes"
+	"unicode/utf8"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -23,6 +26,9 @@ type text struct {
 
 func (t *text) UnmarshalYAML(n *yaml.Node) error {
 	t.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	t.block = n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
 	t.quoted = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 	if t.block {
@@ -31,17 +37,40 @@ func (t *text) UnmarshalYAML(n *yaml.Node) error {
 	return n.Decode(&t.Value)
 }
 
-// exprPos maps a position inside an expression to the file.
-func (t *text) exprPos(line, col int) (int, int) {
+// at maps a position inside t's value (1-based line and column of the
+// value's text) to the file.
+func (d *diags) at(t *text, line, col int) (int, int) {
+	line, col = max(line, 1), max(col, 1)
 	if t.block {
+		// Block scalars (| or >): the text starts on the line after the
+		// indicator, at that line's indentation.
+		// Columns inside the text count from the block's indentation,
+		// which its first line shows.
+		return t.Line + line - 1, firstCol(d.src, t.Line) + col - 1
+	}
+	// Plain and quoted scalars start at the node's column, after the
+	// opening quote if any. YAML folds a scalar written over several lines
+	// into one: walk the file's lines to find where col falls.
+	l, c := t.Line, t.Col
+	if t.quoted {
+		c++
+	}
+	if line > 1 {
 		return t.Line + line - 1, col
 	}
-	// Plain and quoted scalars: the expression starts at the node's column,
-	// after the opening quote if any.
-	if t.quoted {
-		col++
+	for {
+		rest := srcLine(d.src, l)
+		seg := 0 // characters of the value on this line
+		if n := utf8.RuneCount(rest); n >= c {
+			seg = utf8.RuneCount(bytes.TrimRight(rest, " \t")) - (c - 1)
+		}
+		if col <= seg+1 || seg <= 0 || l-t.Line > 100 {
+			return l, c + col - 1 // seg+1: the line end, folded into a space
+		}
+		col -= seg + 1 // the line break folds into one space
+		l++
+		c = firstCol(d.src, l)
 	}
-	return t.Line + line - 1, t.Col + col - 1
 }
 
 // texts is a list of scalars that may also be written as one scalar.
@@ -52,6 +81,9 @@ type texts struct {
 
 func (t *texts) UnmarshalYAML(n *yaml.Node) error {
 	t.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	if n.Kind == yaml.ScalarNode {
 		var one text
 		if err := n.Decode(&one); err != nil {
@@ -81,6 +113,9 @@ type touchpointDoc struct {
 
 func (t *touchpointDoc) UnmarshalYAML(n *yaml.Node) error {
 	t.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	type plain touchpointDoc
 	return n.Decode((*plain)(t))
 }
@@ -99,6 +134,9 @@ type transitionDoc struct {
 
 func (t *transitionDoc) UnmarshalYAML(n *yaml.Node) error {
 	t.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	type plain transitionDoc
 	return n.Decode((*plain)(t))
 }
@@ -112,6 +150,9 @@ type healthDoc struct {
 
 func (h *healthDoc) UnmarshalYAML(n *yaml.Node) error {
 	h.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	type plain healthDoc
 	return n.Decode((*plain)(h))
 }
@@ -124,6 +165,9 @@ type bandsDoc struct {
 
 func (b *bandsDoc) UnmarshalYAML(n *yaml.Node) error {
 	b.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	type plain bandsDoc
 	return n.Decode((*plain)(b))
 }
@@ -138,6 +182,9 @@ type componentDoc struct {
 
 func (c *componentDoc) UnmarshalYAML(n *yaml.Node) error {
 	c.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	type plain componentDoc
 	return n.Decode((*plain)(c))
 }
@@ -158,6 +205,9 @@ type alertDoc struct {
 
 func (a *alertDoc) UnmarshalYAML(n *yaml.Node) error {
 	a.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
 	type plain alertDoc
 	return n.Decode((*plain)(a))
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // Template is a reason text with {variable} placeholders, parsed once per
@@ -65,8 +66,8 @@ func parseTemplate(d *diags, src *text) (Template, bool) {
 			t.parts = append(t.parts, tmplPart{lit: s[:open]})
 		}
 		end := strings.IndexByte(s[open:], '}')
-		col := len(src.Value) - len(s) + open + 1
-		line, c := src.exprPos(1, col)
+		col := utf8.RuneCountInString(src.Value[:len(src.Value)-len(s)+open]) + 1
+		line, c := d.at(src, 1, col)
 		if end < 0 {
 			d.errorf(line, c, "unclosed { in reason text")
 			return t, false
@@ -74,7 +75,7 @@ func parseTemplate(d *diags, src *text) (Template, bool) {
 		name := strings.TrimSpace(s[open+1 : open+end])
 		kind, idx := lookupVar(name)
 		if kind == 0 {
-			d.errorf(line, c, "unknown variable {%s} in reason text (expected one of %s)", name, strings.Join(VarNames(), ", "))
+			d.errorf(line, c, "unknown variable {%s} in reason text (expected one of %s)%s", name, strings.Join(VarNames(), ", "), didYouMean(name, VarNames()))
 			ok = false
 		}
 		t.parts = append(t.parts, tmplPart{kind: kind, idx: idx})

@@ -466,11 +466,12 @@ func checkStep(t *testing.T, r record, s step) {
 }
 
 // checkAlertIDs: a resolution carries its firing's alert_id, and the id is
-// AlertID(customer, rule, firing time); an alert fires at most once until
-// resolved. With allResolved, every firing is resolved by the end.
+// AlertID(customer, rule, firing time, the customer's firing number); an
+// alert fires at most once until resolved. With allResolved, every firing is resolved by the end.
 func checkAlertIDs(t *testing.T, recs []record, allResolved bool) {
 	t.Helper()
-	open := map[string]record{} // customer + rule → firing
+	open := map[string]record{}  // customer + rule → firing
+	fired := map[string]uint32{} // customer → firings so far
 	for _, r := range recs {
 		if r.Kind != "alert" {
 			continue
@@ -482,8 +483,9 @@ func checkAlertIDs(t *testing.T, recs []record, allResolved bool) {
 				t.Errorf("line %d: %s fires again while open since line %d", r.line, key, prev.line)
 			}
 			at, _ := time.Parse(time.RFC3339, r.At)
-			if want := engine.AlertID(r.CustomerID, r.Rule, at.UnixMilli()); r.AlertID != want {
-				t.Errorf("line %d: alert_id %s, want %s (customer, rule, firing time)", r.line, r.AlertID, want)
+			fired[r.CustomerID]++
+			if want := engine.AlertID(r.CustomerID, r.Rule, at.UnixMilli(), fired[r.CustomerID]); r.AlertID != want {
+				t.Errorf("line %d: alert_id %s, want %s (customer, rule, firing time, firing number)", r.line, r.AlertID, want)
 			}
 			open[key] = r
 		case "resolved":
