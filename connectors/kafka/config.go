@@ -179,6 +179,11 @@ func ReadConfig(path string, environ []string) (Config, error) {
 	return cfg, nil
 }
 
+// serviceLink matches the variables Kubernetes injects for a Service
+// named lifeline (LIFELINE_SERVICE_HOST, LIFELINE_PORT_8080_TCP, ...):
+// not configuration, and not to be rejected as unknown keys.
+var serviceLink = regexp.MustCompile(`^LIFELINE(_[A-Z0-9]+)*_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
 var unknownField = regexp.MustCompile(`field (\S+) not found in type [\w.]+`)
 
 // ApplyEnv overrides keys from LIFELINE_* variables: the key path in upper
@@ -188,7 +193,7 @@ var unknownField = regexp.MustCompile(`field (\S+) not found in type [\w.]+`)
 func ApplyEnv(cfg *Config, environ []string) error {
 	vars := map[string]string{}
 	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LIFELINE_") {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LIFELINE_") && !serviceLink.MatchString(k) {
 			vars[k] = v
 		}
 	}

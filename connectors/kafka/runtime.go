@@ -83,8 +83,10 @@ func New(cfg Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	base = append(base, kgo.WithLogger(kzerolog.New(&o.Logger)))
-	base = append(base, o.ExtraOpts...)
+	// Restore readers get base without ExtraOpts: hooks such as kprom
+	// register collectors per client and would panic on a second one.
 	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, base: base, workers: map[int32]*worker{}}
+	base = append(base[:len(base):len(base)], o.ExtraOpts...)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
@@ -477,6 +479,10 @@ func (r *Runtime) revoked(ctx context.Context, cl *kgo.Client, revoked map[strin
 	r.mu.Unlock()
 	for _, w := range stop {
 		w.stop()
+		// The partition's gauges belong to its new owner now.
+		r.m.ConsumerLag.DeleteLabelValues(w.label)
+		r.m.WatermarkLag.DeleteLabelValues(w.label)
+		r.m.RestoreRemaining.DeleteLabelValues(w.label)
 	}
 	if len(parts) > 0 {
 		r.log.Info().Ints32("partitions", parts).Msg("partitions revoked; released")
@@ -500,6 +506,11 @@ func (r *Runtime) stopAll() {
 // Ready reports whether the instance has joined its group and every
 // assigned partition is restored; the reason says what it waits for.
 func (r *Runtime) Ready() (bool, string) {
+	// A member assigned nothing (more instances than partitions) has
+	// joined all the same: it is ready, idle.
+	if member, gen := r.cl.GroupMetadata(); member != "" && gen >= 0 {
+		r.joined.Store(true)
+	}
 	if !r.joined.Load() {
 		return false, "not yet assigned partitions by the consumer group"
 	}
