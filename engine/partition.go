@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -660,6 +661,10 @@ func (p *Partition) peekTimers() error {
 // the partition's meta, and appends them to out.Changelog. Commit must
 // follow before the next Apply.
 func (p *Partition) Flush(out *Outputs) error {
+	// In key order: Pebble's memtable inserts a sorted batch far faster
+	// (its skiplist inserter reuses the previous splice), and the
+	// changelog gets a deterministic order.
+	slices.SortFunc(p.dirty, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
 	p.encBuf = p.encBuf[:0]
 	// Encode into one buffer, then slice it: appends may move it.
 	offs := make([]int, 0, len(p.dirty)+1)

@@ -119,26 +119,33 @@ func (s *State) advanceDays(day int32) {
 // days (day included), and the weekly average of the 28 days before the
 // last 7.
 func (s *State) windows(day int32) (w7, w28, w30, baseline float64) {
-	var before int
-	for k := int32(0); k < windowDays; k++ {
-		d := day - k
-		if d > s.DayBase || d <= s.DayBase-windowDays {
-			continue
-		}
-		c := int(s.Days[dayIdx(d)])
+	// k counts days back from day; the ring holds days
+	// (DayBase-windowDays, DayBase], so days after DayBase are zero and
+	// the walk starts at the first stored one.
+	k := int32(0)
+	if day > s.DayBase {
+		k = day - s.DayBase
+	}
+	i := dayIdx(day - k)
+	var c7, c28, c30, before int
+	for ; k < windowDays && day-k > s.DayBase-windowDays; k++ {
+		c := int(s.Days[i])
 		if k < 7 {
-			w7 += float64(c)
+			c7 += c
 		} else {
 			before += c
 		}
 		if k < 28 {
-			w28 += float64(c)
+			c28 += c
 		}
 		if k < 30 {
-			w30 += float64(c)
+			c30 += c
+		}
+		if i--; i < 0 {
+			i = windowDays - 1
 		}
 	}
-	return w7, w28, w30, float64(before) / 4
+	return float64(c7), float64(c28), float64(c30), float64(before) / 4
 }
 
 func (s *State) openAlert(rule string) int {
@@ -183,15 +190,23 @@ func (s *State) AppendEncode(dst []byte) []byte {
 	// Daily counts: the base day, then how many days (newest first) are
 	// stored, trailing zero days dropped.
 	dst = binary.AppendVarint(dst, int64(s.DayBase))
+	day0 := dayIdx(s.DayBase)
+	at := func(k int) uint16 { // k days before DayBase
+		i := day0 - k
+		if i < 0 {
+			i += windowDays
+		}
+		return s.Days[i]
+	}
 	n := 0
 	for k := 0; k < windowDays; k++ {
-		if s.Days[dayIdx(s.DayBase-int32(k))] != 0 {
+		if at(k) != 0 {
 			n = k + 1
 		}
 	}
 	dst = append(dst, byte(n))
 	for k := 0; k < n; k++ {
-		dst = binary.AppendUvarint(dst, uint64(s.Days[dayIdx(s.DayBase-int32(k))]))
+		dst = binary.AppendUvarint(dst, uint64(at(k)))
 	}
 	// Recent event hashes, oldest first, empty slots dropped.
 	cnt := 0
