@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +46,9 @@ func e2eRun(o options) error {
 	cfg.Group = "lifeline-bench"
 	cfg.StateDir = dir
 	cfg.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: int32(o.partitions), Replication: 1}
-	cfg.Engine.MaxPollRecords = 10000
+	if o.maxPoll > 0 {
+		cfg.Engine.MaxPollRecords = o.maxPoll
+	}
 
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	if err != nil {
@@ -178,7 +181,9 @@ func rawConsume(ctx context.Context, broker, topic string, n int) (float64, erro
 // record, the time from producing the event that caused it to consuming
 // the output (read_committed).
 func latencyRun(ctx context.Context, o options, broker string, cfg *kafka.Config, pcl *kgo.Client, processed func() int64) error {
-	g, err := workload.New(workload.Config{Customers: o.e2eCusts, Days: 365, Seed: 3, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), BadRate: -1})
+	// The offered events continue the backlog's timeline: a jump in event
+	// time would fire every customer's timers at once.
+	g, err := workload.New(workload.Config{Customers: o.e2eCusts, Days: 365, Seed: 3, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, o.e2eDays), BadRate: -1})
 	if err != nil {
 		return err
 	}
@@ -186,7 +191,7 @@ func latencyRun(ctx context.Context, o options, broker string, cfg *kafka.Config
 	sent := map[string]time.Time{}
 	var lat []time.Duration
 	cons, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(5*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(10*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -230,7 +235,7 @@ func latencyRun(ctx context.Context, o options, broker string, cfg *kafka.Config
 			}
 			if dec.Decode(rec.Value, nil, &e) == nil {
 				mu.Lock()
-				sent[e.ID] = time.Now()
+				sent[strings.Clone(e.ID)] = time.Now() // e.ID aliases the decoder's buffer
 				mu.Unlock()
 			}
 			pcl.Produce(ctx, &kgo.Record{Topic: cfg.Topics.Input, Partition: kafka.PartitionFor(rec.Key, cfg.CreateTopics.Partitions), Key: []byte(rec.Key), Value: append([]byte(nil), rec.Value...)}, nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +68,24 @@ type engineResult struct {
 	diskPerCustomer float64
 	heapPerCustomer float64
 	allocsPerEvent  float64
+	rssMB           float64
+}
+
+// rss is the process's resident memory (VmRSS), which counts Pebble's
+// manually managed block cache and memtables as well as the Go heap.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // parallel runs fn for each partition in its own goroutine and returns
@@ -212,6 +231,10 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 		return r, err
 	}
 	r.diskPerCustomer = float64(eng.DiskUsage()) / float64(t.Customers)
+	r.rssMB = float64(rss()) / (1 << 20)
+	// The corpus must stay live until the heap is measured: freeing it
+	// would make the engine's heap look negative.
+	runtime.KeepAlive(c)
 	return r, nil
 }
 

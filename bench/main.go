@@ -30,6 +30,7 @@ type options struct {
 	rate       int
 	rateFor    time.Duration
 	partitions int
+	maxPoll    int
 	skip       map[string]bool
 	out        io.Writer
 }
@@ -43,10 +44,11 @@ func main() {
 		rate    = flag.Int("rate", 50000, "offered events/s of the latency run")
 		rateFor = flag.Duration("rate-for", 10*time.Second, "length of the latency run")
 		parts   = flag.Int("partitions", runtime.GOMAXPROCS(0), "partitions (parallelism) of the in-process and end-to-end runs")
+		maxPoll = flag.Int("max-poll", 0, "engine.max_poll_records of the end-to-end runs (0: the default)")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: engine, e2e, latency, restore")
 	)
 	flag.Parse()
-	o := options{days: *days, e2eCusts: *e2eC, e2eDays: *e2eD, rate: *rate, rateFor: *rateFor, partitions: *parts, skip: map[string]bool{}, out: os.Stdout}
+	o := options{days: *days, e2eCusts: *e2eC, e2eDays: *e2eD, rate: *rate, rateFor: *rateFor, partitions: *parts, maxPoll: *maxPoll, skip: map[string]bool{}, out: os.Stdout}
 	for _, s := range strings.Split(*scales, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -70,17 +72,17 @@ func run(o options) error {
 	fmt.Fprintf(o.out, "# Lifeline benchmark, %s, %d cores (GOMAXPROCS %d), %s\n\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	if !o.skip["engine"] {
 		fmt.Fprintf(o.out, "## (1, 3, 5) Engine in process: decode → state → rules → outputs, Pebble included (%d partitions, %d days of journeys)\n\n", o.partitions, o.days)
-		fmt.Fprintln(o.out, "| customers | events | engine events/s | per core | raw decode events/s (ceiling) | engine/decode | raw Pebble writes/s (ceiling) | engine/Pebble | disk bytes/customer | heap bytes/customer | allocs/event |")
-		fmt.Fprintln(o.out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		fmt.Fprintln(o.out, "| customers | events | engine events/s | per core | raw decode events/s (ceiling) | engine/decode | raw Pebble writes/s (ceiling) | engine/Pebble | disk bytes/customer | heap bytes/customer | process RSS MB | allocs/event |")
+		fmt.Fprintln(o.out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, n := range o.scales {
 			r, err := engineRun(n, o.days, o.partitions)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(o.out, "| %s | %s | %s | %s | %s | %.2f | %s | %.2f | %.0f | %.0f | %.1f |\n",
+			fmt.Fprintf(o.out, "| %s | %s | %s | %s | %s | %.2f | %s | %.2f | %.0f | %.0f | %.0f | %.1f |\n",
 				human(float64(n)), human(float64(r.events)), human(r.engineRate), human(r.engineRate/float64(o.partitions)),
 				human(r.decodeRate), r.engineRate/r.decodeRate, human(r.pebbleRate), r.engineRate/r.pebbleRate,
-				r.diskPerCustomer, r.heapPerCustomer, r.allocsPerEvent)
+				r.diskPerCustomer, r.heapPerCustomer, r.rssMB, r.allocsPerEvent)
 		}
 		fmt.Fprintln(o.out)
 	}
