@@ -36,7 +36,7 @@ type Options struct {
 	Seed       int64
 	Speed      float64 // simulated days per wall-clock second
 	Partitions int32
-	Port       int    // broker port; 0 picks 9092 if free, else any
+	Port       int    // broker port; 0 picks 9092 if free, else any; -1 any
 	HTTP       string // HTTP listen address; falls back to a free port if taken
 	StateDir   string // empty: a temporary directory, removed at exit
 	Pack       *rules.Pack
@@ -60,7 +60,10 @@ func Run(ctx context.Context, o Options) error {
 		defer cancel()
 	}
 	port := o.Port
-	if port == 0 {
+	switch {
+	case port < 0:
+		port = 0
+	case port == 0:
 		port = 9092
 		if ln, err := net.Listen("tcp", "127.0.0.1:9092"); err != nil {
 			port = 0

@@ -1,0 +1,194 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// source serves one real engine partition (Pebble in a temp dir); the
+// customers of partition 1 live "elsewhere".
+type source struct {
+	eng   *engine.Engine
+	part  *engine.Partition
+	now   int64
+	ready bool
+}
+
+func (s *source) Ready() (bool, string) {
+	if !s.ready {
+		return false, "restoring partitions [0] from the changelog"
+	}
+	return true, "1 partitions ready"
+}
+func (s *source) Metas() map[int32]engine.Meta { return map[int32]engine.Meta{0: s.part.Meta()} }
+func (s *source) Locate(_ context.Context, id string) (int32, bool, any, error) {
+	if strings.HasPrefix(id, "remote-") {
+		return 1, false, map[string]string{"host": "10.0.0.7", "client_id": "lifeline-1"}, nil
+	}
+	return 0, true, nil, nil
+}
+func (s *source) Lookup(p int32, id string) (engine.State, bool, error) { return s.eng.Lookup(p, id) }
+func (s *source) Pack() *rules.Pack                                     { return s.eng.Pack() }
+func (s *source) Now() int64                                            { return s.now }
+
+func newServer(t *testing.T) (*httptest.Server, *source) {
+	t.Helper()
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	part, err := eng.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Release(part) })
+	lines := []string{
+		`{"type":"track","event":"Signed Up","userId":"ann","messageId":"1","timestamp":"2026-03-01T10:00:00Z"}`,
+		`{"type":"track","event":"Order Completed","userId":"ann","messageId":"2","timestamp":"2026-03-02T10:00:00Z","properties":{"revenue":120}}`,
+		`{"type":"track","event":"NPS Responded","userId":"ann","messageId":"3","timestamp":"2026-03-03T10:00:00Z","properties":{"score":2}}`,
+		`{"type":"track","event":"Signed In","userId":"bob","messageId":"4","timestamp":"2026-03-03T11:00:00Z"}`,
+		`{"type":"track","event":"Email Opened","userId":"cy","messageId":"5","timestamp":"2026-03-03T12:00:00Z"}`,
+	}
+	d := decode.New(decode.Options{})
+	var out engine.Outputs
+	for i, l := range lines {
+		var ev engine.Event
+		if err := d.Decode([]byte(l), nil, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := part.Apply(&ev, int64(i), &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := part.Flush(&out); err != nil {
+		t.Fatal(err)
+	}
+	if err := part.Commit(0); err != nil {
+		t.Fatal(err)
+	}
+	src := &source{eng: eng, part: part, now: time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC).UnixMilli(), ready: true}
+	srv := httptest.NewServer(Handler(src, prometheus.NewRegistry(), zerolog.Nop()))
+	t.Cleanup(srv.Close)
+	return srv, src
+}
+
+func get(t *testing.T, url string, into any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); into != nil && ct != "application/json" {
+		t.Errorf("%s: Content-Type %q", url, ct)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if into != nil {
+		if err := json.Unmarshal(body, into); err != nil {
+			t.Fatalf("%s: %v: %s", url, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
+	srv, _ := newServer(t)
+	var c struct {
+		ID          string  `json:"customer_id"`
+		Stage       string  `json:"stage"`
+		DaysInStage float64 `json:"days_in_stage"`
+		Health      struct {
+			Score      float64 `json:"score"`
+			Band       string  `json:"band"`
+			Components []struct {
+				Name   string  `json:"name"`
+				Weight float64 `json:"weight"`
+				Score  float64 `json:"score"`
+			} `json:"components"`
+		} `json:"health"`
+		OpenAlerts []struct {
+			Rule     string `json:"rule"`
+			Severity string `json:"severity"`
+			AlertID  string `json:"alert_id"`
+		} `json:"open_alerts"`
+		Counters map[string]any `json:"counters"`
+	}
+	if code := get(t, srv.URL+"/v1/customers/ann", &c); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if c.ID != "ann" || c.Stage != "conversion" || c.DaysInStage != 8 {
+		t.Errorf("customer %+v: want ann in conversion for 8 days", c)
+	}
+	if len(c.Health.Components) != 4 || c.Health.Components[1].Name != "sentiment" || c.Health.Components[1].Score != 20 {
+		t.Errorf("components %+v: want 4, sentiment 20 (NPS 2)", c.Health.Components)
+	}
+	var sum float64
+	for _, cp := range c.Health.Components {
+		sum += cp.Score * cp.Weight / 100
+	}
+	if d := sum - c.Health.Score; d > 1 || d < -1 {
+		t.Errorf("score %v is not the weighted components (%v)", c.Health.Score, sum)
+	}
+	if len(c.OpenAlerts) != 1 || c.OpenAlerts[0].Rule != "detractor" || c.OpenAlerts[0].Severity != "critical" || len(c.OpenAlerts[0].AlertID) != 16 {
+		t.Errorf("open alerts %+v: want the detractor alert", c.OpenAlerts)
+	}
+	if c.Counters["lifetime_value"] != 120.0 || c.Counters["nps"] != 2.0 {
+		t.Errorf("counters %v: want lifetime_value 120, nps 2", c.Counters)
+	}
+	if code := get(t, srv.URL+"/v1/customers/nobody", nil); code != http.StatusNotFound {
+		t.Errorf("unknown customer: status %d, want 404", code)
+	}
+	var mis struct {
+		Partition int32             `json:"partition"`
+		Owner     map[string]string `json:"owner"`
+	}
+	if code := get(t, srv.URL+"/v1/customers/remote-1", &mis); code != http.StatusMisdirectedRequest || mis.Partition != 1 || mis.Owner["host"] != "10.0.0.7" {
+		t.Errorf("customer of another instance: %d %+v, want 421 naming the owner", code, mis)
+	}
+}
+
+func TestFunnelKPIsAndProbes(t *testing.T) {
+	srv, src := newServer(t)
+	var f engine.Funnel
+	get(t, srv.URL+"/v1/funnel", &f)
+	stages := map[string]engine.FunnelStage{}
+	for _, s := range f.Stages {
+		stages[s.Stage] = s
+	}
+	if f.Customers != 3 || f.Unstaged != 1 || stages["reach"].Current != 1 || stages["conversion"].Current != 1 || stages["acquisition"].Entered != 1 {
+		t.Errorf("funnel %+v: want 3 customers (bob unstaged, cy in reach, ann in conversion)", f)
+	}
+	var k engine.KPIs
+	get(t, srv.URL+"/v1/kpis", &k)
+	if k.Customers != 3 || k.LifetimeValue != 120 || k.NPS == nil || *k.NPS != -100 || k.AlertsOpen["detractor"] != 1 {
+		t.Errorf("kpis %+v: want 3 customers, LTV 120, NPS -100, one detractor alert open", k)
+	}
+	if code := get(t, srv.URL+"/healthz", nil); code != http.StatusOK {
+		t.Errorf("/healthz %d", code)
+	}
+	if code := get(t, srv.URL+"/readyz", nil); code != http.StatusOK {
+		t.Errorf("/readyz %d when ready", code)
+	}
+	src.ready = false
+	var r struct {
+		Ready  bool   `json:"ready"`
+		Reason string `json:"reason"`
+	}
+	if code := get(t, srv.URL+"/readyz", &r); code != http.StatusServiceUnavailable || r.Ready || !strings.Contains(r.Reason, "restoring") {
+		t.Errorf("/readyz while restoring: %d %+v", code, r)
+	}
+}
