@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifeline-hq/lifeline/connectors/decode"
@@ -57,6 +58,10 @@ type worker struct {
 	lastRecv time.Time
 	headers  []decode.Header
 	ev       engine.Event
+	// The batch's outcomes, counted in the metrics once it commits: an
+	// aborted batch is processed again.
+	applied, dups, dead, skipped float64
+	deadReasons                  []string
 }
 
 func newWorker(r *Runtime, id int32) *worker {
@@ -113,8 +118,9 @@ func (w *worker) run(ctx context.Context) {
 	w.meta.Store(&m)
 	w.r.m.RestoreSeconds.Observe(time.Since(start).Seconds())
 	w.r.m.RestoreRemaining.WithLabelValues(w.label).Set(0)
-	w.ready.Store(true)
+	// lastRecv before ready: once ready, the loop reads it.
 	w.lastRecv = time.Now()
+	w.ready.Store(true)
 	w.r.cl.ResumeFetchPartitions(map[string][]int32{w.r.cfg.Topics.Input: {w.id}})
 	log.Info().Int64("changelog_records", n).Dur("took", time.Since(start)).Int64("resume_offset", part.Next()).Msg("partition restored and ready")
 	for {
@@ -137,6 +143,10 @@ func (w *worker) run(ctx context.Context) {
 }
 
 var errStopped = errors.New("worker stopped")
+
+// restoreStall is how long a restore waits for the changelog to return
+// anything more before it takes the offsets left below the end as empty.
+const restoreStall = 30 * time.Second
 
 // restore brings the local store up to the changelog: from the local
 // checkpoint's changelog position to the changelog's last stable offset.
@@ -169,6 +179,10 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {w.id: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(200*time.Millisecond),
+		// Transaction markers occupy offsets, the changelog's last one
+		// among them: seeing them is how the restore knows it has read
+		// up to end, however slowly the broker answers.
+		kgo.KeepControlRecords(),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -176,7 +190,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 	}
 	defer cl.Close()
 	var n int64
-	next, empty := from, 0
+	next, progress := from, time.Now()
 	for next < end {
 		select {
 		case <-w.quit:
@@ -199,11 +213,15 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 		if ferr != nil {
 			return n, fmt.Errorf("read changelog partition %d: %w", w.id, ferr)
 		}
+		before := next
 		fetches.EachRecord(func(rec *kgo.Record) {
+			next = max(next, rec.Offset+1)
+			if rec.Attrs.IsControl() {
+				return
+			}
 			if err == nil {
 				err = w.part.Restore(string(rec.Key), rec.Value)
 			}
-			next = rec.Offset + 1
 			got++
 		})
 		if err != nil {
@@ -212,16 +230,18 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 		n += int64(got)
 		w.r.m.RestoreRecords.WithLabelValues(w.label).Add(float64(got))
 		w.r.m.RestoreRemaining.WithLabelValues(w.label).Set(float64(max(end-next, 0)))
-		if got > 0 {
-			empty = 0
+		if next > before {
+			progress = time.Now()
 			if err := w.part.CommitRestore(next, 0); err != nil {
 				return n, err
 			}
 			continue
 		}
-		// Nothing left but transaction markers (they occupy offsets, and
-		// are never returned as records).
-		if empty++; empty >= 3 {
+		// Every offset below the last stable offset holds a record or a
+		// marker that the fetch returns, unless compaction removed it:
+		// only a long silence means there is nothing left to read.
+		if time.Since(progress) > restoreStall {
+			w.r.log.Warn().Int32("partition", w.id).Int64("next", next).Int64("end", end).Dur("silent", restoreStall).Msg("changelog returns nothing more below its end offset; taking the restore as complete")
 			break
 		}
 	}
@@ -231,23 +251,35 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 // changelogEnd returns the changelog partition's last stable offset,
 // retrying for a while: right after topic creation, cached metadata may
 // not know the topic yet.
+//
+// It waits while a transaction is open on the partition (its last stable
+// offset is behind its high watermark): that is the previous owner's last
+// batch, which may still commit, and its input offsets with it. Kafka
+// keeps this instance's committed-offset fetch waiting until it ends
+// (KIP-447), so the input would resume after that batch; the restore must
+// then include the batch's changelog entries too, or its customers'
+// states would silently miss it. An open transaction ends within the
+// transaction timeout: the broker aborts it then.
 func (w *worker) changelogEnd(ctx context.Context) (int64, error) {
 	topic := w.r.cfg.Topics.Changelog
 	deadline := time.Now().Add(30 * time.Second)
+	openDeadline := time.Now().Add(w.r.cfg.Engine.TransactionTimeout + 30*time.Second)
+	waiting := false
 	for {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		offs, err := w.r.adm.ListCommittedOffsets(lctx, topic)
-		cancel()
+		stable, end, err := w.changelogOffsets(ctx)
 		if err == nil {
-			if o, ok := offs.Lookup(topic, w.id); ok && o.Err == nil {
-				return o.Offset, nil
-			} else if ok {
-				err = o.Err
-			} else {
-				err = errors.New("partition not listed")
+			if stable >= end {
+				return stable, nil
 			}
-		}
-		if time.Now().After(deadline) {
+			if time.Now().After(openDeadline) {
+				w.r.log.Warn().Int32("partition", w.id).Int64("stable_offset", stable).Int64("end_offset", end).Msg("a transaction on the changelog is still open past the transaction timeout; restoring up to its start")
+				return stable, nil
+			}
+			if !waiting {
+				waiting = true
+				w.r.log.Info().Int32("partition", w.id).Int64("stable_offset", stable).Int64("end_offset", end).Msg("waiting for the previous owner's open transaction on the changelog to end")
+			}
+		} else if time.Now().After(deadline) {
 			return 0, fmt.Errorf("changelog %s partition %d: list offsets: %w", topic, w.id, err)
 		}
 		select {
@@ -260,10 +292,39 @@ func (w *worker) changelogEnd(ctx context.Context) (int64, error) {
 	}
 }
 
+// changelogOffsets lists the changelog partition's last stable offset and
+// its high watermark.
+func (w *worker) changelogOffsets(ctx context.Context) (stable, end int64, err error) {
+	topic := w.r.cfg.Topics.Changelog
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	lookup := func(offs kadm.ListedOffsets, err error) (int64, error) {
+		if err != nil {
+			return 0, err
+		}
+		o, ok := offs.Lookup(topic, w.id)
+		switch {
+		case !ok:
+			return 0, errors.New("partition not listed")
+		case o.Err != nil:
+			return 0, o.Err
+		}
+		return o.Offset, nil
+	}
+	if stable, err = lookup(w.r.adm.ListCommittedOffsets(lctx, topic)); err != nil {
+		return 0, 0, err
+	}
+	if end, err = lookup(w.r.adm.ListEndOffsets(lctx, topic)); err != nil {
+		return 0, 0, err
+	}
+	return stable, end, nil
+}
+
 func (w *worker) process() error {
 	w.out.Reset()
 	clear(w.dlq)
 	w.dlq = w.dlq[:0]
+	w.deadReasons = w.deadReasons[:0]
 	p := w.part
 	m := w.r.m
 	var applied, dups, dead, skipped float64
@@ -294,15 +355,10 @@ func (w *worker) process() error {
 			dups++
 		}
 	}
+	w.applied, w.dups, w.dead, w.skipped = applied, dups, dead, skipped
 	if len(w.job.recs) > 0 {
 		w.lastRecv = time.Now()
 		m.EventsConsumed.WithLabelValues(w.label).Add(float64(len(w.job.recs)))
-		m.EventsProcessed.WithLabelValues(w.label, "applied").Add(applied)
-		m.EventsProcessed.WithLabelValues(w.label, "duplicate").Add(dups)
-		m.EventsProcessed.WithLabelValues(w.label, "dead_letter").Add(dead)
-		m.EventsProcessed.WithLabelValues(w.label, "skipped").Add(skipped)
-		m.EventsDuplicate.WithLabelValues(w.label).Add(dups)
-		m.RuleEvaluations.WithLabelValues("event").Add(applied)
 		if hwm := w.hwm; hwm > 0 {
 			m.ConsumerLag.WithLabelValues(w.label).Set(float64(max(hwm-p.Next(), 0)))
 		}
@@ -326,8 +382,7 @@ func (w *worker) deadLetter(rec *kgo.Record, err error) {
 	if errors.As(err, &de) {
 		reason = string(de.Reason)
 	}
-	w.r.m.DecodeErrors.WithLabelValues(reason).Inc()
-	w.r.m.DeadLetters.WithLabelValues(reason).Inc()
+	w.deadReasons = append(w.deadReasons, reason)
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
 	headers := append([]kgo.RecordHeader{}, rec.Headers...)
 	headers = append(headers,
@@ -366,6 +421,18 @@ func (w *worker) abort() error {
 // the loop after the commit phase.
 func (w *worker) countOutputs() {
 	m := w.r.m
+	if len(w.job.recs) > 0 {
+		m.EventsProcessed.WithLabelValues(w.label, "applied").Add(w.applied)
+		m.EventsProcessed.WithLabelValues(w.label, "duplicate").Add(w.dups)
+		m.EventsProcessed.WithLabelValues(w.label, "dead_letter").Add(w.dead)
+		m.EventsProcessed.WithLabelValues(w.label, "skipped").Add(w.skipped)
+		m.EventsDuplicate.WithLabelValues(w.label).Add(w.dups)
+		m.RuleEvaluations.WithLabelValues("event").Add(w.applied)
+	}
+	for _, reason := range w.deadReasons {
+		m.DecodeErrors.WithLabelValues(reason).Inc()
+		m.DeadLetters.WithLabelValues(reason).Inc()
+	}
 	for i := range w.out.Records {
 		o := &w.out.Records[i]
 		m.Outputs.WithLabelValues(o.Kind.String()).Inc()

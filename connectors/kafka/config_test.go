@@ -1,0 +1,309 @@
+package kafka_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeline-hq/lifeline/connectors/kafka"
+)
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "lifeline.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfig(t *testing.T) {
+	full := `# every key, as README.md documents them
+brokers: [kafka-1:9092, kafka-2:9092]
+group: lifeline-prod
+client_id: node-7
+topics:
+  input: events
+  alerts: out.alerts
+  health: out.health
+  stages: out.stages
+  dead_letters: out.dlq
+  changelog: out.changelog
+create_topics:
+  enabled: true
+  partitions: 24
+  replication: 3
+guarantee: at_least_once
+state_dir: /data/lifeline
+rules: /etc/lifeline/rules.yaml
+http: 0.0.0.0:8080
+tls:
+  enabled: true
+  ca_file: /etc/ca.pem
+  server_name: kafka.internal
+sasl:
+  mechanism: SCRAM-SHA-512
+  username: lifeline
+  password: secret
+engine:
+  allowed_lateness: 15m
+  idle_timeout: 30s
+  cache_states: 1000
+  max_poll_records: 200
+  transaction_timeout: 2m
+log:
+  level: debug
+  format: json
+customer_field: account_user
+`
+	fullWant := kafka.Defaults()
+	fullWant.Brokers = []string{"kafka-1:9092", "kafka-2:9092"}
+	fullWant.Group = "lifeline-prod"
+	fullWant.ClientID = "node-7"
+	fullWant.Topics = kafka.Topics{Input: "events", Alerts: "out.alerts", Health: "out.health", Stages: "out.stages", DeadLetters: "out.dlq", Changelog: "out.changelog"}
+	fullWant.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: 24, Replication: 3}
+	fullWant.Guarantee = kafka.AtLeastOnce
+	fullWant.StateDir = "/data/lifeline"
+	fullWant.Rules = "/etc/lifeline/rules.yaml"
+	fullWant.HTTP = "0.0.0.0:8080"
+	fullWant.TLS = kafka.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "kafka.internal"}
+	fullWant.SASL = kafka.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
+	fullWant.Engine = kafka.Engine{AllowedLateness: 15 * time.Minute, IdleTimeout: 30 * time.Second, CacheStates: 1000, MaxPollRecords: 200, TransactionTimeout: 2 * time.Minute}
+	fullWant.Log = kafka.Log{Level: "debug", Format: "json"}
+	fullWant.CustomerField = "account_user"
+
+	envWant := kafka.Defaults()
+	envWant.Brokers = []string{"a:9092", "b:9093"}
+	envWant.Group = "from-file"
+	envWant.SASL = kafka.SASL{Mechanism: "PLAIN", Username: "u", Password: "from-env"}
+	envWant.Engine.IdleTimeout = 45 * time.Second
+	envWant.CreateTopics.Enabled = true
+	envWant.CreateTopics.Partitions = 6
+	envWant.Topics.DeadLetters = "dlq"
+
+	tests := []struct {
+		name    string
+		yaml    string // "" with noFile: no config file at all
+		noFile  bool
+		env     []string
+		want    *kafka.Config
+		wantErr []string // substrings the error must contain
+	}{
+		{name: "no file: defaults", noFile: true, want: ptr(kafka.Defaults())},
+		{name: "empty file: defaults", yaml: "", want: ptr(kafka.Defaults())},
+		{name: "only comments", yaml: "# nothing\n", want: ptr(kafka.Defaults())},
+		{name: "every key", yaml: full, want: &fullWant},
+		{
+			name: "environment overrides the file",
+			yaml: "group: from-file\nbrokers: [file:9092]\nsasl: {mechanism: PLAIN, username: u, password: from-file}\n",
+			env: []string{"LIFELINE_BROKERS=a:9092, b:9093", "LIFELINE_SASL_PASSWORD=from-env", "LIFELINE_ENGINE_IDLE_TIMEOUT=45s",
+				"LIFELINE_CREATE_TOPICS_ENABLED=true", "LIFELINE_CREATE_TOPICS_PARTITIONS=6", "LIFELINE_TOPICS_DEAD_LETTERS=dlq",
+				"PATH=/usr/bin", "LIFELINEX=ignored", "NOT_LIFELINE_GROUP=x"},
+			want: &envWant,
+		},
+		{
+			name: "Kubernetes service links are not keys",
+			env:  []string{"LIFELINE_SERVICE_HOST=10.0.0.7", "LIFELINE_SERVICE_PORT=8080", "LIFELINE_SERVICE_PORT_HTTP=8080", "LIFELINE_PORT=tcp://10.0.0.7:8080", "LIFELINE_PORT_8080_TCP_ADDR=10.0.0.7"},
+			want: ptr(kafka.Defaults()),
+		},
+		{name: "unknown key", yaml: "brokers: [a:9092]\ngroup: g\nbrokerz: [b:9092]\n", wantErr: []string{"line 3", "brokerz"}},
+		{name: "unknown nested key", yaml: "engine:\n  idle_timeout: 1m\n  idle_timout: 2m\n", wantErr: []string{"line 3", "idle_timout"}},
+		{name: "wrong type", yaml: "create_topics:\n  partitions: many\n", wantErr: []string{"line 2", "many"}},
+		{name: "bad duration in the file", yaml: "engine:\n  idle_timeout: soon\n", wantErr: []string{"line 2", "soon"}},
+		{name: "not YAML", yaml: "brokers: [a:9092\n", wantErr: []string{"lifeline.yaml"}},
+		{name: "unknown LIFELINE_ variable", env: []string{"LIFELINE_BROKER=a:9092"}, wantErr: []string{"LIFELINE_BROKER ", "matches no config key"}},
+		{name: "struct is not a key", env: []string{"LIFELINE_ENGINE=x"}, wantErr: []string{"LIFELINE_ENGINE "}},
+		{name: "bad duration", env: []string{"LIFELINE_ENGINE_IDLE_TIMEOUT=10"}, wantErr: []string{"LIFELINE_ENGINE_IDLE_TIMEOUT", "duration"}},
+		{name: "bad bool", env: []string{"LIFELINE_TLS_ENABLED=maybe"}, wantErr: []string{"LIFELINE_TLS_ENABLED", "true or false"}},
+		{name: "bad number", env: []string{"LIFELINE_ENGINE_CACHE_STATES=lots"}, wantErr: []string{"LIFELINE_ENGINE_CACHE_STATES", "whole number"}},
+		{name: "number out of range", env: []string{"LIFELINE_CREATE_TOPICS_REPLICATION=40000"}, wantErr: []string{"LIFELINE_CREATE_TOPICS_REPLICATION"}},
+		{name: "invalid value from the environment", env: []string{"LIFELINE_GUARANTEE=maybe_once"}, wantErr: []string{"guarantee", "maybe_once"}},
+		{name: "invalid value from the file", yaml: "log:\n  level: loud\n", wantErr: []string{"log.level", "loud"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if !tt.noFile {
+				path = writeConfig(t, tt.yaml)
+			}
+			got, err := kafka.LoadConfig(path, tt.env)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("no error; want one mentioning %q", tt.wantErr)
+				}
+				for _, s := range tt.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not mention %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(got, *tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, *tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := kafka.LoadConfig(path, nil)
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("error %v does not name the missing file", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestValidate: every invalid value is reported, each naming its key.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*kafka.Config)
+		key    string // the error must name it
+	}{
+		{"no brokers", func(c *kafka.Config) { c.Brokers = nil }, "brokers"},
+		{"broker without port", func(c *kafka.Config) { c.Brokers = []string{"kafka-1"} }, `brokers: "kafka-1" has no port`},
+		{"no group", func(c *kafka.Config) { c.Group = "" }, "group"},
+		{"no input topic", func(c *kafka.Config) { c.Topics.Input = "" }, "topics.input"},
+		{"no alerts topic", func(c *kafka.Config) { c.Topics.Alerts = "" }, "topics.alerts"},
+		{"no health topic", func(c *kafka.Config) { c.Topics.Health = "" }, "topics.health"},
+		{"no stages topic", func(c *kafka.Config) { c.Topics.Stages = "" }, "topics.stages"},
+		{"no dead-letter topic", func(c *kafka.Config) { c.Topics.DeadLetters = "" }, "topics.dead_letters"},
+		{"no changelog topic", func(c *kafka.Config) { c.Topics.Changelog = "" }, "topics.changelog"},
+		{"unknown guarantee", func(c *kafka.Config) { c.Guarantee = "exactly-once" }, "guarantee"},
+		{"no state dir", func(c *kafka.Config) { c.StateDir = "" }, "state_dir"},
+		{"no partitions", func(c *kafka.Config) { c.CreateTopics.Partitions = 0 }, "create_topics.partitions"},
+		{"no replication", func(c *kafka.Config) { c.CreateTopics.Replication = -1 }, "create_topics.replication"},
+		{"unknown SASL mechanism", func(c *kafka.Config) { c.SASL = kafka.SASL{Mechanism: "GSSAPI", Username: "u"} }, "sasl.mechanism"},
+		{"SASL without user", func(c *kafka.Config) { c.SASL.Mechanism = "PLAIN" }, "sasl.username"},
+		{"certificate without key", func(c *kafka.Config) { c.TLS.CertFile = "/c.pem" }, "tls.cert_file"},
+		{"key without certificate", func(c *kafka.Config) { c.TLS.KeyFile = "/k.pem" }, "tls.key_file"},
+		{"negative lateness", func(c *kafka.Config) { c.Engine.AllowedLateness = -time.Second }, "engine.allowed_lateness"},
+		{"no idle timeout", func(c *kafka.Config) { c.Engine.IdleTimeout = 0 }, "engine.idle_timeout"},
+		{"no cache", func(c *kafka.Config) { c.Engine.CacheStates = 0 }, "engine.cache_states"},
+		{"no poll records", func(c *kafka.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
+		{"short transaction timeout", func(c *kafka.Config) { c.Engine.TransactionTimeout = 500 * time.Millisecond }, "engine.transaction_timeout"},
+		{"unknown log level", func(c *kafka.Config) { c.Log.Level = "verbose" }, "log.level"},
+		{"unknown log format", func(c *kafka.Config) { c.Log.Format = "xml" }, "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := kafka.Defaults()
+			tt.change(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatalf("valid; want an error naming %s", tt.key)
+			}
+			if !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("error %q does not name %s", err, tt.key)
+			}
+		})
+	}
+
+	t.Run("defaults are valid", func(t *testing.T) {
+		c := kafka.Defaults()
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("lower-case SASL mechanism", func(t *testing.T) {
+		c := kafka.Defaults()
+		c.SASL = kafka.SASL{Mechanism: "scram-sha-256", Username: "u"}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kafka.ClientOpts(&c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("every problem at once", func(t *testing.T) {
+		c := kafka.Defaults()
+		c.Group, c.StateDir, c.Log.Format = "", "", "xml"
+		err := c.Validate()
+		if err == nil {
+			t.Fatal("valid")
+		}
+		for _, key := range []string{"group", "state_dir", "log.format"} {
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("error %q does not name %s", err, key)
+			}
+		}
+	})
+}
+
+// TestApplyEnvEveryKey: each config key has its LIFELINE_ variable, named
+// after its YAML path.
+func TestApplyEnvEveryKey(t *testing.T) {
+	env := []string{
+		"LIFELINE_BROKERS=x:1", "LIFELINE_GROUP=g", "LIFELINE_CLIENT_ID=c",
+		"LIFELINE_TOPICS_INPUT=i", "LIFELINE_TOPICS_ALERTS=a", "LIFELINE_TOPICS_HEALTH=h", "LIFELINE_TOPICS_STAGES=s",
+		"LIFELINE_TOPICS_DEAD_LETTERS=d", "LIFELINE_TOPICS_CHANGELOG=cl",
+		"LIFELINE_CREATE_TOPICS_ENABLED=1", "LIFELINE_CREATE_TOPICS_PARTITIONS=3", "LIFELINE_CREATE_TOPICS_REPLICATION=2",
+		"LIFELINE_GUARANTEE=at_least_once", "LIFELINE_STATE_DIR=/s", "LIFELINE_RULES=/r", "LIFELINE_HTTP=:1",
+		"LIFELINE_TLS_ENABLED=true", "LIFELINE_TLS_CA_FILE=/ca", "LIFELINE_TLS_CERT_FILE=/cert", "LIFELINE_TLS_KEY_FILE=/key",
+		"LIFELINE_TLS_SERVER_NAME=sn", "LIFELINE_TLS_INSECURE_SKIP_VERIFY=true",
+		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
+		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_CACHE_STATES=4",
+		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s",
+		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
+	}
+	var c kafka.Config
+	if err := kafka.ApplyEnv(&c, env); err != nil {
+		t.Fatal(err)
+	}
+	want := kafka.Config{
+		Brokers: []string{"x:1"}, Group: "g", ClientID: "c",
+		Topics:       kafka.Topics{Input: "i", Alerts: "a", Health: "h", Stages: "s", DeadLetters: "d", Changelog: "cl"},
+		CreateTopics: kafka.CreateTopics{Enabled: true, Partitions: 3, Replication: 2},
+		Guarantee:    kafka.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
+		TLS:           kafka.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
+		SASL:          kafka.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
+		Engine:        kafka.Engine{AllowedLateness: time.Minute, IdleTimeout: 2 * time.Minute, CacheStates: 4, MaxPollRecords: 5, TransactionTimeout: 6 * time.Second},
+		Log:           kafka.Log{Level: "warn", Format: "console"},
+		CustomerField: "cf",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+	// Every field of Config is reachable: the want above sets them all.
+	if n := countLeaves(reflect.ValueOf(want)); n != len(env) {
+		t.Errorf("Config has %d keys, the test sets %d: keep them in step", n, len(env))
+	}
+}
+
+func countLeaves(v reflect.Value) int {
+	if v.Kind() != reflect.Struct || v.Type() == reflect.TypeOf(time.Duration(0)) {
+		return 1
+	}
+	n := 0
+	for i := 0; i < v.NumField(); i++ {
+		n += countLeaves(v.Field(i))
+	}
+	return n
+}
+
+// TestReadConfig: ReadConfig reads like LoadConfig but leaves validation
+// to its caller (which applies flag overrides first).
+func TestReadConfig(t *testing.T) {
+	path := writeConfig(t, "log:\n  level: loud\n")
+	c, err := kafka.ReadConfig(path, []string{"LIFELINE_GROUP=g2"})
+	if err != nil {
+		t.Fatalf("ReadConfig validated: %v", err)
+	}
+	if c.Log.Level != "loud" || c.Group != "g2" {
+		t.Errorf("got log.level %q, group %q", c.Log.Level, c.Group)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "log.level") {
+		t.Errorf("Validate: %v, want an error naming log.level", err)
+	}
+	if _, err := kafka.ReadConfig(writeConfig(t, "bogus: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("ReadConfig of an unknown key: %v, want an error naming it", err)
+	}
+}
