@@ -70,6 +70,7 @@ func (c *runCmd) Run(e *env) error {
 	}
 	eng, err := engine.Open(cfg.StateDir, pack, engine.Options{
 		CacheStates:     cfg.Engine.CacheStates,
+		BlockCacheBytes: int64(cfg.Engine.BlockCacheMB) << 20,
 		AllowedLateness: cfg.Engine.AllowedLateness,
 	})
 	if err != nil {

@@ -91,6 +91,9 @@ type Engine struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// CacheStates is the number of customer states cached per partition.
 	CacheStates int `yaml:"cache_states"`
+	// BlockCacheMB is the state store's block cache, in MiB, for the
+	// whole instance.
+	BlockCacheMB int `yaml:"block_cache_mb"`
 	// MaxPollRecords bounds one batch (one transaction).
 	MaxPollRecords int `yaml:"max_poll_records"`
 	// TransactionTimeout is the Kafka transaction timeout.
@@ -134,6 +137,7 @@ func Defaults() Config {
 			AllowedLateness:    10 * time.Minute,
 			IdleTimeout:        time.Minute,
 			CacheStates:        50_000,
+			BlockCacheMB:       256,
 			MaxPollRecords:     5_000,
 			TransactionTimeout: time.Minute,
 		},
@@ -333,6 +337,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Engine.CacheStates <= 0 {
 		bad("engine.cache_states: expected a positive number of customers")
+	}
+	if c.Engine.BlockCacheMB < 8 {
+		bad("engine.block_cache_mb: %d (expected at least 8 MiB; 256 is the default)", c.Engine.BlockCacheMB)
 	}
 	if c.Engine.MaxPollRecords <= 0 {
 		bad("engine.max_poll_records: expected a positive number")
