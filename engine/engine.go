@@ -177,9 +177,11 @@ type Meta struct {
 	ChangelogNext int64 `json:"changelog_next"`
 	Watermark     int64 `json:"watermark"`
 	MaxEventTime  int64 `json:"max_event_time"`
-	Events        int64 `json:"events"`
-	Duplicates    int64 `json:"duplicates"`
-	Customers     int64 `json:"customers"`
+	// Events counts decoded events received, duplicates included;
+	// Duplicates counts those dropped as duplicates.
+	Events     int64 `json:"events"`
+	Duplicates int64 `json:"duplicates"`
+	Customers  int64 `json:"customers"`
 	// Stages counts customers per stage ("" for no stage yet).
 	Stages map[string]int64 `json:"stages"`
 	// Bands counts scored customers per health band.
