@@ -25,9 +25,9 @@ import (
 // ceil, round and clamp.
 
 type (
-	numFn  func(*Vars) float64
-	boolFn func(*Vars) bool
-	strFn  func(*Vars) string
+	numFn  = func(*Vars) float64
+	boolFn = func(*Vars) bool
+	strFn  = func(*Vars) string
 )
 
 // exprError is a compile error at a position inside the expression text:
@@ -134,6 +134,28 @@ func compileNum(src string) (numFn, ast.Node, error) {
 	return f, n, nil
 }
 
+// ternary compiles cond ? a : b, for any result type.
+func ternary[T any](n *ast.ConditionalNode, of func(ast.Node) (func(*Vars) T, error)) (func(*Vars) T, error) {
+	c, err := boolOf(n.Cond)
+	if err != nil {
+		return nil, err
+	}
+	a, err := of(n.Exp1)
+	if err != nil {
+		return nil, err
+	}
+	b, err := of(n.Exp2)
+	if err != nil {
+		return nil, err
+	}
+	return func(v *Vars) T {
+		if c(v) {
+			return a(v)
+		}
+		return b(v)
+	}, nil
+}
+
 func unsupported(n ast.Node, what string) error {
 	return nodeErr(n, "%s is not supported in rule expressions (use variables, numbers, strings, arithmetic, comparisons, and/or/not, ?:, in [...], min, max, abs, floor, ceil, round, clamp)", what)
 }
@@ -209,24 +231,7 @@ func numOf(n ast.Node) (numFn, error) {
 	case *ast.BinaryNode:
 		return numBinary(n)
 	case *ast.ConditionalNode:
-		c, err := boolOf(n.Cond)
-		if err != nil {
-			return nil, err
-		}
-		a, err := numOf(n.Exp1)
-		if err != nil {
-			return nil, err
-		}
-		b, err := numOf(n.Exp2)
-		if err != nil {
-			return nil, err
-		}
-		return func(v *Vars) float64 {
-			if c(v) {
-				return a(v)
-			}
-			return b(v)
-		}, nil
+		return ternary(n, numOf)
 	case *ast.BuiltinNode:
 		return numCall(n, n.Name, n.Arguments)
 	case *ast.CallNode:
@@ -360,24 +365,7 @@ func strOf(n ast.Node) (strFn, error) {
 		}
 		return func(v *Vars) string { return v.Str[i] }, nil
 	case *ast.ConditionalNode:
-		c, err := boolOf(n.Cond)
-		if err != nil {
-			return nil, err
-		}
-		a, err := strOf(n.Exp1)
-		if err != nil {
-			return nil, err
-		}
-		b, err := strOf(n.Exp2)
-		if err != nil {
-			return nil, err
-		}
-		return func(v *Vars) string {
-			if c(v) {
-				return a(v)
-			}
-			return b(v)
-		}, nil
+		return ternary(n, strOf)
 	}
 	return nil, unsupported(n, fmt.Sprintf("%T", n))
 }
@@ -403,24 +391,7 @@ func boolOf(n ast.Node) (boolFn, error) {
 		}
 		return func(v *Vars) bool { return !x(v) }, nil
 	case *ast.ConditionalNode:
-		c, err := boolOf(n.Cond)
-		if err != nil {
-			return nil, err
-		}
-		a, err := boolOf(n.Exp1)
-		if err != nil {
-			return nil, err
-		}
-		b, err := boolOf(n.Exp2)
-		if err != nil {
-			return nil, err
-		}
-		return func(v *Vars) bool {
-			if c(v) {
-				return a(v)
-			}
-			return b(v)
-		}, nil
+		return ternary(n, boolOf)
 	case *ast.BinaryNode:
 		return boolBinary(n)
 	case *ast.ChainNode:
