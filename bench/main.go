@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ func main() {
 		rateFor = flag.Duration("rate-for", 10*time.Second, "length of the latency run")
 		parts   = flag.Int("partitions", runtime.GOMAXPROCS(0), "partitions (parallelism) of the in-process and end-to-end runs")
 		maxPoll = flag.Int("max-poll", 0, "engine.max_poll_records of the end-to-end runs (0: the default)")
+		cpuProf = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: engine, e2e, latency, restore")
 	)
 	flag.Parse()
@@ -62,7 +64,20 @@ func main() {
 			o.skip[s] = true
 		}
 	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(o); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

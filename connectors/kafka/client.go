@@ -168,8 +168,44 @@ func (p *routingPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
 }
 
 // PartitionFor returns the partition Kafka's default partitioner gives key
-// among n partitions (murmur2): where a customer's events, and state, are.
+// among n partitions: where a customer's events, and state, are. It is
+// Kafka's murmur2 with the sign bit masked, as in the Java client and
+// franz-go's StickyKeyPartitioner (whose ForTopic seeds a random source on
+// every call: too slow per lookup).
 func PartitionFor(key string, n int32) int32 {
-	tp := kgo.StickyKeyPartitioner(nil).ForTopic("")
-	return int32(tp.Partition(&kgo.Record{Key: []byte(key)}, int(n)))
+	return int32(murmur2(key)&0x7fffffff) % n
+}
+
+// murmur2 is Kafka's murmur2 hash (seed 0x9747b28c).
+func murmur2(b string) uint32 {
+	const (
+		seed uint32 = 0x9747b28c
+		m    uint32 = 0x5bd1e995
+		r           = 24
+	)
+	h := seed ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[3])<<24 | uint32(b[2])<<16 | uint32(b[1])<<8 | uint32(b[0])
+		b = b[4:]
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
 }
