@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/signal"
 	"syscall"
@@ -42,14 +43,12 @@ func (c *demoCmd) Run(e *env) error {
 		Out: e.stdout, Logger: log, Version: version,
 	}
 	if c.Rules != "" {
-		o.Reload = func(set func(*rules.Pack), m *metrics.Metrics) {
+		o.Reload = func(ctx context.Context, set func(*rules.Pack), m *metrics.Metrics) {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			w := &rulefile.Watcher{Path: c.Rules, Apply: set, Log: log, Metrics: m, Current: pack.Source}
-			go func() {
-				defer signal.Stop(hup)
-				w.Run(e.ctx, hup)
-			}()
+			w.Run(ctx, hup)
 		}
 	}
 	return demo.Run(e.ctx, o)

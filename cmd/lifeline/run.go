@@ -103,7 +103,14 @@ func (c *runCmd) Run(e *env) error {
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		w := &rulefile.Watcher{Path: cfg.Rules, Apply: eng.SetPack, Log: log, Metrics: m, Current: pack.Source}
-		go w.Run(ctx, hup)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			w.Run(ctx, hup)
+		}()
+		// Deferred after the engine's Close: runs first, so the watcher
+		// is gone before the engine is.
+		defer func() { cancel(); <-watched }()
 	}
 	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Str("guarantee", cfg.Guarantee).Str("http", cfg.HTTP).Str("rules_version", pack.Version).Msg("lifeline starting")
 	err = rt.Run(ctx)

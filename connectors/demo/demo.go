@@ -47,9 +47,9 @@ type Options struct {
 	Version    string
 	// OnReady, if set, receives the broker and HTTP addresses once up.
 	OnReady func(broker, http string)
-	// Reload, if set, is handed the setter of the engine's rule pack and
-	// the metrics, to start a hot-reload watcher.
-	Reload func(set func(*rules.Pack), m *metrics.Metrics)
+	// Reload, if set, runs a hot-reload watcher until ctx ends, handing
+	// new packs to set; the demo owns (and waits for) its goroutine.
+	Reload func(ctx context.Context, set func(*rules.Pack), m *metrics.Metrics)
 }
 
 // Run runs the demo until ctx ends (or Duration passes).
@@ -109,9 +109,6 @@ func Run(ctx context.Context, o Options) error {
 	defer eng.Close()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, o.Version)
-	if o.Reload != nil {
-		o.Reload(eng.SetPack, m)
-	}
 	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
 	m.RulesInfo.WithLabelValues(o.Pack.Version).Set(1)
 	rt, err := kafka.New(cfg, eng, kafka.Options{Logger: o.Logger, Metrics: m, Clock: clock.Now})
@@ -126,6 +123,14 @@ func Run(ctx context.Context, o Options) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+
+	if o.Reload != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.Reload(ctx, eng.SetPack, m)
+		}()
+	}
 
 	// HTTP.
 	bound := make(chan string, 1)
@@ -263,8 +268,8 @@ func printSummary(w io.Writer, rt *kafka.Runtime, reg *prometheus.Registry, cloc
 	f := engine.FunnelOf(pack, t)
 	k := engine.KPIsOf(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, "-- %s  produced %d  processed %d (%.0f/s)  customers %d  ready: %s\n",
-		clock.Now().UTC().Format("2006-01-02"), produced, t.Events, rate, t.Customers, readiness(rt))
+	fmt.Fprintf(&b, "-- %s  produced %d  processed %d (%.0f/s)  customers %d  rules %s  ready: %s\n",
+		clock.Now().UTC().Format("2006-01-02"), produced, t.Events, rate, t.Customers, pack.Version, readiness(rt))
 	b.WriteString("   funnel ")
 	for _, s := range f.Stages {
 		fmt.Fprintf(&b, " %s %d", s.Stage, s.Current)
