@@ -38,7 +38,7 @@ type options struct {
 
 func main() {
 	var (
-		scales  = flag.String("scales", "10000,100000,1000000", "customer counts for the in-process runs (add 10000000 for the full sweep: ~15 min)")
+		scales  = flag.String("scales", "10000,100000,1000000", "customer counts for the in-process runs (-scales 10000000 -days 2 is the 10M sweep: ~16 min, ~11 GB)")
 		days    = flag.Int("days", 7, "simulated days per customer in the in-process runs")
 		e2eC    = flag.Int("e2e-customers", 20000, "customers of the end-to-end run")
 		e2eD    = flag.Int("e2e-days", 30, "days of the end-to-end run")
