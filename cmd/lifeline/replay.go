@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -89,7 +90,11 @@ func loadPack(e *env, path string) (*rules.Pack, error) {
 		fmt.Fprintln(e.stderr, d.String())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("rule pack %s is invalid (%d errors above)", path, len(err.(*rules.InvalidError).Diags))
+		var inv *rules.InvalidError
+		if errors.As(err, &inv) {
+			return nil, fmt.Errorf("rule pack %s is invalid (%d errors above)", path, len(inv.Diags))
+		}
+		return nil, fmt.Errorf("rule pack %s: %w", path, err)
 	}
 	return pack, nil
 }
