@@ -49,6 +49,7 @@ type Partition struct {
 	comps     []float64
 	keyBuf    []byte
 	encBuf    []byte
+	offs      []int // Flush's scratch
 	metaEnc   []byte
 	timerKeys [][]byte
 	// timerLow is the earliest due time scheduled while fireTimers works
@@ -665,21 +666,20 @@ func (p *Partition) Flush(out *Outputs) error {
 	// (its skiplist inserter reuses the previous splice), and the
 	// changelog gets a deterministic order.
 	slices.SortFunc(p.dirty, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
-	p.encBuf = p.encBuf[:0]
-	// Encode into one buffer, then slice it: appends may move it.
-	offs := make([]int, 0, len(p.dirty)+1)
+	// Encode into out's state arena, then slice it: appends may move it.
+	// The arena lives until out is reset, which callers do after Commit.
+	offs := p.offs[:0]
 	for _, e := range p.dirty {
-		offs = append(offs, len(p.encBuf))
-		p.encBuf = e.st.AppendEncode(p.encBuf)
+		offs = append(offs, len(out.states))
+		out.states = e.st.AppendEncode(out.states)
 	}
-	offs = append(offs, len(p.encBuf))
-	buf := p.encBuf
+	offs = append(offs, len(out.states))
+	p.offs = offs
+	buf := out.states
 	for i, e := range p.dirty {
 		e.enc = buf[offs[i]:offs[i+1]:offs[i+1]]
 		out.Changelog = append(out.Changelog, ChangelogEntry{Key: e.key, Value: e.enc})
 	}
-	// The next Flush must not overwrite what this one handed out.
-	p.encBuf = nil
 	enc, err := json.Marshal(&p.meta)
 	if err != nil {
 		return fmt.Errorf("partition %d: encode meta: %w", p.id, err)
