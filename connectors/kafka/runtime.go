@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -100,6 +101,7 @@ func New(cfg Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		kgo.RecordPartitioner(newPartitioner(cfg.Topics.Changelog)),
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.MaxBufferedRecords(1<<20),
+		kgo.WithPools(newFetchPools(64)),
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.revoked),
@@ -196,6 +198,9 @@ func (r *Runtime) allowRebalance() {
 // unit: every touched partition works in its own goroutine, then the
 // outputs are produced and committed together.
 func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Time) error {
+	// The records' memory goes back to the fetch pools once the batch has
+	// committed or aborted; nothing holds on to them past this call.
+	defer fetches.EachRecord(func(rec *kgo.Record) { rec.Recycle() })
 	byPart := map[int32][]*kgo.Record{}
 	var hwm = map[int32]int64{}
 	fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
@@ -326,9 +331,15 @@ func (r *Runtime) produceAndCommit(ctx context.Context, jobs []*worker) (bool, e
 			return false, fmt.Errorf("begin transaction: %w", err)
 		}
 	}
+	// The records are the workers' (reused batch after batch): franz-go
+	// is done with them when End or Flush returns.
 	for _, w := range jobs {
+		w.prod = w.prod[:0]
 		for _, o := range w.out.Records {
-			produce(&kgo.Record{Topic: r.topicFor(o.Kind), Key: []byte(o.Key), Value: o.Value})
+			w.prod = append(w.prod, kgo.Record{Topic: r.topicFor(o.Kind), Key: keyBytes(o.Key), Value: o.Value})
+		}
+		for i := range w.prod {
+			produce(&w.prod[i])
 		}
 		for _, d := range w.dlq {
 			produce(d)
@@ -342,8 +353,12 @@ func (r *Runtime) produceAndCommit(ctx context.Context, jobs []*worker) (bool, e
 		}
 	}
 	for _, w := range jobs {
+		w.prodCL = w.prodCL[:0]
 		for _, c := range w.out.Changelog {
-			produce(&kgo.Record{Topic: r.cfg.Topics.Changelog, Partition: w.id, Key: []byte(c.Key), Value: c.Value})
+			w.prodCL = append(w.prodCL, kgo.Record{Topic: r.cfg.Topics.Changelog, Partition: w.id, Key: keyBytes(c.Key), Value: c.Value})
+		}
+		for i := range w.prodCL {
+			produce(&w.prodCL[i])
 		}
 	}
 	if r.sess != nil {
@@ -376,6 +391,13 @@ func (r *Runtime) produceAndCommit(ctx context.Context, jobs []*worker) (bool, e
 	}
 	// Then Pebble (the workers' commit phase), then the offsets (batch).
 	return true, nil
+}
+
+// keyBytes returns s's bytes without copying. Output keys are customer
+// ids held by the engine; franz-go only reads a record's key (to hash and
+// to serialize it), so the string's immutability is kept.
+func keyBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 func (r *Runtime) topicFor(k engine.Kind) string {

@@ -1,10 +1,12 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +54,8 @@ type worker struct {
 	// Loop-owned between phases.
 	job      job
 	out      engine.Outputs
+	prod     []kgo.Record // out.Records as Kafka records
+	prodCL   []kgo.Record // out.Changelog as Kafka records
 	dlq      []*kgo.Record
 	clNext   int64
 	hwm      int64
@@ -384,7 +388,12 @@ func (w *worker) deadLetter(rec *kgo.Record, err error) {
 	}
 	w.deadReasons = append(w.deadReasons, reason)
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
-	headers := append([]kgo.RecordHeader{}, rec.Headers...)
+	// The fetched record's memory is recycled after the batch: copy what
+	// the dead letter keeps.
+	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+8)
+	for _, h := range rec.Headers {
+		headers = append(headers, kgo.RecordHeader{Key: strings.Clone(h.Key), Value: bytes.Clone(h.Value)})
+	}
 	headers = append(headers,
 		hdr("__connect.errors.topic", rec.Topic),
 		hdr("__connect.errors.partition", strconv.Itoa(int(rec.Partition))),
@@ -397,8 +406,8 @@ func (w *worker) deadLetter(rec *kgo.Record, err error) {
 	)
 	w.dlq = append(w.dlq, &kgo.Record{
 		Topic:   w.r.cfg.Topics.DeadLetters,
-		Key:     rec.Key,
-		Value:   rec.Value,
+		Key:     bytes.Clone(rec.Key),
+		Value:   bytes.Clone(rec.Value),
 		Headers: headers,
 	})
 }
