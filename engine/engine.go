@@ -40,6 +40,18 @@ type Options struct {
 	// positions elsewhere (Kafka group offsets) must resume from Meta.Next,
 	// not from those, unless Sync is set.
 	Sync bool
+	// CheckpointEvents and CheckpointInterval let Commit leave the
+	// committed states in memory and write them to Pebble (a checkpoint)
+	// only once this many events have been applied, or this much time has
+	// passed, since the last checkpoint, or once the pending states reach
+	// half the state cache. A customer changed in several batches in
+	// between is written once. Until then the store lags the last commit,
+	// so only a runtime that keeps every committed state elsewhere (the
+	// Kafka changelog, from which a restart restores the difference) may
+	// set them. Lookup still answers with the last commit. Zero for both
+	// (the default) checkpoints at every Commit.
+	CheckpointEvents   int
+	CheckpointInterval time.Duration
 }
 
 func (o *Options) withDefaults() Options {
@@ -299,6 +311,15 @@ func (e *Engine) StoredMeta(id int32) (m Meta, ok bool, err error) {
 // for queries from other goroutines (the HTTP API). It sees what the last
 // commit wrote, not a batch in progress.
 func (e *Engine) Lookup(id int32, customer string) (State, bool, error) {
+	e.mu.Lock()
+	p := e.parts[id]
+	e.mu.Unlock()
+	if p != nil {
+		// Committed since the partition's last checkpoint?
+		if st, ok, err := p.lookupCommitted(customer); ok || err != nil {
+			return st, ok, err
+		}
+	}
 	var st State
 	key := append(partKey(prefixState, id), customer...)
 	v, closer, err := e.db.Get(key)

@@ -55,14 +55,11 @@ type ChangelogEntry struct {
 const MetaKey = "\x00meta"
 
 // Outputs collects what a batch produced. The caller owns it: it resets it
-// between batches, and its slices are valid until then. A partition's
-// Commit reads the state encodings Flush left in it, so reset it only
-// after Commit (or Abort).
+// between batches, and its slices are valid until then.
 type Outputs struct {
 	Records   []Output
 	Changelog []ChangelogEntry
-	buf       []byte // the records' JSON values
-	states    []byte // the changelog's state encodings
+	buf       []byte
 }
 
 // Reset empties o, keeping its memory.
@@ -72,7 +69,6 @@ func (o *Outputs) Reset() {
 	clear(o.Changelog)
 	o.Changelog = o.Changelog[:0]
 	o.buf = o.buf[:0]
-	o.states = o.states[:0]
 }
 
 // record starts a JSON record with the fields every kind has and returns

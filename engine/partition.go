@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -20,9 +22,12 @@ import (
 //
 // A batch is: Apply (and Skip) for each input record, then Flush, which
 // hands back the changelog entries, then Commit once the outputs are
-// durable. Nothing reaches Pebble before Commit, and Commit writes the
-// states, the timers and the input position in one atomic batch: a
-// process killed at any instant restarts from a consistent checkpoint.
+// durable (or Abort, which undoes the batch). Nothing reaches Pebble
+// before Commit. A checkpoint writes the committed states, the timers and
+// the input position in one atomic Pebble batch: a process killed at any
+// instant restarts from a consistent checkpoint. By default every Commit
+// checkpoints; with Options.CheckpointEvents or CheckpointInterval,
+// checkpoints come less often and coalesce the writes in between.
 //
 // A Partition is not safe for concurrent use.
 type Partition struct {
@@ -33,11 +38,31 @@ type Partition struct {
 
 	meta  Meta
 	cache map[string]*entry
-	dirty []*entry
-	// batch holds the timer index changes of the batch in progress; it is
-	// indexed so that timer scans see them. States join it at Commit.
+	dirty []*entry // changed by the batch in progress
+	// pending are committed but not yet checkpointed; their encodings
+	// live in pendBuf until the checkpoint.
+	pending []*entry
+	pendBuf []byte
+	// batch holds the timer index changes since the last checkpoint; it
+	// is indexed so that timer scans see them. States and the meta join
+	// it at the checkpoint. undo records the batch in progress's changes
+	// (keys in undoBuf), so that Abort can take them back.
 	batch   *pebble.Batch
-	nextDue int64 // earliest key in the timer index (0: none)
+	undo    []undoOp
+	undoBuf []byte
+	// metaEnc is the meta as of the last Commit (nil: none since open);
+	// ckptEvents and ckptAt are meta.Events and the time at the last
+	// checkpoint.
+	metaEnc    []byte
+	ckptEvents int64
+	ckptAt     time.Time
+	// committed maps the pending customers to their committed encodings
+	// (in pendBuf), so that Engine.Lookup, from other goroutines, answers
+	// with the last commit rather than the last checkpoint. The cache is
+	// the partition goroutine's alone.
+	cmu       sync.RWMutex
+	committed map[string][]byte
+	nextDue   int64 // earliest key in the timer index (0: none)
 	// timerFloor: every timer due at or before it has fired and its key is
 	// deleted. Scans start above it, so they seek past the tombstones fired
 	// timers leave (a queue in an LSM) instead of stepping through them.
@@ -49,8 +74,8 @@ type Partition struct {
 	comps     []float64
 	keyBuf    []byte
 	encBuf    []byte
-	offs      []int // Flush's scratch
-	metaEnc   []byte
+	offs      []int  // Flush's scratch
+	flushMeta []byte // the meta encoding Flush handed out
 	timerKeys [][]byte
 	// timerLow is the earliest due time scheduled while fireTimers works
 	// through a scan (0: none), so that it fires it before later keys.
@@ -59,26 +84,38 @@ type Partition struct {
 }
 
 type entry struct {
-	key   string // the customer id, owned
-	st    State
-	dirty bool
-	enc   []byte // encoding made by Flush, written by Commit
+	key     string // the customer id, owned
+	st      State
+	dirty   bool   // changed by the batch in progress
+	pending bool   // committed, not yet checkpointed
+	enc     []byte // the committed encoding, written at the checkpoint
+	next    []byte // Flush's encoding, committed by Commit
+}
+
+// undoOp takes back one timer index change: delete the key (it was set)
+// or set it again (it was deleted).
+type undoOp struct {
+	start, end int // the key in undoBuf
+	set        bool
 }
 
 func newPartition(e *Engine, id int32) (*Partition, error) {
 	p := &Partition{
-		e:        e,
-		id:       id,
-		pack:     e.Pack(),
-		lateness: e.opts.AllowedLateness.Milliseconds(),
-		cache:    make(map[string]*entry),
-		batch:    e.db.NewIndexedBatch(),
+		e:         e,
+		id:        id,
+		pack:      e.Pack(),
+		lateness:  e.opts.AllowedLateness.Milliseconds(),
+		cache:     make(map[string]*entry),
+		batch:     e.db.NewIndexedBatch(),
+		ckptAt:    time.Now(),
+		committed: make(map[string][]byte),
 	}
 	m, _, err := e.StoredMeta(id)
 	if err != nil {
 		return nil, err
 	}
 	p.meta = m
+	p.ckptEvents = m.Events
 	p.comps = make([]float64, len(p.pack.Health.Components))
 	if err := p.peekTimers(); err != nil {
 		return nil, err
@@ -560,9 +597,11 @@ func (p *Partition) schedule(e *entry, due int64) {
 	if st.TimerDue != 0 {
 		p.keyBuf = appendTimerKey(p.keyBuf[:0], p.id, st.TimerDue, e.key)
 		_ = p.batch.Delete(p.keyBuf, nil)
+		p.recordUndo(p.keyBuf, false)
 	}
 	p.keyBuf = appendTimerKey(p.keyBuf[:0], p.id, due, e.key)
 	_ = p.batch.Set(p.keyBuf, nil, nil)
+	p.recordUndo(p.keyBuf, true)
 	st.TimerDue = due
 	if p.nextDue == 0 || due < p.nextDue {
 		p.nextDue = due
@@ -614,6 +653,7 @@ func (p *Partition) fireKey(k []byte, out *Outputs) error {
 	if err := p.batch.Delete(k, nil); err != nil {
 		return fmt.Errorf("partition %d: delete timer: %w", p.id, err)
 	}
+	p.recordUndo(k, false)
 	due := int64(beUint64(k[5:13]))
 	e, err := p.load(string(k[13:]))
 	if err != nil {
@@ -634,6 +674,12 @@ func (p *Partition) fireKey(k []byte, out *Outputs) error {
 	}
 	p.run(e, due, rules.CatNone, true, "", "", 0, out)
 	return nil
+}
+
+func (p *Partition) recordUndo(key []byte, set bool) {
+	start := len(p.undoBuf)
+	p.undoBuf = append(p.undoBuf, key...)
+	p.undo = append(p.undo, undoOp{start: start, end: len(p.undoBuf), set: set})
 }
 
 func beUint64(b []byte) uint64 {
@@ -666,48 +712,56 @@ func (p *Partition) Flush(out *Outputs) error {
 	// (its skiplist inserter reuses the previous splice), and the
 	// changelog gets a deterministic order.
 	slices.SortFunc(p.dirty, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
-	// Encode into out's state arena, then slice it: appends may move it.
-	// The arena lives until out is reset, which callers do after Commit.
+	// Encode into pendBuf, then slice it: appends may move it. The
+	// encodings live there until the checkpoint that writes them.
 	offs := p.offs[:0]
 	for _, e := range p.dirty {
-		offs = append(offs, len(out.states))
-		out.states = e.st.AppendEncode(out.states)
+		offs = append(offs, len(p.pendBuf))
+		p.pendBuf = e.st.AppendEncode(p.pendBuf)
 	}
-	offs = append(offs, len(out.states))
+	offs = append(offs, len(p.pendBuf))
 	p.offs = offs
-	buf := out.states
+	buf := p.pendBuf
 	for i, e := range p.dirty {
-		e.enc = buf[offs[i]:offs[i+1]:offs[i+1]]
-		out.Changelog = append(out.Changelog, ChangelogEntry{Key: e.key, Value: e.enc})
+		e.next = buf[offs[i]:offs[i+1]:offs[i+1]]
+		out.Changelog = append(out.Changelog, ChangelogEntry{Key: e.key, Value: e.next})
 	}
 	enc, err := json.Marshal(&p.meta)
 	if err != nil {
 		return fmt.Errorf("partition %d: encode meta: %w", p.id, err)
 	}
-	p.metaEnc = enc
+	p.flushMeta = enc
 	out.Changelog = append(out.Changelog, ChangelogEntry{Key: MetaKey, Value: enc})
 	p.flushed = true
 	return nil
 }
 
-// Commit writes the flushed states, the timer index and the checkpoint
-// (with changelogNext, the changelog offset after this batch's entries;
-// 0 without a changelog) to Pebble in one atomic batch. Then the
-// partition picks up a new rule pack, if one was set.
+// Commit makes the flushed batch the partition's committed state, with
+// changelogNext (the changelog offset after this batch's entries; 0
+// without a changelog) as the changelog position, and checkpoints it to
+// Pebble if one is due (see Options.CheckpointEvents). Then the partition
+// picks up a new rule pack, if one was set.
 func (p *Partition) Commit(changelogNext int64) error {
 	if !p.flushed {
 		return fmt.Errorf("partition %d: commit without flush", p.id)
 	}
-	prefix := partKey(prefixState, p.id)
 	for _, e := range p.dirty {
-		p.keyBuf = append(append(p.keyBuf[:0], prefix...), e.key...)
-		if err := p.batch.Set(p.keyBuf, e.enc, nil); err != nil {
-			return fmt.Errorf("partition %d: stage state: %w", p.id, err)
+		e.enc, e.next, e.dirty = e.next, nil, false
+		if !e.pending {
+			e.pending = true
+			p.pending = append(p.pending, e)
 		}
-		e.dirty, e.enc = false, nil
+	}
+	if p.deferring() {
+		p.cmu.Lock()
+		for _, e := range p.dirty {
+			p.committed[e.key] = e.enc
+		}
+		p.cmu.Unlock()
 	}
 	clear(p.dirty)
 	p.dirty = p.dirty[:0]
+	p.metaEnc = p.flushMeta
 	if changelogNext > 0 {
 		p.meta.ChangelogNext = changelogNext
 		enc, err := json.Marshal(&p.meta)
@@ -716,13 +770,15 @@ func (p *Partition) Commit(changelogNext int64) error {
 		}
 		p.metaEnc = enc
 	}
-	if err := p.batch.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
-		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
-	}
-	if err := p.commitBatch(); err != nil {
-		return err
-	}
+	// The batch's timer changes are committed: no longer undoable.
+	p.undo = p.undo[:0]
+	p.undoBuf = p.undoBuf[:0]
 	p.flushed = false
+	if p.checkpointDue() {
+		if err := p.Checkpoint(); err != nil {
+			return err
+		}
+	}
 	p.evict()
 	if np := p.e.Pack(); np != p.pack {
 		p.pack = np
@@ -734,20 +790,101 @@ func (p *Partition) Commit(changelogNext int64) error {
 	return nil
 }
 
+// deferring reports whether checkpoints may come later than commits.
+func (p *Partition) deferring() bool {
+	return p.e.opts.CheckpointEvents > 0 || p.e.opts.CheckpointInterval > 0
+}
+
+func (p *Partition) checkpointDue() bool {
+	o := &p.e.opts
+	switch {
+	case !p.deferring():
+		return true
+	case o.CheckpointEvents > 0 && p.meta.Events-p.ckptEvents >= int64(o.CheckpointEvents):
+		return true
+	case o.CheckpointInterval > 0 && time.Since(p.ckptAt) >= o.CheckpointInterval:
+		return true
+	}
+	// Pending states cannot be evicted: keep them within the cache.
+	return len(p.pending) >= max(o.CacheStates/2, 1)
+}
+
+// Pending reports whether committed changes wait for a checkpoint.
+func (p *Partition) Pending() bool { return p.metaEnc != nil }
+
+// Checkpoint writes the committed states, the timer index changes and
+// the meta (input and changelog positions, watermark, aggregates) to
+// Pebble in one atomic batch. Commit calls it when one is due; a runtime
+// calls it when a partition falls idle or is handed back. It must not be
+// called during a batch (between Apply and Commit or Abort).
+func (p *Partition) Checkpoint() error {
+	if len(p.dirty) > 0 || p.flushed {
+		return fmt.Errorf("partition %d: checkpoint during a batch", p.id)
+	}
+	if p.metaEnc == nil {
+		return nil // nothing committed since the last checkpoint
+	}
+	prefix := partKey(prefixState, p.id)
+	for _, e := range p.pending {
+		p.keyBuf = append(append(p.keyBuf[:0], prefix...), e.key...)
+		if err := p.batch.Set(p.keyBuf, e.enc, nil); err != nil {
+			return fmt.Errorf("partition %d: stage state: %w", p.id, err)
+		}
+		e.pending, e.enc = false, nil
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
+	if err := p.batch.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
+		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
+	}
+	if err := p.commitBatch(); err != nil {
+		return err
+	}
+	// The store has them now; pendBuf may be reused.
+	p.cmu.Lock()
+	clear(p.committed)
+	p.cmu.Unlock()
+	p.metaEnc = nil
+	p.pendBuf = p.pendBuf[:0]
+	p.ckptEvents, p.ckptAt = p.meta.Events, time.Now()
+	return nil
+}
+
 // Abort discards everything applied since the last Commit (the Kafka
-// transaction carrying its outputs did not commit): the cache forgets the
-// changed customers, the timer index changes are dropped, and the
-// checkpoint is read back, so that the same input can be applied again.
+// transaction carrying its outputs did not commit): the changed customers
+// go back to their committed states, the batch's timer index changes are
+// taken back, and so is the meta, so that the same input can be applied
+// again.
 func (p *Partition) Abort() error {
+	for i := len(p.undo) - 1; i >= 0; i-- {
+		u := p.undo[i]
+		k := p.undoBuf[u.start:u.end]
+		var err error
+		if u.set {
+			err = p.batch.Delete(k, nil)
+		} else {
+			err = p.batch.Set(k, nil, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("partition %d: undo timer change: %w", p.id, err)
+		}
+	}
+	p.undo = p.undo[:0]
+	p.undoBuf = p.undoBuf[:0]
 	for _, e := range p.dirty {
-		delete(p.cache, e.key)
+		e.dirty, e.next = false, nil
+		if !e.pending {
+			delete(p.cache, e.key) // Pebble has its committed state
+			continue
+		}
+		if err := e.st.Decode(e.enc); err != nil {
+			return fmt.Errorf("partition %d: customer %q: %w", p.id, e.key, err)
+		}
 	}
 	clear(p.dirty)
 	p.dirty = p.dirty[:0]
 	p.flushed = false
-	p.batch.Close()
-	p.batch = p.e.db.NewIndexedBatch()
-	m, _, err := p.e.StoredMeta(p.id)
+	m, err := p.committedMeta()
 	if err != nil {
 		return err
 	}
@@ -755,6 +892,33 @@ func (p *Partition) Abort() error {
 	// Timers fired in the aborted batch are back in the index.
 	p.timerFloor = min(p.timerFloor, m.Watermark)
 	return p.peekTimers()
+}
+
+// lookupCommitted decodes a customer's committed state if it waits for a
+// checkpoint (ok false: read the store). Safe from any goroutine.
+func (p *Partition) lookupCommitted(customer string) (st State, ok bool, err error) {
+	p.cmu.RLock()
+	defer p.cmu.RUnlock()
+	enc, ok := p.committed[customer]
+	if !ok {
+		return st, false, nil
+	}
+	if err := st.Decode(enc); err != nil {
+		return st, true, fmt.Errorf("customer %q: %w", customer, err)
+	}
+	return st, true, nil
+}
+
+func (p *Partition) committedMeta() (Meta, error) {
+	if p.metaEnc == nil {
+		m, _, err := p.e.StoredMeta(p.id)
+		return m, err
+	}
+	m, err := decodeMeta(p.metaEnc)
+	if err != nil {
+		return Meta{}, fmt.Errorf("partition %d: %w", p.id, err)
+	}
+	return m, nil
 }
 
 func (p *Partition) commitBatch() error {
@@ -770,18 +934,21 @@ func (p *Partition) commitBatch() error {
 	return nil
 }
 
-// evict keeps the cache within its bound; all entries are clean here.
+// evict keeps the cache within its bound, dropping clean entries that
+// the store holds (after a Commit nothing is dirty; pending entries stay).
 func (p *Partition) evict() {
 	limit := p.e.opts.CacheStates
 	if len(p.cache) <= limit {
 		return
 	}
 	target := limit * 3 / 4
-	for k := range p.cache {
+	for k, e := range p.cache {
 		if len(p.cache) <= target {
 			break
 		}
-		delete(p.cache, k)
+		if !e.pending { // only the store has a checkpointed state
+			delete(p.cache, k)
+		}
 	}
 }
 
@@ -838,5 +1005,6 @@ func (p *Partition) CommitRestore(changelogNext, next int64) error {
 	if err := p.commitBatch(); err != nil {
 		return err
 	}
+	p.ckptEvents, p.ckptAt = p.meta.Events, time.Now()
 	return p.peekTimers()
 }

@@ -1,0 +1,269 @@
+package engine_test
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/lifeline-hq/lifeline/bench/workload"
+	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
+)
+
+// journeyStream generates a workload (skewed activity, every touchpoint
+// kind, timers falling due): the Segment records and the customer ids.
+func journeyStream(t *testing.T, customers, days int) ([][]byte, []string) {
+	t.Helper()
+	g, err := workload.New(workload.Config{Customers: customers, Days: days, Seed: 11, BadRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	ids := map[string]bool{}
+	for {
+		r, ok := g.Next()
+		if !ok {
+			break
+		}
+		recs = append(recs, bytes.Clone(r.Value))
+		ids[r.Key] = true
+	}
+	var all []string
+	for id := range ids {
+		all = append(all, id)
+	}
+	return recs, all
+}
+
+// applyRecord decodes record i of evs and applies it.
+func applyRecord(t *testing.T, d *decode.Decoder, p *engine.Partition, evs [][]byte, i int, out *engine.Outputs) {
+	t.Helper()
+	var e engine.Event
+	if err := d.Decode(evs[i], nil, &e); err != nil {
+		t.Fatalf("decode %s: %v", evs[i], err)
+	}
+	if _, err := p.Apply(&e, int64(i), out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runBatches applies evs in batches of n on a fresh engine with opts,
+// aborting every abortEvery-th batch once before applying it again (a
+// Kafka transaction that failed), and returns the committed outputs in
+// order, the engine and its partition.
+func runBatches(t *testing.T, evs [][]byte, n, abortEvery int, opts engine.Options) ([]string, *engine.Engine, *engine.Partition) {
+	t.Helper()
+	eng, err := engine.Open(t.TempDir(), rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	p, err := eng.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Release(p) })
+	var (
+		out  engine.Outputs
+		recs []string
+		d    = decode.New(decode.Options{})
+	)
+	apply := func(from, to int) {
+		for i := from; i < to; i++ {
+			applyRecord(t, d, p, evs, i, &out)
+		}
+		if err := p.Flush(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for b, from := 0, 0; from < len(evs); b, from = b+1, from+n {
+		to := min(from+n, len(evs))
+		if abortEvery > 0 && b%abortEvery == abortEvery-1 {
+			apply(from, to)
+			if err := p.Abort(); err != nil {
+				t.Fatal(err)
+			}
+			out.Reset()
+		}
+		apply(from, to)
+		for _, o := range out.Records {
+			recs = append(recs, string(o.Value))
+		}
+		if err := p.Commit(int64(to)); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+	}
+	return recs, eng, p
+}
+
+// TestDeferredCheckpointsMatchEveryCommit runs the same journeys with a
+// checkpoint at every commit and with checkpoints every few thousand
+// events, a small state cache (so pending states force checkpoints and
+// eviction skips them) and aborted batches in between: the outputs, and
+// after a final checkpoint every stored state and the meta, must be the
+// same.
+func TestDeferredCheckpointsMatchEveryCommit(t *testing.T) {
+	evs, customers := journeyStream(t, 300, 60)
+	if len(evs) < 5000 {
+		t.Fatalf("workload too small: %d events", len(evs))
+	}
+	want, refEng, _ := runBatches(t, evs, 150, 0, engine.Options{})
+	for _, tc := range []struct {
+		name string
+		opts engine.Options
+	}{
+		// Pending states reach half the cache within a batch or two:
+		// checkpoints come from that bound, and eviction must skip them.
+		{"small cache", engine.Options{CheckpointEvents: 4000, CacheStates: 120}},
+		// Every customer fits: checkpoints every 4000 events, aborts in
+		// between undo timer changes over uncheckpointed ones.
+		{"large cache", engine.Options{CheckpointEvents: 4000, CacheStates: 1000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, eng, p := runBatches(t, evs, 150, 7, tc.opts)
+			if len(got) != len(want) {
+				t.Fatalf("deferred checkpoints produced %d records, every-commit %d", len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("record %d differs:\n got %s\nwant %s", i, got[i], want[i])
+				}
+			}
+			compare := func(when string) {
+				t.Helper()
+				for _, c := range customers {
+					ws, wok, werr := refEng.Lookup(0, c)
+					gs, gok, gerr := eng.Lookup(0, c)
+					if werr != nil || gerr != nil || wok != gok || !reflect.DeepEqual(gs, ws) {
+						t.Fatalf("%s: customer %s: got %+v (%v, %v), want %+v (%v, %v)", when, c, gs, gok, gerr, ws, wok, werr)
+					}
+				}
+			}
+			// Lookup answers with the last commit, checkpointed or not.
+			compare(fmt.Sprintf("before the final checkpoint (pending %v)", p.Pending()))
+			if err := p.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			compare("after the final checkpoint")
+			wm, _, _ := refEng.StoredMeta(0)
+			gm, _, err := eng.StoredMeta(0)
+			if err != nil || !reflect.DeepEqual(gm, wm) {
+				t.Fatalf("stored meta after checkpoint:\n got %+v (%v)\nwant %+v", gm, err, wm)
+			}
+		})
+	}
+}
+
+// TestStoreLagsUntilCheckpoint: between checkpoints the store holds the
+// last checkpoint, whole, so a process that dies then restarts from it;
+// applying the input again from its position reaches the same states as
+// a run that never stopped.
+func TestStoreLagsUntilCheckpoint(t *testing.T) {
+	evs, customers := journeyStream(t, 80, 40)
+	dir := t.TempDir()
+	opts := engine.Options{CheckpointEvents: 1000}
+	eng, err := engine.Open(dir, rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out engine.Outputs
+	d := decode.New(decode.Options{})
+	commitUpTo := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			applyRecord(t, d, p, evs, i, &out)
+		}
+		if err := p.Flush(&out); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Commit(0); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+	}
+	commitUpTo(0, 1200) // checkpoints: 1200 events ≥ 1000
+	if p.Pending() {
+		t.Fatal("a commit past CheckpointEvents left changes pending")
+	}
+	commitUpTo(1200, 1500)
+	if !p.Pending() {
+		t.Fatal("300 events committed under CheckpointEvents 1000 were checkpointed at once")
+	}
+	m, _, err := eng.StoredMeta(0)
+	if err != nil || m.Next != 1200 {
+		t.Fatalf("store meta Next = %d (%v), want the checkpoint's 1200", m.Next, err)
+	}
+	// Lookup answers with the commit, not the checkpoint.
+	_, at1500, _ := runBatches(t, evs[:1500], 250, 0, engine.Options{})
+	for _, c := range customers {
+		ws, wok, _ := at1500.Lookup(0, c)
+		gs, gok, err := eng.Lookup(0, c)
+		if err != nil || wok != gok || !reflect.DeepEqual(gs, ws) {
+			t.Fatalf("customer %s between checkpoints: got %+v (%v, %v), want %+v", c, gs, gok, err, ws)
+		}
+	}
+	// Die here: no checkpoint, no release.
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	eng, err = engine.Open(dir, rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	p, err = eng.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Release(p)
+	if p.Next() != 1200 {
+		t.Fatalf("restarted at %d, want 1200", p.Next())
+	}
+	for from := 1200; from < len(evs); from += 250 {
+		commitUpTo(from, min(from+250, len(evs)))
+	}
+	if err := p.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	_, ref, _ := runBatches(t, evs, 250, 0, engine.Options{})
+	for _, c := range customers {
+		ws, _, _ := ref.Lookup(0, c)
+		gs, _, err := eng.Lookup(0, c)
+		if err != nil || !reflect.DeepEqual(gs, ws) {
+			t.Fatalf("customer %s after restart: got %+v (%v), want %+v", c, gs, err, ws)
+		}
+	}
+	wm, _, _ := ref.StoredMeta(0)
+	gm, _, _ := eng.StoredMeta(0)
+	// The reference committed with changelog positions; this run without.
+	wm.ChangelogNext = 0
+	if !reflect.DeepEqual(gm, wm) {
+		t.Fatalf("meta after restart:\n got %+v\nwant %+v", gm, wm)
+	}
+}
+
+// TestCheckpointRefusedMidBatch: a checkpoint between Apply and Commit
+// would write a half-applied batch.
+func TestCheckpointRefusedMidBatch(t *testing.T) {
+	h := newHarness(t, engine.Options{CheckpointEvents: 100})
+	h.apply(ev("cus_1", "Signed Up", t0, "e1"))
+	err := h.p.Checkpoint()
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("during a batch")) {
+		t.Fatalf("Checkpoint mid-batch: err = %v, want a refusal", err)
+	}
+	h.commit()
+	if err := h.p.Checkpoint(); err != nil {
+		t.Fatalf("Checkpoint after commit: %v", err)
+	}
+	if _, ok, _ := h.eng.Lookup(0, "cus_1"); !ok {
+		t.Fatal("cus_1 not stored after the checkpoint")
+	}
+}
