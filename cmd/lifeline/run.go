@@ -68,11 +68,7 @@ func (c *runCmd) Run(e *env) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-	eng, err := engine.Open(cfg.StateDir, pack, engine.Options{
-		CacheStates:     cfg.Engine.CacheStates,
-		BlockCacheBytes: int64(cfg.Engine.BlockCacheMB) << 20,
-		AllowedLateness: cfg.Engine.AllowedLateness,
-	})
+	eng, err := engine.Open(cfg.StateDir, pack, cfg.Engine.Options())
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	clock := newSimClock(gen.Config().Start, o.Speed)
 
-	eng, err := engine.Open(dir, o.Pack, engine.Options{AllowedLateness: cfg.Engine.AllowedLateness})
+	eng, err := engine.Open(dir, o.Pack, cfg.Engine.Options())
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lifeline-hq/lifeline/engine"
 )
 
 // Config is the lifeline.yaml of `lifeline run`. Every key is documented
@@ -94,6 +96,14 @@ type Engine struct {
 	// BlockCacheMB is the state store's block cache, in MiB, for the
 	// whole instance.
 	BlockCacheMB int `yaml:"block_cache_mb"`
+	// CheckpointInterval and CheckpointEvents: a partition writes its
+	// committed states to the local store once this much time has passed,
+	// or this many events have been applied, since its last checkpoint
+	// (and whenever it falls idle). The changelog carries every batch, so
+	// a restart restores what the store lacks; a customer changed in
+	// several batches in between is written once. 0 for both: every batch.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	CheckpointEvents   int           `yaml:"checkpoint_events"`
 	// MaxPollRecords bounds one batch (one transaction).
 	MaxPollRecords int `yaml:"max_poll_records"`
 	// TransactionTimeout is the Kafka transaction timeout.
@@ -138,6 +148,8 @@ func Defaults() Config {
 			IdleTimeout:        time.Minute,
 			CacheStates:        50_000,
 			BlockCacheMB:       256,
+			CheckpointInterval: time.Second,
+			CheckpointEvents:   20_000,
 			MaxPollRecords:     5_000,
 			TransactionTimeout: time.Minute,
 		},
@@ -341,6 +353,12 @@ func (c *Config) Validate() error {
 	if c.Engine.BlockCacheMB < 8 {
 		bad("engine.block_cache_mb: %d (expected at least 8 MiB; 256 is the default)", c.Engine.BlockCacheMB)
 	}
+	if c.Engine.CheckpointInterval < 0 {
+		bad("engine.checkpoint_interval: must not be negative (0 with checkpoint_events 0: every batch)")
+	}
+	if c.Engine.CheckpointEvents < 0 {
+		bad("engine.checkpoint_events: must not be negative (0 with checkpoint_interval 0: every batch)")
+	}
 	if c.Engine.MaxPollRecords <= 0 {
 		bad("engine.max_poll_records: expected a positive number")
 	}
@@ -361,4 +379,15 @@ func (c *Config) Validate() error {
 		return errors.New("invalid config: " + strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// Options returns the engine options the configuration sets.
+func (e *Engine) Options() engine.Options {
+	return engine.Options{
+		CacheStates:        e.CacheStates,
+		BlockCacheBytes:    int64(e.BlockCacheMB) << 20,
+		AllowedLateness:    e.AllowedLateness,
+		CheckpointInterval: e.CheckpointInterval,
+		CheckpointEvents:   e.CheckpointEvents,
+	}
 }

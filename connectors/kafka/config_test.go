@@ -52,6 +52,8 @@ engine:
   allowed_lateness: 15m
   idle_timeout: 30s
   cache_states: 1000
+  checkpoint_interval: 5s
+  checkpoint_events: 0
   max_poll_records: 200
   transaction_timeout: 2m
 log:
@@ -71,7 +73,7 @@ customer_field: account_user
 	fullWant.HTTP = "0.0.0.0:8080"
 	fullWant.TLS = kafka.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "kafka.internal"}
 	fullWant.SASL = kafka.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = kafka.Engine{AllowedLateness: 15 * time.Minute, IdleTimeout: 30 * time.Second, CacheStates: 1000, BlockCacheMB: 256, MaxPollRecords: 200, TransactionTimeout: 2 * time.Minute}
+	fullWant.Engine = kafka.Engine{AllowedLateness: 15 * time.Minute, IdleTimeout: 30 * time.Second, CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: 5 * time.Second, CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: 2 * time.Minute}
 	fullWant.Log = kafka.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 
@@ -189,6 +191,8 @@ func TestValidate(t *testing.T) {
 		{"no idle timeout", func(c *kafka.Config) { c.Engine.IdleTimeout = 0 }, "engine.idle_timeout"},
 		{"no cache", func(c *kafka.Config) { c.Engine.CacheStates = 0 }, "engine.cache_states"},
 		{"tiny block cache", func(c *kafka.Config) { c.Engine.BlockCacheMB = 1 }, "engine.block_cache_mb"},
+		{"negative checkpoint interval", func(c *kafka.Config) { c.Engine.CheckpointInterval = -time.Second }, "engine.checkpoint_interval"},
+		{"negative checkpoint events", func(c *kafka.Config) { c.Engine.CheckpointEvents = -1 }, "engine.checkpoint_events"},
 		{"no poll records", func(c *kafka.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
 		{"short transaction timeout", func(c *kafka.Config) { c.Engine.TransactionTimeout = 500 * time.Millisecond }, "engine.transaction_timeout"},
 		{"unknown log level", func(c *kafka.Config) { c.Log.Level = "verbose" }, "log.level"},
@@ -251,7 +255,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_TLS_ENABLED=true", "LIFELINE_TLS_CA_FILE=/ca", "LIFELINE_TLS_CERT_FILE=/cert", "LIFELINE_TLS_KEY_FILE=/key",
 		"LIFELINE_TLS_SERVER_NAME=sn", "LIFELINE_TLS_INSECURE_SKIP_VERIFY=true",
 		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
-		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64",
+		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
 	}
@@ -266,7 +270,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Guarantee:    kafka.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
 		TLS:           kafka.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          kafka.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        kafka.Engine{AllowedLateness: time.Minute, IdleTimeout: 2 * time.Minute, CacheStates: 4, BlockCacheMB: 64, MaxPollRecords: 5, TransactionTimeout: 6 * time.Second},
+		Engine:        kafka.Engine{AllowedLateness: time.Minute, IdleTimeout: 2 * time.Minute, CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: 3 * time.Second, CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: 6 * time.Second},
 		Log:           kafka.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 	}

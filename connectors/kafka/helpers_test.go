@@ -71,6 +71,8 @@ func testConfig(t *testing.T, addr, group, client string, parts int32, guarantee
 	cfg.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: parts, Replication: 1}
 	cfg.Engine.IdleTimeout = time.Hour
 	cfg.Engine.MaxPollRecords = 500
+	// Checkpoints every few batches, so that tests cross them.
+	cfg.Engine.CheckpointEvents = 2000
 	cfg.Engine.TransactionTimeout = 30 * time.Second
 	cfg.Log.Level = "info"
 	if err := cfg.Validate(); err != nil {
@@ -139,10 +141,7 @@ func startInstance(t *testing.T, cfg kafka.Config, extra ...kgo.Opt) *instance {
 // startInstanceClock is startInstance with the runtime's wall clock.
 func startInstanceClock(t *testing.T, cfg kafka.Config, clock func() time.Time, extra ...kgo.Opt) *instance {
 	t.Helper()
-	eng, err := engine.Open(cfg.StateDir, rules.Default(), engine.Options{
-		CacheStates:     cfg.Engine.CacheStates,
-		AllowedLateness: cfg.Engine.AllowedLateness,
-	})
+	eng, err := engine.Open(cfg.StateDir, rules.Default(), cfg.Engine.Options())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -232,6 +233,11 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		}
 	}
 	r.mu.Unlock()
+	// Partitions without input this time write their pending checkpoint,
+	// so that the store (and /v1/customers) catches up when input pauses.
+	if err := r.checkpointIdle(jobs); err != nil {
+		return err
+	}
 	if len(jobs) == 0 {
 		r.refreshEnds(ctx)
 		return nil
@@ -295,6 +301,29 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	}
 	r.updateGauges()
 	return nil
+}
+
+// checkpointIdle checkpoints the ready workers that are not in jobs and
+// have committed changes pending, each in its goroutine.
+func (r *Runtime) checkpointIdle(jobs []*worker) error {
+	r.mu.Lock()
+	var idle []*worker
+	for _, w := range r.workers {
+		if w.ready.Load() && !slices.Contains(jobs, w) && w.part.Pending() {
+			idle = append(idle, w)
+		}
+	}
+	r.mu.Unlock()
+	for _, w := range idle {
+		w.in <- phaseCheckpoint
+	}
+	var firstErr error
+	for _, w := range idle {
+		if err := <-w.done; err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("checkpoint partition %d: %w", w.id, err)
+		}
+	}
+	return firstErr
 }
 
 // produceAndCommit produces every job's outputs, dead letters and

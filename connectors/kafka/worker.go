@@ -24,6 +24,7 @@ const (
 	phaseProcess phase = iota
 	phaseCommit
 	phaseAbort
+	phaseCheckpoint
 )
 
 // job is one batch's work for a partition, set by the loop before it
@@ -130,6 +131,13 @@ func (w *worker) run(ctx context.Context) {
 	for {
 		select {
 		case <-w.quit:
+			// No batch is in flight (the loop stops workers between
+			// batches): write what was committed since the last
+			// checkpoint, so the store is current for whoever opens
+			// it next (this instance, later, or a restart).
+			if err := w.part.Checkpoint(); err != nil {
+				log.Error().Err(err).Msg("checkpoint on release failed; the changelog still has the batches")
+			}
 			return
 		case ph := <-w.in:
 			var err error
@@ -140,6 +148,8 @@ func (w *worker) run(ctx context.Context) {
 				err = w.commit()
 			case phaseAbort:
 				err = w.abort()
+			case phaseCheckpoint:
+				err = w.part.Checkpoint()
 			}
 			w.done <- err
 		}
