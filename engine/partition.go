@@ -738,9 +738,11 @@ func (p *Partition) Flush(out *Outputs) error {
 
 // Commit makes the flushed batch the partition's committed state, with
 // changelogNext (the changelog offset after this batch's entries; 0
-// without a changelog) as the changelog position, and checkpoints it to
-// Pebble if one is due (see Options.CheckpointEvents). Then the partition
-// picks up a new rule pack, if one was set.
+// without a changelog) as the changelog position. Without
+// Options.CheckpointEvents and CheckpointInterval it checkpoints it to
+// Pebble at once; with them, the caller checkpoints when CheckpointDue
+// says so (a runtime may do it while it waits for input). Then the
+// partition picks up a new rule pack, if one was set.
 func (p *Partition) Commit(changelogNext int64) error {
 	if !p.flushed {
 		return fmt.Errorf("partition %d: commit without flush", p.id)
@@ -774,7 +776,7 @@ func (p *Partition) Commit(changelogNext int64) error {
 	p.undo = p.undo[:0]
 	p.undoBuf = p.undoBuf[:0]
 	p.flushed = false
-	if p.checkpointDue() {
+	if !p.deferring() {
 		if err := p.Checkpoint(); err != nil {
 			return err
 		}
@@ -795,9 +797,14 @@ func (p *Partition) deferring() bool {
 	return p.e.opts.CheckpointEvents > 0 || p.e.opts.CheckpointInterval > 0
 }
 
-func (p *Partition) checkpointDue() bool {
+// CheckpointDue reports whether committed changes have waited long
+// enough (Options.CheckpointEvents, CheckpointInterval) or fill half the
+// state cache, which cannot evict them.
+func (p *Partition) CheckpointDue() bool {
 	o := &p.e.opts
 	switch {
+	case p.metaEnc == nil:
+		return false
 	case !p.deferring():
 		return true
 	case o.CheckpointEvents > 0 && p.meta.Events-p.ckptEvents >= int64(o.CheckpointEvents):
@@ -824,6 +831,8 @@ func (p *Partition) Checkpoint() error {
 	if p.metaEnc == nil {
 		return nil // nothing committed since the last checkpoint
 	}
+	// In key order, as Flush does, for Pebble's memtable inserter.
+	slices.SortFunc(p.pending, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
 	prefix := partKey(prefixState, p.id)
 	for _, e := range p.pending {
 		p.keyBuf = append(append(p.keyBuf[:0], prefix...), e.key...)

@@ -212,6 +212,12 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	})
 	now := r.clock()
 	r.mu.Lock()
+	for _, w := range r.workers {
+		if err := w.settle(); err != nil {
+			r.mu.Unlock()
+			return err
+		}
+	}
 	var jobs []*worker
 	for id, w := range r.workers {
 		if h, ok := hwm[id]; ok {
@@ -288,6 +294,14 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		// At least once: offsets last, after Pebble holds the state.
 		if err := r.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
 			r.log.Warn().Err(err).Msg("commit offsets failed; the batch will be skipped by its stored position after a restart")
+		}
+	}
+	// Checkpoints that are due are written while the loop polls for the
+	// next batch; the next batch settles them first.
+	for _, w := range jobs {
+		if w.part.CheckpointDue() {
+			w.ckpting = true
+			w.in <- phaseCheckpointAsync
 		}
 	}
 	r.m.Batches.WithLabelValues("committed").Inc()

@@ -25,6 +25,10 @@ const (
 	phaseCommit
 	phaseAbort
 	phaseCheckpoint
+	// phaseCheckpointAsync checkpoints while the loop polls: the worker
+	// answers on ckptDone, and the loop settles it before the worker's
+	// next phase.
+	phaseCheckpointAsync
 )
 
 // job is one batch's work for a partition, set by the loop before it
@@ -44,10 +48,12 @@ type worker struct {
 	part  *engine.Partition
 	dec   *decode.Decoder
 
-	in   chan phase
-	done chan error
-	quit chan struct{}
-	exit chan struct{}
+	in       chan phase
+	done     chan error
+	ckptDone chan error // buffered: a stopped worker never blocks on it
+	ckpting  bool       // loop-owned: a phaseCheckpointAsync is unanswered
+	quit     chan struct{}
+	exit     chan struct{}
 
 	ready atomic.Bool
 	meta  atomic.Pointer[engine.Meta]
@@ -77,6 +83,7 @@ func newWorker(r *Runtime, id int32) *worker {
 		dec:      decode.New(decode.Options{CustomerField: r.cfg.CustomerField}),
 		in:       make(chan phase),
 		done:     make(chan error),
+		ckptDone: make(chan error, 1),
 		quit:     make(chan struct{}),
 		exit:     make(chan struct{}),
 		lastRecv: time.Now(),
@@ -92,6 +99,19 @@ func (w *worker) idle(now time.Time, timeout time.Duration) bool {
 	// A trailing transaction marker occupies an offset: one behind is
 	// caught up.
 	return w.hwm > 0 && w.part.Next() >= w.hwm-1 || w.hwm == 0 && w.part.Next() == 0
+}
+
+// settle waits for the worker's asynchronous checkpoint, if any; the
+// loop calls it before anything else touches the worker.
+func (w *worker) settle() error {
+	if !w.ckpting {
+		return nil
+	}
+	w.ckpting = false
+	if err := <-w.ckptDone; err != nil {
+		return fmt.Errorf("checkpoint partition %d: %w", w.id, err)
+	}
+	return nil
 }
 
 func (w *worker) stop() {
@@ -140,6 +160,10 @@ func (w *worker) run(ctx context.Context) {
 			}
 			return
 		case ph := <-w.in:
+			if ph == phaseCheckpointAsync {
+				w.ckptDone <- w.part.Checkpoint()
+				continue
+			}
 			var err error
 			switch ph {
 			case phaseProcess:
