@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -89,19 +91,22 @@ func rss() int64 {
 }
 
 // parallel runs fn for each partition in its own goroutine and returns
-// the wall time.
-func parallel(n int, fn func(p int) error) (time.Duration, error) {
+// the wall time. The goroutines carry the pprof label phase=name, so that
+// `go tool pprof -tagfocus phase=engine` shows one phase of a -cpuprofile.
+func parallel(name string, n int, fn func(p int) error) (time.Duration, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	start := time.Now()
-	for p := 0; p < n; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[p] = fn(p)
-		}()
-	}
-	wg.Wait()
+	pprof.Do(context.Background(), pprof.Labels("phase", name), func(context.Context) {
+		for p := 0; p < n; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[p] = fn(p)
+			}()
+		}
+		wg.Wait()
+	})
 	el := time.Since(start)
 	for _, err := range errs {
 		if err != nil {
@@ -120,7 +125,7 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 	r.events = c.events
 
 	// Ceiling 1: decoding alone.
-	el, err := parallel(partitions, func(p int) error {
+	el, err := parallel("decode", partitions, func(p int) error {
 		d := decode.New(decode.Options{})
 		var ev engine.Event
 		for _, v := range c.parts[p] {
@@ -146,7 +151,7 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 		return r, err
 	}
 	val := bytes.Repeat([]byte{7}, 160)
-	el, err = parallel(partitions, func(p int) error {
+	el, err = parallel("pebble", partitions, func(p int) error {
 		b := db.NewBatch()
 		key := []byte{}
 		for i, k := range c.keys[p] {
@@ -173,7 +178,10 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 		return r, err
 	}
 	defer os.RemoveAll(dir)
-	eng, err := engine.Open(dir, rules.Default(), engine.Options{})
+	// Checkpoints as the Kafka runtime's defaults make them (its
+	// changelog carries each batch); batches of 1,000 events.
+	def := kafka.Defaults()
+	eng, err := engine.Open(dir, rules.Default(), engine.Options{CheckpointEvents: def.Engine.CheckpointEvents})
 	if err != nil {
 		return r, err
 	}
@@ -182,7 +190,7 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	parts := make([]*engine.Partition, partitions)
-	el, err = parallel(partitions, func(p int) error {
+	el, err = parallel("engine", partitions, func(p int) error {
 		part, err := eng.Partition(int32(p))
 		if err != nil {
 			return err
@@ -203,9 +211,17 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 				if err := commit(part, &out); err != nil {
 					return err
 				}
+				if part.CheckpointDue() {
+					if err := part.Checkpoint(); err != nil {
+						return err
+					}
+				}
 			}
 		}
-		return commit(part, &out)
+		if err := commit(part, &out); err != nil {
+			return err
+		}
+		return part.Checkpoint()
 	})
 	if err != nil {
 		return r, err

@@ -24,16 +24,17 @@ import (
 )
 
 type options struct {
-	scales     []int
-	days       int
-	e2eCusts   int
-	e2eDays    int
-	rate       int
-	rateFor    time.Duration
-	partitions int
-	maxPoll    int
-	skip       map[string]bool
-	out        io.Writer
+	scales      []int
+	days        int
+	e2eCusts    int
+	e2eDays     int
+	rate        int
+	rateFor     time.Duration
+	partitions  int
+	maxPoll     int
+	brokerProcs int
+	skip        map[string]bool
+	out         io.Writer
 }
 
 func main() {
@@ -47,10 +48,20 @@ func main() {
 		parts   = flag.Int("partitions", runtime.GOMAXPROCS(0), "partitions (parallelism) of the in-process and end-to-end runs")
 		maxPoll = flag.Int("max-poll", 0, "engine.max_poll_records of the end-to-end runs (0: the default)")
 		cpuProf = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+		memProf = flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: engine, e2e, latency, restore")
+		bprocs  = flag.Int("broker-procs", 1, "GOMAXPROCS of the kfake broker process of the end-to-end runs (0: all cores)")
+		broker  = flag.Bool("broker", false, "run only a kfake broker, print its address, and serve until stdin closes (the harness starts itself so for the end-to-end runs)")
 	)
 	flag.Parse()
-	o := options{days: *days, e2eCusts: *e2eC, e2eDays: *e2eD, rate: *rate, rateFor: *rateFor, partitions: *parts, maxPoll: *maxPoll, skip: map[string]bool{}, out: os.Stdout}
+	if *broker {
+		if err := serveBroker(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: broker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	o := options{days: *days, e2eCusts: *e2eC, e2eDays: *e2eD, rate: *rate, rateFor: *rateFor, partitions: *parts, maxPoll: *maxPoll, brokerProcs: *bprocs, skip: map[string]bool{}, out: os.Stdout}
 	for _, s := range strings.Split(*scales, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -80,6 +91,12 @@ func main() {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *memProf != "" {
+		if err := writeHeapProfile(*memProf); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -117,4 +134,16 @@ func human(f float64) string {
 		return strconv.FormatFloat(f/1e3, 'f', 0, 64) + "k"
 	}
 	return strconv.FormatFloat(f, 'f', 0, 64)
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }
