@@ -28,7 +28,7 @@ type Options struct {
 	BlockCacheBytes int64
 	// AllowedLateness is how far behind the newest event time the watermark
 	// stays: events up to this late still fall before timers they could
-	// cancel. Default 10 minutes.
+	// cancel. Default 10 minutes; negative for none (see Lateness).
 	AllowedLateness time.Duration
 	// Sync makes each commit fsync Pebble's WAL, so that a commit that
 	// has returned survives any crash. Off by default, and then even a
@@ -54,6 +54,16 @@ type Options struct {
 	CheckpointInterval time.Duration
 }
 
+// Lateness returns a configured allowed lateness as
+// Options.AllowedLateness, whose zero value means the default: an
+// explicit zero (no lateness) becomes negative.
+func Lateness(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 func (o *Options) withDefaults() Options {
 	r := *o
 	if r.CacheStates <= 0 {
@@ -62,8 +72,11 @@ func (o *Options) withDefaults() Options {
 	if r.BlockCacheBytes <= 0 {
 		r.BlockCacheBytes = 256 << 20
 	}
-	if r.AllowedLateness <= 0 {
+	switch {
+	case r.AllowedLateness == 0:
 		r.AllowedLateness = 10 * time.Minute
+	case r.AllowedLateness < 0:
+		r.AllowedLateness = 0
 	}
 	return r
 }

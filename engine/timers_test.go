@@ -286,3 +286,25 @@ func containsAll(reasons []string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestLatenessZero: an allowed lateness configured as zero means none
+// (the watermark is the newest event time), not the default.
+func TestLatenessZero(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  time.Duration
+		want int64 // watermark behind the event
+	}{
+		{"default", 0, 10 * minute},
+		{"explicit zero", engine.Lateness(0), 0},
+		{"five minutes", engine.Lateness(5 * time.Minute), 5 * minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, engine.Options{AllowedLateness: tc.opt})
+			h.apply(ev("cus_1", "Signed Up", t0+day, "e1"))
+			if got := t0 + day - h.p.Watermark(); got != tc.want {
+				t.Fatalf("watermark trails the event by %d ms, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -56,7 +56,7 @@ func (c *replayCmd) Run(e *env) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: c.Lateness})
+	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.Lateness)})
 	if err != nil {
 		return err
 	}

@@ -386,7 +386,7 @@ func (e *Engine) Options() engine.Options {
 	return engine.Options{
 		CacheStates:        e.CacheStates,
 		BlockCacheBytes:    int64(e.BlockCacheMB) << 20,
-		AllowedLateness:    e.AllowedLateness,
+		AllowedLateness:    engine.Lateness(e.AllowedLateness),
 		CheckpointInterval: e.CheckpointInterval,
 		CheckpointEvents:   e.CheckpointEvents,
 	}

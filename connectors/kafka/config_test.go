@@ -312,3 +312,18 @@ func TestReadConfig(t *testing.T) {
 		t.Errorf("ReadConfig of an unknown key: %v, want an error naming it", err)
 	}
 }
+
+// TestEngineOptions: the config's engine keys reach the engine, and an
+// allowed lateness of 0 means none rather than the engine's default.
+func TestEngineOptions(t *testing.T) {
+	cfg := kafka.Defaults()
+	cfg.Engine.AllowedLateness = 0
+	cfg.Engine.CheckpointEvents = 123
+	o := cfg.Engine.Options()
+	if o.AllowedLateness >= 0 {
+		t.Errorf("allowed_lateness 0 became AllowedLateness %v, which the engine takes for its 10m default", o.AllowedLateness)
+	}
+	if o.CheckpointEvents != 123 || o.CheckpointInterval != time.Second || o.CacheStates != cfg.Engine.CacheStates || o.BlockCacheBytes != 256<<20 {
+		t.Errorf("engine options %+v do not carry the config's %+v", o, cfg.Engine)
+	}
+}

@@ -369,7 +369,7 @@ func outKey(kind, customer string) string { return kind + " " + customer }
 // and the engine, whose store holds the expected final states.
 func replayOffline(t *testing.T, recs []inputRecord, nparts int32, lateness time.Duration) (outputs, *engine.Engine) {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: lateness})
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: engine.Lateness(lateness)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestIdlePartitionTimers(t *testing.T) {
 	}
 
 	// Offline: the same event, then the watermark raised to the same time.
-	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: cfg.Engine.AllowedLateness})
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: engine.Lateness(cfg.Engine.AllowedLateness)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -288,7 +288,7 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 		return res, fmt.Errorf("create a state directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: f.Lateness, CacheStates: 1024, BlockCacheBytes: 1 << 20})
+	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(f.Lateness), CacheStates: 1024, BlockCacheBytes: 1 << 20})
 	if err != nil {
 		return res, err
 	}
