@@ -821,8 +821,9 @@ func (p *Partition) Pending() bool { return p.metaEnc != nil }
 
 // Checkpoint writes the committed states, the timer index changes and
 // the meta (input and changelog positions, watermark, aggregates) to
-// Pebble in one atomic batch. Commit calls it when one is due; a runtime
-// calls it when a partition falls idle or is handed back. It must not be
+// Pebble in one atomic batch. Commit calls it when checkpoints are not
+// deferred; otherwise the runtime calls it when CheckpointDue says so,
+// when a partition falls idle and when it is handed back. It must not be
 // called during a batch (between Apply and Commit or Abort).
 func (p *Partition) Checkpoint() error {
 	if len(p.dirty) > 0 || p.flushed {
@@ -831,24 +832,38 @@ func (p *Partition) Checkpoint() error {
 	if p.metaEnc == nil {
 		return nil // nothing committed since the last checkpoint
 	}
+	// A plain batch: the indexed one (the timer changes, which scans
+	// read) would also keep a skiplist of the states, which nothing reads
+	// back from it.
+	b := p.e.db.NewBatch()
+	defer b.Close()
+	if err := b.Apply(p.batch, nil); err != nil {
+		return fmt.Errorf("partition %d: stage timers: %w", p.id, err)
+	}
 	// In key order, as Flush does, for Pebble's memtable inserter.
 	slices.SortFunc(p.pending, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
 	prefix := partKey(prefixState, p.id)
 	for _, e := range p.pending {
 		p.keyBuf = append(append(p.keyBuf[:0], prefix...), e.key...)
-		if err := p.batch.Set(p.keyBuf, e.enc, nil); err != nil {
+		if err := b.Set(p.keyBuf, e.enc, nil); err != nil {
 			return fmt.Errorf("partition %d: stage state: %w", p.id, err)
 		}
 		e.pending, e.enc = false, nil
 	}
 	clear(p.pending)
 	p.pending = p.pending[:0]
-	if err := p.batch.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
+	if err := b.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
 		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
 	}
-	if err := p.commitBatch(); err != nil {
-		return err
+	opt := pebble.NoSync
+	if p.e.opts.Sync {
+		opt = pebble.Sync
 	}
+	if err := b.Commit(opt); err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w", p.id, err)
+	}
+	p.batch.Close()
+	p.batch = p.e.db.NewIndexedBatch()
 	// The store has them now; pendBuf may be reused.
 	p.cmu.Lock()
 	clear(p.committed)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
@@ -295,5 +296,22 @@ func TestBusyCustomerEncodedSize(t *testing.T) {
 	const budget = 256
 	if len(enc) > budget {
 		t.Errorf("busy customer encodes to %d bytes, over the %d-byte budget", len(enc), budget)
+	}
+}
+
+// TestRFC3339Millis: output timestamps match time's own formatting,
+// across leap years, century rules and the edges of the day.
+func TestRFC3339Millis(t *testing.T) {
+	const layout = "2006-01-02T15:04:05.000Z07:00"
+	cases := []int64{0, -1, 1, 86_399_999, 86_400_000, -86_400_000, 951_782_400_000, 4_107_542_399_999, 253_402_300_799_999, -62_135_596_800_000}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		cases = append(cases, r.Int64N(253_402_300_800_000+62_135_596_800_000)-62_135_596_800_000)
+	}
+	for _, ms := range cases {
+		want := time.UnixMilli(ms).UTC().Format(layout)
+		if got := string(engine.AppendRFC3339Millis(nil, ms)); got != want {
+			t.Fatalf("%d ms: got %s, want %s", ms, got, want)
+		}
 	}
 }
