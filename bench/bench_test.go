@@ -136,10 +136,24 @@ func BenchmarkRulesDefaultPack(b *testing.B) {
 
 // BenchmarkApply is the engine's per-event cost with Pebble: decode, the
 // customer's read-modify-write through the cache, rules, outputs, and a
-// commit every 1000 events, over 10,000 customers with skewed activity.
+// commit every 1000 events, over 10,000 customers with skewed activity;
+// with a checkpoint at every commit, and every 20,000 events (the Kafka
+// runtime's default).
 func BenchmarkApply(b *testing.B) {
 	evs := sampleEvents(b, 10000, 14)
-	eng, err := engine.Open(b.TempDir(), rules.Default(), engine.Options{})
+	for _, bc := range []struct {
+		name string
+		opts engine.Options
+	}{
+		{"checkpoint=every-commit", engine.Options{}},
+		{"checkpoint=20k-events", engine.Options{CheckpointEvents: 20_000}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchApply(b, evs, bc.opts) })
+	}
+}
+
+func benchApply(b *testing.B, evs [][]byte, opts engine.Options) {
+	eng, err := engine.Open(b.TempDir(), rules.Default(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
