@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -115,10 +116,16 @@ func run(o options) error {
 				human(float64(n)), human(float64(r.events)), human(r.engineRate), human(r.engineRate/float64(o.partitions)),
 				human(r.decodeRate), r.engineRate/r.decodeRate, human(r.pebbleRate), r.engineRate/r.pebbleRate,
 				r.diskPerCustomer, r.tablePerCustomer, r.heapPerCustomer, r.rssMB, r.allocsPerEvent)
+			// Hand the run's memory back before the next one starts.
+			debug.FreeOSMemory()
 		}
 		fmt.Fprintln(o.out)
 	}
 	if !o.skip["e2e"] {
+		// The engine runs leave gigabytes for the runtime to hand back to
+		// the system; done in the background it slowed the end-to-end
+		// runs (latency p99 44-49 ms against 28-34 ms on their own).
+		debug.FreeOSMemory()
 		if err := e2eRun(o); err != nil {
 			return err
 		}
