@@ -280,3 +280,68 @@ func TestCheckpointRefusedMidBatch(t *testing.T) {
 		t.Fatal("cus_1 not stored after the checkpoint")
 	}
 }
+
+// TestFailedCheckpointRetried: a checkpoint whose commit fails changes
+// nothing, so the next one (a runtime retries when it stops the worker)
+// writes the states with the meta, never the meta alone.
+func TestFailedCheckpointRetried(t *testing.T) {
+	dir := t.TempDir()
+	opts := engine.Options{CheckpointEvents: 1000}
+	eng, err := engine.Open(dir, rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out engine.Outputs
+	e := ev("cus_1", "Signed Up", t0, "e1")
+	if _, err := p.Apply(&e, 0, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(&out); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(1); err != nil {
+		t.Fatal(err)
+	}
+	eng.FailNextCheckpoint()
+	if err := p.Checkpoint(); err == nil {
+		t.Fatal("the injected checkpoint failure was not reported")
+	}
+	if !p.Pending() {
+		t.Fatal("a failed checkpoint dropped the pending changes")
+	}
+	if err := p.Checkpoint(); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	eng.Release(p)
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eng, err = engine.Open(dir, rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	m, _, err := eng.StoredMeta(0)
+	if err != nil || m.Next != 1 || m.ChangelogNext != 1 {
+		t.Fatalf("stored meta after the retry: next %d, changelog next %d (%v), want 1 and 1", m.Next, m.ChangelogNext, err)
+	}
+	if _, ok, err := eng.Lookup(0, "cus_1"); !ok || err != nil {
+		t.Fatalf("cus_1 not stored after the retried checkpoint (%v): the meta went without its states", err)
+	}
+}
+
+// TestCheckpointRefusedAfterSkips: a batch of only undecodable records
+// (Skip) is still a batch in progress.
+func TestCheckpointRefusedAfterSkips(t *testing.T) {
+	h := newHarness(t, engine.Options{CheckpointEvents: 100})
+	h.apply(ev("cus_1", "Signed Up", t0, "e1"))
+	h.commit()
+	h.p.Skip(h.pos)
+	if err := h.p.Checkpoint(); err == nil {
+		t.Fatal("Checkpoint after a Skip, before Commit: no error")
+	}
+}

@@ -91,6 +91,10 @@ type Engine struct {
 
 	mu    sync.Mutex
 	parts map[int32]*Partition
+
+	// failCheckpoint, set by tests only, makes the next checkpoint's
+	// commit fail.
+	failCheckpoint atomic.Bool
 }
 
 // Open opens (creating if needed) the store in dir.

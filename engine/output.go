@@ -55,7 +55,9 @@ type ChangelogEntry struct {
 const MetaKey = "\x00meta"
 
 // Outputs collects what a batch produced. The caller owns it: it resets it
-// between batches, and its slices are valid until then.
+// between batches, and its slices are valid until then, except the
+// Changelog values, which are the partition's encodings and valid until
+// its next Flush.
 type Outputs struct {
 	Records   []Output
 	Changelog []ChangelogEntry

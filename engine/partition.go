@@ -43,6 +43,7 @@ type Partition struct {
 	// live in pendBuf until the checkpoint.
 	pending []*entry
 	pendBuf []byte
+	pendLen int // len(pendBuf) at the last Commit
 	// batch holds the timer index changes since the last checkpoint; it
 	// is indexed so that timer scans see them. States and the meta join
 	// it at the checkpoint. undo records the batch in progress's changes
@@ -53,9 +54,12 @@ type Partition struct {
 	// metaEnc is the meta as of the last Commit (nil: none since open);
 	// ckptEvents and ckptAt are meta.Events and the time at the last
 	// checkpoint.
-	metaEnc    []byte
-	ckptEvents int64
-	ckptAt     time.Time
+	metaEnc []byte
+	// committedNext is meta.Next as of the last Commit (or open): a batch
+	// is in progress, maybe only of skipped records, when they differ.
+	committedNext int64
+	ckptEvents    int64
+	ckptAt        time.Time
 	// committed maps the pending customers to their committed encodings
 	// (in pendBuf), so that Engine.Lookup, from other goroutines, answers
 	// with the last commit rather than the last checkpoint. The cache is
@@ -116,6 +120,7 @@ func newPartition(e *Engine, id int32) (*Partition, error) {
 	}
 	p.meta = m
 	p.ckptEvents = m.Events
+	p.committedNext = m.Next
 	p.comps = make([]float64, len(p.pack.Health.Components))
 	if err := p.peekTimers(); err != nil {
 		return nil, err
@@ -775,6 +780,8 @@ func (p *Partition) Commit(changelogNext int64) error {
 	// The batch's timer changes are committed: no longer undoable.
 	p.undo = p.undo[:0]
 	p.undoBuf = p.undoBuf[:0]
+	p.pendLen = len(p.pendBuf)
+	p.committedNext = p.meta.Next
 	p.flushed = false
 	if !p.deferring() {
 		if err := p.Checkpoint(); err != nil {
@@ -824,9 +831,10 @@ func (p *Partition) Pending() bool { return p.metaEnc != nil }
 // Pebble in one atomic batch. Commit calls it when checkpoints are not
 // deferred; otherwise the runtime calls it when CheckpointDue says so,
 // when a partition falls idle and when it is handed back. It must not be
-// called during a batch (between Apply and Commit or Abort).
+// called during a batch (between Apply and Commit or Abort). A failed
+// checkpoint changes nothing: the next one writes the same and more.
 func (p *Partition) Checkpoint() error {
-	if len(p.dirty) > 0 || p.flushed {
+	if len(p.dirty) > 0 || p.flushed || len(p.undo) > 0 || p.meta.Next != p.committedNext {
 		return fmt.Errorf("partition %d: checkpoint during a batch", p.id)
 	}
 	if p.metaEnc == nil {
@@ -848,10 +856,7 @@ func (p *Partition) Checkpoint() error {
 		if err := b.Set(p.keyBuf, e.enc, nil); err != nil {
 			return fmt.Errorf("partition %d: stage state: %w", p.id, err)
 		}
-		e.pending, e.enc = false, nil
 	}
-	clear(p.pending)
-	p.pending = p.pending[:0]
 	if err := b.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
 		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
 	}
@@ -859,17 +864,26 @@ func (p *Partition) Checkpoint() error {
 	if p.e.opts.Sync {
 		opt = pebble.Sync
 	}
+	if p.e.failCheckpoint.CompareAndSwap(true, false) {
+		return fmt.Errorf("partition %d: checkpoint: injected failure", p.id)
+	}
 	if err := b.Commit(opt); err != nil {
 		return fmt.Errorf("partition %d: checkpoint: %w", p.id, err)
 	}
 	p.batch.Close()
 	p.batch = p.e.db.NewIndexedBatch()
 	// The store has them now; pendBuf may be reused.
+	for _, e := range p.pending {
+		e.pending, e.enc = false, nil
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
 	p.cmu.Lock()
 	clear(p.committed)
 	p.cmu.Unlock()
 	p.metaEnc = nil
 	p.pendBuf = p.pendBuf[:0]
+	p.pendLen = 0
 	p.ckptEvents, p.ckptAt = p.meta.Events, time.Now()
 	return nil
 }
@@ -908,6 +922,7 @@ func (p *Partition) Abort() error {
 	clear(p.dirty)
 	p.dirty = p.dirty[:0]
 	p.flushed = false
+	p.pendBuf = p.pendBuf[:p.pendLen] // the aborted batch's encodings
 	m, err := p.committedMeta()
 	if err != nil {
 		return err
@@ -1030,5 +1045,6 @@ func (p *Partition) CommitRestore(changelogNext, next int64) error {
 		return err
 	}
 	p.ckptEvents, p.ckptAt = p.meta.Events, time.Now()
+	p.committedNext = p.meta.Next
 	return p.peekTimers()
 }

@@ -210,14 +210,21 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		}
 		hwm[ftp.Partition] = ftp.HighWatermark
 	})
-	now := r.clock()
+	// Checkpoints handed out after the last batch end first. Not under
+	// r.mu, which the HTTP API and the metrics take.
 	r.mu.Lock()
+	all := make([]*worker, 0, len(r.workers))
 	for _, w := range r.workers {
+		all = append(all, w)
+	}
+	r.mu.Unlock()
+	for _, w := range all {
 		if err := w.settle(); err != nil {
-			r.mu.Unlock()
 			return err
 		}
 	}
+	now := r.clock()
+	r.mu.Lock()
 	var jobs []*worker
 	for id, w := range r.workers {
 		if h, ok := hwm[id]; ok {
@@ -239,11 +246,10 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		}
 	}
 	r.mu.Unlock()
-	// Partitions without input this time write their pending checkpoint,
-	// so that the store (and /v1/customers) catches up when input pauses.
-	if err := r.checkpointIdle(jobs); err != nil {
-		return err
-	}
+	// Partitions without input this time still checkpoint when one is
+	// due (CheckpointInterval), so that the store catches up when input
+	// pauses.
+	r.checkpointIdle(jobs)
 	if len(jobs) == 0 {
 		r.refreshEnds(ctx)
 		return nil
@@ -317,27 +323,22 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	return nil
 }
 
-// checkpointIdle checkpoints the ready workers that are not in jobs and
-// have committed changes pending, each in its goroutine.
-func (r *Runtime) checkpointIdle(jobs []*worker) error {
+// checkpointIdle hands a checkpoint to each ready worker not in jobs
+// whose checkpoint is due; they write it while the loop goes on, and the
+// next batch settles them.
+func (r *Runtime) checkpointIdle(jobs []*worker) {
 	r.mu.Lock()
-	var idle []*worker
+	var due []*worker
 	for _, w := range r.workers {
-		if w.ready.Load() && !slices.Contains(jobs, w) && w.part.Pending() {
-			idle = append(idle, w)
+		if w.ready.Load() && !slices.Contains(jobs, w) && w.part.CheckpointDue() {
+			due = append(due, w)
 		}
 	}
 	r.mu.Unlock()
-	for _, w := range idle {
-		w.in <- phaseCheckpoint
+	for _, w := range due {
+		w.ckpting = true
+		w.in <- phaseCheckpointAsync
 	}
-	var firstErr error
-	for _, w := range idle {
-		if err := <-w.done; err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("checkpoint partition %d: %w", w.id, err)
-		}
-	}
-	return firstErr
 }
 
 // produceAndCommit produces every job's outputs, dead letters and

@@ -24,7 +24,6 @@ const (
 	phaseProcess phase = iota
 	phaseCommit
 	phaseAbort
-	phaseCheckpoint
 	// phaseCheckpointAsync checkpoints while the loop polls: the worker
 	// answers on ckptDone, and the loop settles it before the worker's
 	// next phase.
@@ -172,8 +171,6 @@ func (w *worker) run(ctx context.Context) {
 				err = w.commit()
 			case phaseAbort:
 				err = w.abort()
-			case phaseCheckpoint:
-				err = w.part.Checkpoint()
 			}
 			w.done <- err
 		}
