@@ -49,6 +49,22 @@ func applyRecord(t *testing.T, d *decode.Decoder, p *engine.Partition, evs [][]b
 	}
 }
 
+// openPartition opens an engine on dir and its partition 0; the caller
+// releases and closes them (or drops them, to die without a checkpoint).
+func openPartition(t *testing.T, dir string, opts engine.Options) (*engine.Engine, *engine.Partition) {
+	t.Helper()
+	eng, err := engine.Open(dir, rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Partition(0)
+	if err != nil {
+		eng.Close()
+		t.Fatal(err)
+	}
+	return eng, p
+}
+
 // checkpointIfDue does what a runtime deferring checkpoints does after
 // each commit.
 func checkpointIfDue(t *testing.T, p *engine.Partition) {
@@ -66,16 +82,11 @@ func checkpointIfDue(t *testing.T, p *engine.Partition) {
 // order, the engine and its partition.
 func runBatches(t *testing.T, evs [][]byte, n, abortEvery int, opts engine.Options) ([]string, *engine.Engine, *engine.Partition) {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), rules.Default(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	p, err := eng.Partition(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Release(p) })
+	eng, p := openPartition(t, t.TempDir(), opts)
+	t.Cleanup(func() {
+		eng.Release(p)
+		eng.Close()
+	})
 	var (
 		out  engine.Outputs
 		recs []string
@@ -177,14 +188,7 @@ func TestStoreLagsUntilCheckpoint(t *testing.T) {
 	evs, customers := journeyStream(t, 80, 40)
 	dir := t.TempDir()
 	opts := engine.Options{CheckpointEvents: 1000}
-	eng, err := engine.Open(dir, rules.Default(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eng.Partition(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, p := openPartition(t, dir, opts)
 	var out engine.Outputs
 	d := decode.New(decode.Options{})
 	commitUpTo := func(from, to int) {
@@ -227,15 +231,8 @@ func TestStoreLagsUntilCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	eng, err = engine.Open(dir, rules.Default(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, p = openPartition(t, dir, opts)
 	defer eng.Close()
-	p, err = eng.Partition(0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer eng.Release(p)
 	if p.Next() != 1200 {
 		t.Fatalf("restarted at %d, want 1200", p.Next())
@@ -285,51 +282,26 @@ func TestCheckpointRefusedMidBatch(t *testing.T) {
 // nothing, so the next one (a runtime retries when it stops the worker)
 // writes the states with the meta, never the meta alone.
 func TestFailedCheckpointRetried(t *testing.T) {
-	dir := t.TempDir()
-	opts := engine.Options{CheckpointEvents: 1000}
-	eng, err := engine.Open(dir, rules.Default(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eng.Partition(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out engine.Outputs
-	e := ev("cus_1", "Signed Up", t0, "e1")
-	if _, err := p.Apply(&e, 0, &out); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Flush(&out); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Commit(1); err != nil {
-		t.Fatal(err)
-	}
-	eng.FailNextCheckpoint()
-	if err := p.Checkpoint(); err == nil {
+	h := newHarness(t, engine.Options{CheckpointEvents: 1000})
+	h.apply(ev("cus_1", "Signed Up", t0, "e1"))
+	h.commit()
+	h.eng.FailNextCheckpoint()
+	if err := h.p.Checkpoint(); err == nil {
 		t.Fatal("the injected checkpoint failure was not reported")
 	}
-	if !p.Pending() {
+	if !h.p.Pending() {
 		t.Fatal("a failed checkpoint dropped the pending changes")
 	}
-	if err := p.Checkpoint(); err != nil {
+	if err := h.p.Checkpoint(); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	eng.Release(p)
-	if err := eng.Close(); err != nil {
-		t.Fatal(err)
+	h.close() // no checkpoint on the way out: what is stored is the retry's
+	h.open()
+	m, _, err := h.eng.StoredMeta(0)
+	if err != nil || m.Next != 1 {
+		t.Fatalf("stored meta after the retry: next %d (%v), want 1", m.Next, err)
 	}
-	eng, err = engine.Open(dir, rules.Default(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	m, _, err := eng.StoredMeta(0)
-	if err != nil || m.Next != 1 || m.ChangelogNext != 1 {
-		t.Fatalf("stored meta after the retry: next %d, changelog next %d (%v), want 1 and 1", m.Next, m.ChangelogNext, err)
-	}
-	if _, ok, err := eng.Lookup(0, "cus_1"); !ok || err != nil {
+	if _, ok, err := h.eng.Lookup(0, "cus_1"); !ok || err != nil {
 		t.Fatalf("cus_1 not stored after the retried checkpoint (%v): the meta went without its states", err)
 	}
 }
