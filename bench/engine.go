@@ -73,6 +73,7 @@ type engineResult struct {
 	tablePerCustomer float64
 	heapPerCustomer  float64
 	allocsPerEvent   float64
+	cacheHitRate     float64 // state reads the cache answered
 	rssMB            float64
 }
 
@@ -230,9 +231,13 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	metas := map[int32]engine.Meta{}
+	var hits, misses uint64
 	for _, p := range parts {
 		metas[p.ID()] = p.Meta()
+		h, m := p.CacheStats()
+		hits, misses = hits+h, misses+m
 	}
+	r.cacheHitRate = float64(hits) / float64(max(hits+misses, 1))
 	t := engine.Totals(metas)
 	if t.Customers == 0 {
 		return r, fmt.Errorf("engine run saw no customers")

