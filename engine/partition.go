@@ -863,14 +863,10 @@ func (p *Partition) Checkpoint() error {
 	if err := b.Set(partKey(prefixMeta, p.id), p.metaEnc, nil); err != nil {
 		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
 	}
-	opt := pebble.NoSync
-	if p.e.opts.Sync {
-		opt = pebble.Sync
-	}
 	if p.e.failCheckpoint.CompareAndSwap(true, false) {
 		return fmt.Errorf("partition %d: checkpoint: injected failure", p.id)
 	}
-	if err := b.Commit(opt); err != nil {
+	if err := b.Commit(p.writeOpts()); err != nil {
 		return fmt.Errorf("partition %d: checkpoint: %w", p.id, err)
 	}
 	p.batch.Close()
@@ -963,12 +959,16 @@ func (p *Partition) committedMeta() (Meta, error) {
 	return m, nil
 }
 
-func (p *Partition) commitBatch() error {
-	opt := pebble.NoSync
+// writeOpts are the store writes' options: fsync'd with Options.Sync.
+func (p *Partition) writeOpts() *pebble.WriteOptions {
 	if p.e.opts.Sync {
-		opt = pebble.Sync
+		return pebble.Sync
 	}
-	if err := p.batch.Commit(opt); err != nil {
+	return pebble.NoSync
+}
+
+func (p *Partition) commitBatch() error {
+	if err := p.batch.Commit(p.writeOpts()); err != nil {
 		return fmt.Errorf("partition %d: commit: %w", p.id, err)
 	}
 	p.batch.Close()
