@@ -3,9 +3,9 @@ package main
 import (
 	"testing"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -14,7 +14,7 @@ import (
 // sampleEvents returns n good Segment events from the generator.
 func sampleEvents(b *testing.B, customers, days int) [][]byte {
 	b.Helper()
-	g, err := workload.New(workload.Config{Customers: customers, Days: days, BadRate: -1})
+	g, err := journey.New(journey.Config{Customers: customers, Days: days, BadRate: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,11 +16,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -196,7 +196,7 @@ func latencyRun(ctx context.Context, o options, broker string, cfg *kafka.Config
 	hist0 := histogramSnapshot(m)
 	// The offered events continue the backlog's timeline: a jump in event
 	// time would fire every customer's timers at once.
-	g, err := workload.New(workload.Config{Customers: o.e2eCusts, Days: 365, Seed: 3, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, o.e2eDays), BadRate: -1})
+	g, err := journey.New(journey.Config{Customers: o.e2eCusts, Days: 365, Seed: 3, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, o.e2eDays), BadRate: -1})
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -30,7 +30,7 @@ type corpus struct {
 }
 
 func generate(customers, days, partitions int, seed int64) (*corpus, error) {
-	g, err := workload.New(workload.Config{Customers: customers, Days: days, Seed: seed})
+	g, err := journey.New(journey.Config{Customers: customers, Days: days, Seed: seed})
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -16,7 +16,7 @@ import (
 // event time it covers.
 func workloadEvents(tb testing.TB, customers, days int) ([]engine.Event, int64) {
 	tb.Helper()
-	g, err := workload.New(workload.Config{Customers: customers, Days: days, Seed: 1, BadRate: -1})
+	g, err := journey.New(journey.Config{Customers: customers, Days: days, Seed: 1, BadRate: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}

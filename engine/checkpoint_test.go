@@ -6,9 +6,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -16,7 +16,7 @@ import (
 // kind, timers falling due): the Segment records and the customer ids.
 func journeyStream(t *testing.T, customers, days int) ([][]byte, []string) {
 	t.Helper()
-	g, err := workload.New(workload.Config{Customers: customers, Days: days, Seed: 11, BadRate: -1})
+	g, err := journey.New(journey.Config{Customers: customers, Days: days, Seed: 11, BadRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

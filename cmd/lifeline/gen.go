@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 type genCmd struct {
@@ -23,7 +23,7 @@ func (c *genCmd) Run(e *env) error {
 	if err != nil {
 		return fmt.Errorf("--start %q: expected an RFC 3339 time such as 2026-01-01T00:00:00Z", c.Start)
 	}
-	cfg := workload.Config{Customers: c.Customers, Days: c.Days, Seed: c.Seed, Start: start, BadRate: c.BadRate}
+	cfg := journey.Config{Customers: c.Customers, Days: c.Days, Seed: c.Seed, Start: start, BadRate: c.BadRate}
 	if c.BadRate == 0 {
 		cfg.BadRate = -1 // none
 	}
@@ -37,7 +37,7 @@ func (c *genCmd) Run(e *env) error {
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	n, err := workload.Write(bw, cfg)
+	n, err := journey.Write(bw, cfg)
 	if err != nil {
 		return err
 	}

@@ -21,11 +21,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/httpapi"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -96,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	cfg.Engine.IdleTimeout = 2 * time.Second
 	cfg.Engine.MaxPollRecords = 2000
 
-	gen, err := workload.New(workload.Config{Customers: o.Customers, Days: o.Days, Seed: o.Seed})
+	gen, err := journey.New(journey.Config{Customers: o.Customers, Days: o.Days, Seed: o.Seed})
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func (c *simClock) Now() time.Time {
 	return c.start.Add(time.Duration(float64(el) * c.speed * 86400))
 }
 
-func produce(ctx context.Context, gen *workload.Generator, cl *kgo.Client, clock *simClock, n *atomic.Int64, log zerolog.Logger) {
+func produce(ctx context.Context, gen *journey.Generator, cl *kgo.Client, clock *simClock, n *atomic.Int64, log zerolog.Logger) {
 	for {
 		rec, ok := gen.Next()
 		if !ok {

@@ -3,8 +3,8 @@ package kafka_test
 import (
 	"testing"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 // TestAtLeastOnce runs the runtime without transactions: outputs arrive
@@ -16,7 +16,7 @@ func TestAtLeastOnce(t *testing.T) {
 	const nparts = 2
 	_, addr := newCluster(t)
 	cfg := testConfig(t, addr, "lifeline-alo", "alo-1", nparts, kafka.AtLeastOnce)
-	recs := journeys(t, workload.Config{Customers: 60, Days: 45, Seed: 3})
+	recs := journeys(t, journey.Config{Customers: 60, Days: 45, Seed: 3})
 	half := len(recs) / 2
 
 	first := startInstance(t, cfg)

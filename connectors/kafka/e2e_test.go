@@ -7,8 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 // TestEndToEndJourneys runs generated customer journeys through a runtime
@@ -26,7 +26,7 @@ func TestEndToEndJourneys(t *testing.T) {
 	in := startInstance(t, cfg)
 	waitReady(t, nparts, in)
 
-	recs := journeys(t, workload.Config{Customers: 600, Days: 90, Seed: 7})
+	recs := journeys(t, journey.Config{Customers: 600, Days: 90, Seed: 7})
 	start := time.Now()
 	produce(t, newClient(t, addr), cfg.Topics.Input, nparts, recs)
 	ends := endOffsets(nparts, recs)

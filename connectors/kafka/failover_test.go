@@ -19,9 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 // TestFailoverTwoInstances runs two instances in one consumer group over
@@ -78,7 +78,7 @@ func testFailover(t *testing.T, crash bool) {
 		optsB = group
 	}
 
-	recs := journeys(t, workload.Config{Customers: 300, Days: 60, Seed: 11})
+	recs := journeys(t, journey.Config{Customers: 300, Days: 60, Seed: 11})
 	// Phase 1: the first 30 days; phase 2a: the next ten days; 2b: the rest.
 	var phase1, phase2a, phase2b []inputRecord
 	for _, r := range recs {
@@ -407,7 +407,7 @@ func TestTakeoverWhilePreviousOwnerCommits(t *testing.T) {
 	optsA := append([]kgo.Opt{kgo.Dialer(dialer.DialContext), kgo.RequestTimeoutOverhead(time.Minute)}, group...)
 	txnA := cfgA.Group + "-" + cfgA.ClientID
 
-	recs := journeys(t, workload.Config{Customers: 120, Days: 40, Seed: 5})
+	recs := journeys(t, journey.Config{Customers: 120, Days: 40, Seed: 5})
 	var phase1, phase2a, phase2b []inputRecord
 	for _, r := range recs {
 		switch day := r.Time.Sub(workloadStart) / (24 * time.Hour); {

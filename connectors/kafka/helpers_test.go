@@ -23,11 +23,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -273,9 +273,9 @@ type inputRecord struct {
 }
 
 // journeys generates a workload's records (bad ones included).
-func journeys(t *testing.T, cfg workload.Config) []inputRecord {
+func journeys(t *testing.T, cfg journey.Config) []inputRecord {
 	t.Helper()
-	g, err := workload.New(cfg)
+	g, err := journey.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

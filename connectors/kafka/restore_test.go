@@ -9,8 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 // TestRestoreFromCompactedChangelog: an instance with an empty store takes
@@ -26,7 +26,7 @@ func TestRestoreFromCompactedChangelog(t *testing.T) {
 	cfgB := testConfig(t, addr, "lifeline-compact", "compact-b", nparts, kafka.ExactlyOnce)
 	cfgA.Engine.MaxPollRecords = 100
 
-	recs := journeys(t, workload.Config{Customers: 150, Days: 60, Seed: 9})
+	recs := journeys(t, journey.Config{Customers: 150, Days: 60, Seed: 9})
 	var first, second []inputRecord
 	for _, r := range recs {
 		if r.Time.Sub(workloadStart) < 40*24*time.Hour {

@@ -1,4 +1,4 @@
-// Package workload generates realistic, deterministic customer journeys as
+// Package journey generates realistic, deterministic customer journeys as
 // Segment Spec JSON events, one JSON object per line (NDJSON), in event-time
 // order. It is the source of `lifeline gen`, of the demo, of the tests and of
 // the benchmarks.
@@ -91,4 +91,4 @@
 // (Record.Key ""), one without any timestamp, one with an unparsable
 // timestamp, and a JSON array wrapping a message (unknown format); the kinds
 // are equally likely. Record.Bad marks them.
-package workload
+package journey

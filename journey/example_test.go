@@ -1,15 +1,15 @@
-package workload_test
+package journey_test
 
 import (
 	"fmt"
 	"os"
 
-	"github.com/lifeline-hq/lifeline/bench/workload"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 // Records come in event-time order; Value is one Segment Spec JSON line.
 func Example() {
-	g, err := workload.New(workload.Config{Customers: 5, Days: 7})
+	g, err := journey.New(journey.Config{Customers: 5, Days: 7})
 	if err != nil {
 		panic(err)
 	}
@@ -25,7 +25,7 @@ func Example() {
 
 // Write is what `lifeline gen` does: every record as NDJSON.
 func ExampleWrite() {
-	n, err := workload.Write(os.Stdout, workload.Config{Customers: 1, Days: 14, Seed: 51, BadRate: -1})
+	n, err := journey.Write(os.Stdout, journey.Config{Customers: 1, Days: 14, Seed: 51, BadRate: -1})
 	fmt.Println(n, err)
 	// Output:
 	// {"type":"track","event":"Promotion Viewed","userId":"cus_000000","anonymousId":"anon_9a20077791054889","messageId":"msg_3db209390428d942","timestamp":"2026-01-06T20:42:32.880Z","properties":{"promotion_id":"promo_18","creative":"pricing-card","position":"home_top"}}

@@ -1,4 +1,4 @@
-package workload
+package journey
 
 import (
 	"encoding/json"
