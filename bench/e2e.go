@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
@@ -40,12 +41,12 @@ func e2eRun(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := kafka.Defaults()
+	cfg := config.Defaults()
 	cfg.Brokers = []string{broker}
 	cfg.ClientID = "bench"
 	cfg.Group = "lifeline-bench"
 	cfg.StateDir = dir
-	cfg.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: int32(o.partitions), Replication: 1}
+	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: int32(o.partitions), Replication: 1}
 	if o.maxPoll > 0 {
 		cfg.Engine.MaxPollRecords = o.maxPoll
 	}
@@ -190,7 +191,7 @@ func rawConsume(ctx context.Context, broker, topic string, n int) (float64, erro
 // latencyRun offers events at a fixed rate and measures, for each output
 // record, the time from producing the event that caused it to consuming
 // the output (read_committed).
-func latencyRun(ctx context.Context, o options, broker string, cfg *kafka.Config, pcl *kgo.Client, processed func() int64, m *metrics.Metrics) error {
+func latencyRun(ctx context.Context, o options, broker string, cfg *config.Config, pcl *kgo.Client, processed func() int64, m *metrics.Metrics) error {
 	// The runtime's own histogram (poll to commit) over the same window,
 	// to split the engine's part from the broker's and the consumers'.
 	hist0 := histogramSnapshot(m)
@@ -315,7 +316,7 @@ func extractEventID(v []byte) string {
 
 // restoreRun restores every changelog partition into an empty store,
 // as a new owner would, against raw consumption of the same changelog.
-func restoreRun(ctx context.Context, o options, broker string, cfg *kafka.Config) error {
+func restoreRun(ctx context.Context, o options, broker string, cfg *config.Config) error {
 	dir, err := os.MkdirTemp("", "lifeline-bench-restore-")
 	if err != nil {
 		return err

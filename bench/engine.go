@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/engine"
@@ -184,7 +185,7 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 	defer os.RemoveAll(dir)
 	// Checkpoints as the Kafka runtime's defaults make them (its
 	// changelog carries each batch); batches of 1,000 events.
-	def := kafka.Defaults()
+	def := config.Defaults()
 	eng, err := engine.Open(dir, rules.Default(), engine.Options{CheckpointEvents: def.Engine.CheckpointEvents})
 	if err != nil {
 		return r, err

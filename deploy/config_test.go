@@ -14,10 +14,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 )
 
-// configKeys lists the key paths of kafka.Config (topics.input, engine.idle_timeout, ...).
+// configKeys lists the key paths of config.Config (topics.input, engine.idle_timeout, ...).
 func configKeys(t reflect.Type, prefix string) []string {
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
@@ -52,7 +52,7 @@ func yamlKeys(n *yaml.Node, prefix string, out map[string]string) {
 
 func TestExampleConfig(t *testing.T) {
 	const path = "lifeline.example.yaml"
-	cfg, err := kafka.LoadConfig(path, nil)
+	cfg, err := config.LoadConfig(path, nil)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -60,8 +60,8 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every value is the default; client_id (default: the host name) is left to the default.
-	if want := kafka.Defaults(); !reflect.DeepEqual(cfg, want) {
-		t.Errorf("%s differs from kafka.Defaults():\n got  %+v\n want %+v", path, cfg, want)
+	if want := config.Defaults(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("%s differs from config.Defaults():\n got  %+v\n want %+v", path, cfg, want)
 	}
 
 	data, err := os.ReadFile(path)
@@ -74,7 +74,7 @@ func TestExampleConfig(t *testing.T) {
 	}
 	present := map[string]string{}
 	yamlKeys(&doc, "", present)
-	for _, key := range configKeys(reflect.TypeOf(kafka.Config{}), "") {
+	for _, key := range configKeys(reflect.TypeOf(config.Config{}), "") {
 		comment, ok := present[key]
 		switch {
 		case key == "client_id":
@@ -170,7 +170,7 @@ func TestCompose(t *testing.T) {
 	for k, v := range ll.Environment {
 		environ = append(environ, k+"="+v)
 	}
-	cfg, err := kafka.LoadConfig(cfgFile, append(environ, dockerfileEnv(t)...))
+	cfg, err := config.LoadConfig(cfgFile, append(environ, dockerfileEnv(t)...))
 	if err != nil {
 		t.Fatalf("%s: %v", cfgFile, err)
 	}
@@ -257,7 +257,7 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(string(ignore), "!deploy/lifeline.example.yaml") {
 		t.Error("Dockerfile.dockerignore excludes deploy/ but must keep deploy/lifeline.example.yaml, which the image copies")
 	}
-	cfg, err := kafka.LoadConfig("lifeline.example.yaml", dockerfileEnv(t))
+	cfg, err := config.LoadConfig("lifeline.example.yaml", dockerfileEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}

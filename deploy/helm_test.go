@@ -17,7 +17,7 @@ import (
 	"github.com/Masterminds/sprig/v3"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 )
 
 const chartDir = "helm/lifeline"
@@ -385,12 +385,12 @@ func TestHelmChart(t *testing.T) {
 		name       string
 		rel        helmRelease
 		extSecrets map[string]map[string]string
-		check      func(t *testing.T, objs []k8sObject, cfg kafka.Config, notes string)
+		check      func(t *testing.T, objs []k8sObject, cfg config.Config, notes string)
 	}{
 		{
 			name: "defaults",
 			rel:  helmRelease{name: "lifeline", namespace: "default"},
-			check: func(t *testing.T, objs []k8sObject, cfg kafka.Config, notes string) {
+			check: func(t *testing.T, objs []k8sObject, cfg config.Config, notes string) {
 				sts := one(t, objs, "StatefulSet")
 				if r, _ := sts.get("spec", "replicas").(int); r != 3 {
 					t.Errorf("replicas %v, want 3", sts.get("spec", "replicas"))
@@ -424,7 +424,7 @@ rules:
     version: test-1
 `},
 			extSecrets: map[string]map[string]string{"kafka-ca": {"ca.crt": "PEM"}},
-			check: func(t *testing.T, objs []k8sObject, cfg kafka.Config, notes string) {
+			check: func(t *testing.T, objs []k8sObject, cfg config.Config, notes string) {
 				sts := one(t, objs, "StatefulSet")
 				if sts.get("spec", "replicas") != nil {
 					t.Error("with KEDA, the StatefulSet must leave replicas to the autoscaler")
@@ -586,7 +586,7 @@ rules:
 			if err := os.WriteFile(path, []byte(cm.str("data", "lifeline.yaml")), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := kafka.LoadConfig(path, podEnviron(t, c, objs, sts.name()+"-0", tc.extSecrets))
+			cfg, err := config.LoadConfig(path, podEnviron(t, c, objs, sts.name()+"-0", tc.extSecrets))
 			if err != nil {
 				t.Fatalf("the rendered lifeline.yaml does not load: %v\n%s", err, cm.str("data", "lifeline.yaml"))
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/httpapi"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
@@ -30,7 +31,7 @@ type runCmd struct {
 }
 
 func (c *runCmd) Run(e *env) error {
-	cfg, err := kafka.ReadConfig(c.Config, os.Environ())
+	cfg, err := config.ReadConfig(c.Config, os.Environ())
 	if err != nil {
 		return err
 	}

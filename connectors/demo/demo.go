@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/httpapi"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
@@ -87,12 +88,12 @@ func Run(ctx context.Context, o Options) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	cfg := kafka.Defaults()
+	cfg := config.Defaults()
 	cfg.Brokers = []string{broker}
 	cfg.Group = "lifeline-demo"
 	cfg.ClientID = "lifeline-demo-1"
 	cfg.StateDir = dir
-	cfg.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: o.Partitions, Replication: 1}
+	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: o.Partitions, Replication: 1}
 	cfg.Engine.IdleTimeout = 2 * time.Second
 	cfg.Engine.MaxPollRecords = 2000
 

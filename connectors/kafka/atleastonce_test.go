@@ -3,7 +3,7 @@ package kafka_test
 import (
 	"testing"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/journey"
 )
 
@@ -15,7 +15,7 @@ func TestAtLeastOnce(t *testing.T) {
 	t.Parallel()
 	const nparts = 2
 	_, addr := newCluster(t)
-	cfg := testConfig(t, addr, "lifeline-alo", "alo-1", nparts, kafka.AtLeastOnce)
+	cfg := testConfig(t, addr, "lifeline-alo", "alo-1", nparts, config.AtLeastOnce)
 	recs := journeys(t, journey.Config{Customers: 60, Days: 45, Seed: 3})
 	half := len(recs) / 2
 

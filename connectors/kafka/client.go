@@ -16,11 +16,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/lifeline-hq/lifeline/config"
 )
 
 // ClientOpts returns the franz-go options every Lifeline client shares:
 // brokers, client id, TLS and SASL.
-func ClientOpts(cfg *Config) ([]kgo.Opt, error) {
+func ClientOpts(cfg *config.Config) ([]kgo.Opt, error) {
 	// Metadata may be refreshed every second (franz-go's default is 5 s):
 	// restores look up partitions of topics created moments before.
 	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.MetadataMinAge(time.Second)}
@@ -46,7 +48,7 @@ func ClientOpts(cfg *Config) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func tlsConfig(c *TLS) (*tls.Config, error) {
+func tlsConfig(c *config.TLS) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // operator's choice, off by default
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
@@ -73,7 +75,7 @@ func tlsConfig(c *TLS) (*tls.Config, error) {
 // create_topics.enabled) and checks that the changelog has as many
 // partitions as the input: state partition N lives in changelog
 // partition N.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg *Config) error {
+func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config) error {
 	t := cfg.Topics
 	// Partition counts come from the creation answers when a topic is
 	// created: franz-go caches metadata for a few seconds, so a lookup
@@ -113,7 +115,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg *Config) error {
 
 // ensureTopic returns the topic's partition count, creating it first
 // (when allowed) if it is missing; 0 means missing.
-func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *Config, name string, parts int32, configs map[string]*string) (int32, error) {
+func ensureTopic(ctx context.Context, adm *kadm.Client, cfg *config.Config, name string, parts int32, configs map[string]*string) (int32, error) {
 	n, err := partitionCount(ctx, adm, name)
 	if err != nil || n > 0 || !cfg.CreateTopics.Enabled {
 		return n, err

@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 )
 
 // TestDeadLetters produces malformed records among good ones: each lands
@@ -21,7 +21,7 @@ func TestDeadLetters(t *testing.T) {
 	t.Parallel()
 	const nparts = 2
 	c, addr := newCluster(t)
-	cfg := testConfig(t, addr, "lifeline-dlq", "dlq-1", nparts, kafka.ExactlyOnce)
+	cfg := testConfig(t, addr, "lifeline-dlq", "dlq-1", nparts, config.ExactlyOnce)
 	in := startInstance(t, cfg)
 	waitReady(t, nparts, in)
 	// The first two transactions fail to commit their input offsets and

@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/journey"
 )
 
@@ -20,7 +20,7 @@ func TestEndToEndJourneys(t *testing.T) {
 	t.Parallel()
 	const nparts = 4
 	_, addr := newCluster(t)
-	cfg := testConfig(t, addr, "lifeline-e2e", "e2e-1", nparts, kafka.ExactlyOnce)
+	cfg := testConfig(t, addr, "lifeline-e2e", "e2e-1", nparts, config.ExactlyOnce)
 
 	// The runtime creates the topics itself (create_topics.enabled).
 	in := startInstance(t, cfg)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/journey"
@@ -58,9 +59,9 @@ func testFailover(t *testing.T, crash bool) {
 		clusterOpts = append(clusterOpts, kfake.GroupMinSessionTimeout(time.Second))
 	}
 	c, addr := newCluster(t, clusterOpts...)
-	cfgA := testConfig(t, addr, "lifeline-failover", "instance-a", nparts, kafka.ExactlyOnce)
-	cfgB := testConfig(t, addr, "lifeline-failover", "instance-b", nparts, kafka.ExactlyOnce)
-	for _, cfg := range []*kafka.Config{&cfgA, &cfgB} {
+	cfgA := testConfig(t, addr, "lifeline-failover", "instance-a", nparts, config.ExactlyOnce)
+	cfgB := testConfig(t, addr, "lifeline-failover", "instance-b", nparts, config.ExactlyOnce)
+	for _, cfg := range []*config.Config{&cfgA, &cfgB} {
 		// Small batches: many transactions, so that the kill lands
 		// between and within them.
 		cfg.Engine.MaxPollRecords = 100
@@ -397,8 +398,8 @@ func TestTakeoverWhilePreviousOwnerCommits(t *testing.T) {
 	t.Parallel()
 	const nparts = 2
 	c, addr := newCluster(t)
-	cfgA := testConfig(t, addr, "lifeline-zombie", "zombie-a", nparts, kafka.ExactlyOnce)
-	cfgB := testConfig(t, addr, "lifeline-zombie", "zombie-b", nparts, kafka.ExactlyOnce)
+	cfgA := testConfig(t, addr, "lifeline-zombie", "zombie-a", nparts, config.ExactlyOnce)
+	cfgB := testConfig(t, addr, "lifeline-zombie", "zombie-b", nparts, config.ExactlyOnce)
 	cfgA.Engine.MaxPollRecords, cfgB.Engine.MaxPollRecords = 100, 100
 	// The group gives up on a member that cannot rejoin after 3 s (a is
 	// stuck in its batch); a's transaction must outlive the stall.

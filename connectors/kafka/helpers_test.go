@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
@@ -60,15 +61,15 @@ func newCluster(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, string) {
 // testConfig is a runtime config for the broker at addr: topics created
 // with parts partitions, a state dir of the test's own, and no idle
 // watermark advance within the test's lifetime.
-func testConfig(t *testing.T, addr, group, client string, parts int32, guarantee string) kafka.Config {
+func testConfig(t *testing.T, addr, group, client string, parts int32, guarantee string) config.Config {
 	t.Helper()
-	cfg := kafka.Defaults()
+	cfg := config.Defaults()
 	cfg.Brokers = []string{addr}
 	cfg.Group = group
 	cfg.ClientID = client
 	cfg.Guarantee = guarantee
 	cfg.StateDir = t.TempDir()
-	cfg.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: parts, Replication: 1}
+	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: parts, Replication: 1}
 	cfg.Engine.IdleTimeout = time.Hour
 	cfg.Engine.MaxPollRecords = 500
 	// Checkpoints every few batches, so that tests cross them.
@@ -119,7 +120,7 @@ func testLogger(t *testing.T, name string) zerolog.Logger {
 // instance is one running Lifeline: a runtime over its own engine.
 type instance struct {
 	name string
-	cfg  kafka.Config
+	cfg  config.Config
 	rt   *kafka.Runtime
 	eng  *engine.Engine
 	reg  *prometheus.Registry
@@ -133,13 +134,13 @@ type instance struct {
 
 // startInstance opens the engine on cfg.StateDir and runs a runtime over
 // it until the test ends (or stop is called).
-func startInstance(t *testing.T, cfg kafka.Config, extra ...kgo.Opt) *instance {
+func startInstance(t *testing.T, cfg config.Config, extra ...kgo.Opt) *instance {
 	t.Helper()
 	return startInstanceClock(t, cfg, func() time.Time { return workloadStart }, extra...)
 }
 
 // startInstanceClock is startInstance with the runtime's wall clock.
-func startInstanceClock(t *testing.T, cfg kafka.Config, clock func() time.Time, extra ...kgo.Opt) *instance {
+func startInstanceClock(t *testing.T, cfg config.Config, clock func() time.Time, extra ...kgo.Opt) *instance {
 	t.Helper()
 	eng, err := engine.Open(cfg.StateDir, rules.Default(), cfg.Engine.Options())
 	if err != nil {
@@ -379,7 +380,7 @@ func replayOffline(t *testing.T, recs []inputRecord, nparts int32, lateness time
 		byPart[r.Partition] = append(byPart[r.Partition], r)
 	}
 	want := outputs{}
-	dec := decode.New(decode.Options{CustomerField: kafka.Defaults().CustomerField})
+	dec := decode.New(decode.Options{CustomerField: config.Defaults().CustomerField})
 	for p := int32(0); p < nparts; p++ {
 		rs := byPart[p]
 		sort.Slice(rs, func(i, j int) bool { return rs[i].Offset < rs[j].Offset })
@@ -504,7 +505,7 @@ func readAll(t *testing.T, addr string, topics ...string) []outputRecord {
 // outputsOf groups records read from the alert, stage and health topics by
 // kind and customer, checking on the way that each is in the topic of its
 // kind and keyed by its customer id.
-func outputsOf(t *testing.T, cfg kafka.Config, recs []outputRecord) outputs {
+func outputsOf(t *testing.T, cfg config.Config, recs []outputRecord) outputs {
 	t.Helper()
 	kindOf := map[string]string{cfg.Topics.Alerts: "alert", cfg.Topics.Stages: "stage", cfg.Topics.Health: "health"}
 	got := outputs{}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/decode"
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -21,7 +21,7 @@ func TestIdlePartitionTimers(t *testing.T) {
 	t.Parallel()
 	const nparts = 1
 	_, addr := newCluster(t)
-	cfg := testConfig(t, addr, "lifeline-idle", "idle-1", nparts, kafka.ExactlyOnce)
+	cfg := testConfig(t, addr, "lifeline-idle", "idle-1", nparts, config.ExactlyOnce)
 	cfg.Engine.IdleTimeout = 300 * time.Millisecond
 
 	signup := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)

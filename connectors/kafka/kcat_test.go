@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 )
 
@@ -53,7 +54,7 @@ func TestKcat(t *testing.T) {
 	kcat := kcatPath(t)
 	const nparts = 2
 	_, addr := newCluster(t)
-	cfg := testConfig(t, addr, "lifeline-kcat", "kcat-1", nparts, kafka.ExactlyOnce)
+	cfg := testConfig(t, addr, "lifeline-kcat", "kcat-1", nparts, config.ExactlyOnce)
 	in := startInstance(t, cfg)
 	waitReady(t, nparts, in)
 

@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/journey"
 )
 
@@ -22,8 +22,8 @@ func TestRestoreFromCompactedChangelog(t *testing.T) {
 	t.Parallel()
 	const nparts = 2
 	c, addr := newCluster(t)
-	cfgA := testConfig(t, addr, "lifeline-compact", "compact-a", nparts, kafka.ExactlyOnce)
-	cfgB := testConfig(t, addr, "lifeline-compact", "compact-b", nparts, kafka.ExactlyOnce)
+	cfgA := testConfig(t, addr, "lifeline-compact", "compact-a", nparts, config.ExactlyOnce)
+	cfgB := testConfig(t, addr, "lifeline-compact", "compact-b", nparts, config.ExactlyOnce)
 	cfgA.Engine.MaxPollRecords = 100
 
 	recs := journeys(t, journey.Config{Customers: 150, Days: 60, Seed: 9})

@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kzerolog"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
@@ -47,7 +48,7 @@ type Options struct {
 // Runtime consumes the input topic and drives the engine. Create it with
 // New, run it with Run; it stops when Run's context ends.
 type Runtime struct {
-	cfg   Config
+	cfg   config.Config
 	eng   *engine.Engine
 	log   zerolog.Logger
 	m     *metrics.Metrics
@@ -73,7 +74,7 @@ type Runtime struct {
 }
 
 // New connects to the brokers (it does not join the group until Run).
-func New(cfg Config, eng *engine.Engine, o Options) (*Runtime, error) {
+func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	if o.Metrics == nil {
 		return nil, errors.New("kafka runtime: no metrics")
 	}
@@ -107,7 +108,7 @@ func New(cfg Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.revoked),
 	)
-	if cfg.Guarantee == ExactlyOnce {
+	if cfg.Guarantee == config.ExactlyOnce {
 		opts = append(opts,
 			kgo.TransactionalID(cfg.Group+"-"+cfg.ClientID),
 			kgo.TransactionTimeout(cfg.Engine.TransactionTimeout),

@@ -18,14 +18,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 )
 
 // produceOne connects with the options the runtime would use and produces
 // one record: the authentication and encryption path end to end. A
 // rejected client retries until within passes.
-func produceOne(t *testing.T, cfg *kafka.Config, within time.Duration) error {
+func produceOne(t *testing.T, cfg *config.Config, within time.Duration) error {
 	t.Helper()
 	opts, err := kafka.ClientOpts(cfg)
 	if err != nil {
@@ -50,9 +52,9 @@ func TestSASLMechanisms(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			cfg := kafka.Defaults()
+			cfg := config.Defaults()
 			cfg.Brokers = c.ListenAddrs()
-			cfg.SASL = kafka.SASL{Mechanism: mech, Username: "lifeline", Password: "s3cret"}
+			cfg.SASL = config.SASL{Mechanism: mech, Username: "lifeline", Password: "s3cret"}
 			if err := produceOne(t, &cfg, 10*time.Second); err != nil {
 				t.Fatalf("%s with the right password: %v", mech, err)
 			}
@@ -103,9 +105,9 @@ func TestTLSWithCAFile(t *testing.T) {
 	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := kafka.Defaults()
+	cfg := config.Defaults()
 	cfg.Brokers = c.ListenAddrs()
-	cfg.TLS = kafka.TLS{Enabled: true, CAFile: ca}
+	cfg.TLS = config.TLS{Enabled: true, CAFile: ca}
 	if err := produceOne(t, &cfg, 10*time.Second); err != nil {
 		t.Fatalf("TLS with the cluster's CA: %v", err)
 	}
@@ -121,5 +123,27 @@ func TestTLSWithCAFile(t *testing.T) {
 	cfg.TLS.CAFile = ca
 	if _, err := kafka.ClientOpts(&cfg); err == nil {
 		t.Fatal("a CA file without PEM was accepted")
+	}
+}
+
+// TestClientOptsLowerCaseSASL: the mechanism is matched as the config
+// validates it, whatever its case.
+func TestClientOptsLowerCaseSASL(t *testing.T) {
+	c := config.Defaults()
+	c.SASL = config.SASL{Mechanism: "scram-sha-256", Username: "u"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := kafka.ClientOpts(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if got := cl.OptValue(kgo.SASL); got == nil || len(got.([]sasl.Mechanism)) != 1 || got.([]sasl.Mechanism)[0].Name() != "SCRAM-SHA-256" {
+		t.Errorf("SASL mechanisms %v, want SCRAM-SHA-256", got)
 	}
 }

@@ -1,4 +1,10 @@
-package kafka
+// Package config is lifeline.yaml, the configuration file of `lifeline run`,
+// in one place: its types with their defaults, the LIFELINE_* environment
+// overrides, and the validation that names the key and the fix. README.md
+// ("Configuration") documents every key. The packages that act on it read
+// their parts: the Kafka runtime its brokers, topics and security, the engine
+// its tuning (EngineSettings.Options).
+package config
 
 import (
 	"bytes"
@@ -39,11 +45,11 @@ type Config struct {
 	// Rules is the rule pack file; empty for the embedded default pack.
 	Rules string `yaml:"rules"`
 	// HTTP is the listen address of /metrics, /healthz, /readyz and the API.
-	HTTP   string `yaml:"http"`
-	TLS    TLS    `yaml:"tls"`
-	SASL   SASL   `yaml:"sasl"`
-	Engine Engine `yaml:"engine"`
-	Log    Log    `yaml:"log"`
+	HTTP   string         `yaml:"http"`
+	TLS    TLS            `yaml:"tls"`
+	SASL   SASL           `yaml:"sasl"`
+	Engine EngineSettings `yaml:"engine"`
+	Log    Log            `yaml:"log"`
 	// CustomerField is the CloudEvents data field that holds the customer
 	// id when subject is empty.
 	CustomerField string `yaml:"customer_field"`
@@ -84,8 +90,8 @@ type SASL struct {
 	Password  string `yaml:"password"`
 }
 
-// Engine tunes processing.
-type Engine struct {
+// EngineSettings tune processing (the engine: section).
+type EngineSettings struct {
 	// AllowedLateness: the watermark trails the newest event time by this.
 	AllowedLateness time.Duration `yaml:"allowed_lateness"`
 	// IdleTimeout: a caught-up partition that received nothing for this
@@ -143,7 +149,7 @@ func Defaults() Config {
 		Guarantee:    ExactlyOnce,
 		StateDir:     "/var/lib/lifeline",
 		HTTP:         "127.0.0.1:8080",
-		Engine: Engine{
+		Engine: EngineSettings{
 			AllowedLateness:    10 * time.Minute,
 			IdleTimeout:        time.Minute,
 			CacheStates:        50_000,
@@ -382,7 +388,7 @@ func (c *Config) Validate() error {
 }
 
 // Options returns the engine options the configuration sets.
-func (e *Engine) Options() engine.Options {
+func (e *EngineSettings) Options() engine.Options {
 	return engine.Options{
 		CacheStates:        e.CacheStates,
 		BlockCacheBytes:    int64(e.BlockCacheMB) << 20,

@@ -1,4 +1,4 @@
-package kafka_test
+package config_test
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/config"
 )
 
 func writeConfig(t *testing.T, yaml string) string {
@@ -43,7 +43,7 @@ http: 0.0.0.0:8080
 tls:
   enabled: true
   ca_file: /etc/ca.pem
-  server_name: kafka.internal
+  server_name: config.internal
 sasl:
   mechanism: SCRAM-SHA-512
   username: lifeline
@@ -61,26 +61,26 @@ log:
   format: json
 customer_field: account_user
 `
-	fullWant := kafka.Defaults()
+	fullWant := config.Defaults()
 	fullWant.Brokers = []string{"kafka-1:9092", "kafka-2:9092"}
 	fullWant.Group = "lifeline-prod"
 	fullWant.ClientID = "node-7"
-	fullWant.Topics = kafka.Topics{Input: "events", Alerts: "out.alerts", Health: "out.health", Stages: "out.stages", DeadLetters: "out.dlq", Changelog: "out.changelog"}
-	fullWant.CreateTopics = kafka.CreateTopics{Enabled: true, Partitions: 24, Replication: 3}
-	fullWant.Guarantee = kafka.AtLeastOnce
+	fullWant.Topics = config.Topics{Input: "events", Alerts: "out.alerts", Health: "out.health", Stages: "out.stages", DeadLetters: "out.dlq", Changelog: "out.changelog"}
+	fullWant.CreateTopics = config.CreateTopics{Enabled: true, Partitions: 24, Replication: 3}
+	fullWant.Guarantee = config.AtLeastOnce
 	fullWant.StateDir = "/data/lifeline"
 	fullWant.Rules = "/etc/lifeline/rules.yaml"
 	fullWant.HTTP = "0.0.0.0:8080"
-	fullWant.TLS = kafka.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "kafka.internal"}
-	fullWant.SASL = kafka.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = kafka.Engine{AllowedLateness: 15 * time.Minute, IdleTimeout: 30 * time.Second, CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: 5 * time.Second, CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: 2 * time.Minute}
-	fullWant.Log = kafka.Log{Level: "debug", Format: "json"}
+	fullWant.TLS = config.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "config.internal"}
+	fullWant.SASL = config.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
+	fullWant.Engine = config.EngineSettings{AllowedLateness: 15 * time.Minute, IdleTimeout: 30 * time.Second, CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: 5 * time.Second, CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: 2 * time.Minute}
+	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 
-	envWant := kafka.Defaults()
+	envWant := config.Defaults()
 	envWant.Brokers = []string{"a:9092", "b:9093"}
 	envWant.Group = "from-file"
-	envWant.SASL = kafka.SASL{Mechanism: "PLAIN", Username: "u", Password: "from-env"}
+	envWant.SASL = config.SASL{Mechanism: "PLAIN", Username: "u", Password: "from-env"}
 	envWant.Engine.IdleTimeout = 45 * time.Second
 	envWant.CreateTopics.Enabled = true
 	envWant.CreateTopics.Partitions = 6
@@ -91,12 +91,12 @@ customer_field: account_user
 		yaml    string // "" with noFile: no config file at all
 		noFile  bool
 		env     []string
-		want    *kafka.Config
+		want    *config.Config
 		wantErr []string // substrings the error must contain
 	}{
-		{name: "no file: defaults", noFile: true, want: ptr(kafka.Defaults())},
-		{name: "empty file: defaults", yaml: "", want: ptr(kafka.Defaults())},
-		{name: "only comments", yaml: "# nothing\n", want: ptr(kafka.Defaults())},
+		{name: "no file: defaults", noFile: true, want: ptr(config.Defaults())},
+		{name: "empty file: defaults", yaml: "", want: ptr(config.Defaults())},
+		{name: "only comments", yaml: "# nothing\n", want: ptr(config.Defaults())},
 		{name: "every key", yaml: full, want: &fullWant},
 		{
 			name: "environment overrides the file",
@@ -109,7 +109,7 @@ customer_field: account_user
 		{
 			name: "Kubernetes service links are not keys",
 			env:  []string{"LIFELINE_SERVICE_HOST=10.0.0.7", "LIFELINE_SERVICE_PORT=8080", "LIFELINE_SERVICE_PORT_HTTP=8080", "LIFELINE_PORT=tcp://10.0.0.7:8080", "LIFELINE_PORT_8080_TCP_ADDR=10.0.0.7"},
-			want: ptr(kafka.Defaults()),
+			want: ptr(config.Defaults()),
 		},
 		{name: "unknown key", yaml: "brokers: [a:9092]\ngroup: g\nbrokerz: [b:9092]\n", wantErr: []string{"line 3", "brokerz"}},
 		{name: "unknown nested key", yaml: "engine:\n  idle_timeout: 1m\n  idle_timout: 2m\n", wantErr: []string{"line 3", "idle_timout"}},
@@ -131,7 +131,7 @@ customer_field: account_user
 			if !tt.noFile {
 				path = writeConfig(t, tt.yaml)
 			}
-			got, err := kafka.LoadConfig(path, tt.env)
+			got, err := config.LoadConfig(path, tt.env)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error; want one mentioning %q", tt.wantErr)
@@ -155,7 +155,7 @@ customer_field: account_user
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := kafka.LoadConfig(path, nil)
+	_, err := config.LoadConfig(path, nil)
 	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("error %v does not name the missing file", err)
 	}
@@ -167,40 +167,40 @@ func ptr[T any](v T) *T { return &v }
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(*kafka.Config)
+		change func(*config.Config)
 		key    string // the error must name it
 	}{
-		{"no brokers", func(c *kafka.Config) { c.Brokers = nil }, "brokers"},
-		{"broker without port", func(c *kafka.Config) { c.Brokers = []string{"kafka-1"} }, `brokers: "kafka-1" has no port`},
-		{"no group", func(c *kafka.Config) { c.Group = "" }, "group"},
-		{"no input topic", func(c *kafka.Config) { c.Topics.Input = "" }, "topics.input"},
-		{"no alerts topic", func(c *kafka.Config) { c.Topics.Alerts = "" }, "topics.alerts"},
-		{"no health topic", func(c *kafka.Config) { c.Topics.Health = "" }, "topics.health"},
-		{"no stages topic", func(c *kafka.Config) { c.Topics.Stages = "" }, "topics.stages"},
-		{"no dead-letter topic", func(c *kafka.Config) { c.Topics.DeadLetters = "" }, "topics.dead_letters"},
-		{"no changelog topic", func(c *kafka.Config) { c.Topics.Changelog = "" }, "topics.changelog"},
-		{"unknown guarantee", func(c *kafka.Config) { c.Guarantee = "exactly-once" }, "guarantee"},
-		{"no state dir", func(c *kafka.Config) { c.StateDir = "" }, "state_dir"},
-		{"no partitions", func(c *kafka.Config) { c.CreateTopics.Partitions = 0 }, "create_topics.partitions"},
-		{"no replication", func(c *kafka.Config) { c.CreateTopics.Replication = -1 }, "create_topics.replication"},
-		{"unknown SASL mechanism", func(c *kafka.Config) { c.SASL = kafka.SASL{Mechanism: "GSSAPI", Username: "u"} }, "sasl.mechanism"},
-		{"SASL without user", func(c *kafka.Config) { c.SASL.Mechanism = "PLAIN" }, "sasl.username"},
-		{"certificate without key", func(c *kafka.Config) { c.TLS.CertFile = "/c.pem" }, "tls.cert_file"},
-		{"key without certificate", func(c *kafka.Config) { c.TLS.KeyFile = "/k.pem" }, "tls.key_file"},
-		{"negative lateness", func(c *kafka.Config) { c.Engine.AllowedLateness = -time.Second }, "engine.allowed_lateness"},
-		{"no idle timeout", func(c *kafka.Config) { c.Engine.IdleTimeout = 0 }, "engine.idle_timeout"},
-		{"no cache", func(c *kafka.Config) { c.Engine.CacheStates = 0 }, "engine.cache_states"},
-		{"tiny block cache", func(c *kafka.Config) { c.Engine.BlockCacheMB = 1 }, "engine.block_cache_mb"},
-		{"negative checkpoint interval", func(c *kafka.Config) { c.Engine.CheckpointInterval = -time.Second }, "engine.checkpoint_interval"},
-		{"negative checkpoint events", func(c *kafka.Config) { c.Engine.CheckpointEvents = -1 }, "engine.checkpoint_events"},
-		{"no poll records", func(c *kafka.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
-		{"short transaction timeout", func(c *kafka.Config) { c.Engine.TransactionTimeout = 500 * time.Millisecond }, "engine.transaction_timeout"},
-		{"unknown log level", func(c *kafka.Config) { c.Log.Level = "verbose" }, "log.level"},
-		{"unknown log format", func(c *kafka.Config) { c.Log.Format = "xml" }, "log.format"},
+		{"no brokers", func(c *config.Config) { c.Brokers = nil }, "brokers"},
+		{"broker without port", func(c *config.Config) { c.Brokers = []string{"kafka-1"} }, `brokers: "kafka-1" has no port`},
+		{"no group", func(c *config.Config) { c.Group = "" }, "group"},
+		{"no input topic", func(c *config.Config) { c.Topics.Input = "" }, "topics.input"},
+		{"no alerts topic", func(c *config.Config) { c.Topics.Alerts = "" }, "topics.alerts"},
+		{"no health topic", func(c *config.Config) { c.Topics.Health = "" }, "topics.health"},
+		{"no stages topic", func(c *config.Config) { c.Topics.Stages = "" }, "topics.stages"},
+		{"no dead-letter topic", func(c *config.Config) { c.Topics.DeadLetters = "" }, "topics.dead_letters"},
+		{"no changelog topic", func(c *config.Config) { c.Topics.Changelog = "" }, "topics.changelog"},
+		{"unknown guarantee", func(c *config.Config) { c.Guarantee = "exactly-once" }, "guarantee"},
+		{"no state dir", func(c *config.Config) { c.StateDir = "" }, "state_dir"},
+		{"no partitions", func(c *config.Config) { c.CreateTopics.Partitions = 0 }, "create_topics.partitions"},
+		{"no replication", func(c *config.Config) { c.CreateTopics.Replication = -1 }, "create_topics.replication"},
+		{"unknown SASL mechanism", func(c *config.Config) { c.SASL = config.SASL{Mechanism: "GSSAPI", Username: "u"} }, "sasl.mechanism"},
+		{"SASL without user", func(c *config.Config) { c.SASL.Mechanism = "PLAIN" }, "sasl.username"},
+		{"certificate without key", func(c *config.Config) { c.TLS.CertFile = "/c.pem" }, "tls.cert_file"},
+		{"key without certificate", func(c *config.Config) { c.TLS.KeyFile = "/k.pem" }, "tls.key_file"},
+		{"negative lateness", func(c *config.Config) { c.Engine.AllowedLateness = -time.Second }, "engine.allowed_lateness"},
+		{"no idle timeout", func(c *config.Config) { c.Engine.IdleTimeout = 0 }, "engine.idle_timeout"},
+		{"no cache", func(c *config.Config) { c.Engine.CacheStates = 0 }, "engine.cache_states"},
+		{"tiny block cache", func(c *config.Config) { c.Engine.BlockCacheMB = 1 }, "engine.block_cache_mb"},
+		{"negative checkpoint interval", func(c *config.Config) { c.Engine.CheckpointInterval = -time.Second }, "engine.checkpoint_interval"},
+		{"negative checkpoint events", func(c *config.Config) { c.Engine.CheckpointEvents = -1 }, "engine.checkpoint_events"},
+		{"no poll records", func(c *config.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
+		{"short transaction timeout", func(c *config.Config) { c.Engine.TransactionTimeout = 500 * time.Millisecond }, "engine.transaction_timeout"},
+		{"unknown log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level"},
+		{"unknown log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := kafka.Defaults()
+			c := config.Defaults()
 			tt.change(&c)
 			err := c.Validate()
 			if err == nil {
@@ -213,23 +213,20 @@ func TestValidate(t *testing.T) {
 	}
 
 	t.Run("defaults are valid", func(t *testing.T) {
-		c := kafka.Defaults()
+		c := config.Defaults()
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("lower-case SASL mechanism", func(t *testing.T) {
-		c := kafka.Defaults()
-		c.SASL = kafka.SASL{Mechanism: "scram-sha-256", Username: "u"}
+		c := config.Defaults()
+		c.SASL = config.SASL{Mechanism: "scram-sha-256", Username: "u"}
 		if err := c.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := kafka.ClientOpts(&c); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("every problem at once", func(t *testing.T) {
-		c := kafka.Defaults()
+		c := config.Defaults()
 		c.Group, c.StateDir, c.Log.Format = "", "", "xml"
 		err := c.Validate()
 		if err == nil {
@@ -259,19 +256,19 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
 	}
-	var c kafka.Config
-	if err := kafka.ApplyEnv(&c, env); err != nil {
+	var c config.Config
+	if err := config.ApplyEnv(&c, env); err != nil {
 		t.Fatal(err)
 	}
-	want := kafka.Config{
+	want := config.Config{
 		Brokers: []string{"x:1"}, Group: "g", ClientID: "c",
-		Topics:       kafka.Topics{Input: "i", Alerts: "a", Health: "h", Stages: "s", DeadLetters: "d", Changelog: "cl"},
-		CreateTopics: kafka.CreateTopics{Enabled: true, Partitions: 3, Replication: 2},
-		Guarantee:    kafka.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
-		TLS:           kafka.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
-		SASL:          kafka.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        kafka.Engine{AllowedLateness: time.Minute, IdleTimeout: 2 * time.Minute, CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: 3 * time.Second, CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: 6 * time.Second},
-		Log:           kafka.Log{Level: "warn", Format: "console"},
+		Topics:       config.Topics{Input: "i", Alerts: "a", Health: "h", Stages: "s", DeadLetters: "d", Changelog: "cl"},
+		CreateTopics: config.CreateTopics{Enabled: true, Partitions: 3, Replication: 2},
+		Guarantee:    config.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
+		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
+		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
+		Engine:        config.EngineSettings{AllowedLateness: time.Minute, IdleTimeout: 2 * time.Minute, CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: 3 * time.Second, CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: 6 * time.Second},
+		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -298,7 +295,7 @@ func countLeaves(v reflect.Value) int {
 // to its caller (which applies flag overrides first).
 func TestReadConfig(t *testing.T) {
 	path := writeConfig(t, "log:\n  level: loud\n")
-	c, err := kafka.ReadConfig(path, []string{"LIFELINE_GROUP=g2"})
+	c, err := config.ReadConfig(path, []string{"LIFELINE_GROUP=g2"})
 	if err != nil {
 		t.Fatalf("ReadConfig validated: %v", err)
 	}
@@ -308,7 +305,7 @@ func TestReadConfig(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "log.level") {
 		t.Errorf("Validate: %v, want an error naming log.level", err)
 	}
-	if _, err := kafka.ReadConfig(writeConfig(t, "bogus: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "bogus") {
+	if _, err := config.ReadConfig(writeConfig(t, "bogus: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("ReadConfig of an unknown key: %v, want an error naming it", err)
 	}
 }
@@ -316,7 +313,7 @@ func TestReadConfig(t *testing.T) {
 // TestEngineOptions: the config's engine keys reach the engine, and an
 // allowed lateness of 0 means none rather than the engine's default.
 func TestEngineOptions(t *testing.T) {
-	cfg := kafka.Defaults()
+	cfg := config.Defaults()
 	cfg.Engine.AllowedLateness = 0
 	cfg.Engine.CheckpointEvents = 123
 	o := cfg.Engine.Options()
