@@ -466,7 +466,7 @@ func TestScanPromQL(t *testing.T) {
 var dashboardMustShow = []string{
 	"lifeline_events_processed_total", "lifeline_processing_latency_seconds_bucket",
 	"lifeline_consumer_lag_records", "lifeline_watermark_lag_seconds", "lifeline_dead_letters_total",
-	"lifeline_decode_errors_total", "lifeline_alerts_total", "lifeline_stage_transitions_total",
+	"lifeline_alerts_total", "lifeline_stage_transitions_total",
 	"lifeline_customers", "lifeline_customers_by_health_band", "lifeline_restore_remaining_records",
 	"lifeline_partitions_assigned", "lifeline_partitions_ready", "lifeline_pebble_disk_usage_bytes",
 	"lifeline_pebble_compaction_debt_bytes", "lifeline_pebble_read_amplification",

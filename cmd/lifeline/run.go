@@ -78,7 +78,7 @@ func (c *runCmd) Run(e *env) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, version)
 	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
-	m.RulesInfo.WithLabelValues(pack.Version).Set(1)
+	m.SetPack(pack)
 	kp := kprom.NewMetrics("lifeline_kafka", kprom.Registerer(reg), kprom.Gatherer(reg))
 	rt, err := kafka.New(cfg, eng, kafka.Options{Logger: log, Metrics: m, ExtraOpts: []kgo.Opt{kgo.WithHooks(kp)}})
 	if err != nil {

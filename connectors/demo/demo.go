@@ -111,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, o.Version)
 	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
-	m.RulesInfo.WithLabelValues(o.Pack.Version).Set(1)
+	m.SetPack(o.Pack)
 	rt, err := kafka.New(cfg, eng, kafka.Options{Logger: o.Logger, Metrics: m, Clock: clock.Now})
 	if err != nil {
 		return err

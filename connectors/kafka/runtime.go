@@ -521,6 +521,7 @@ func (r *Runtime) assigned(ctx context.Context, cl *kgo.Client, assigned map[str
 			continue
 		}
 		w := newWorker(r, id)
+		r.m.AddPartition(w.label)
 		r.workers[id] = w
 		r.wg.Add(1)
 		go w.run(r.ctx)

@@ -466,11 +466,9 @@ func (w *worker) countOutputs() {
 		m.EventsProcessed.WithLabelValues(w.label, "duplicate").Add(w.dups)
 		m.EventsProcessed.WithLabelValues(w.label, "dead_letter").Add(w.dead)
 		m.EventsProcessed.WithLabelValues(w.label, "skipped").Add(w.skipped)
-		m.EventsDuplicate.WithLabelValues(w.label).Add(w.dups)
 		m.RuleEvaluations.WithLabelValues("event").Add(w.applied)
 	}
 	for _, reason := range w.deadReasons {
-		m.DecodeErrors.WithLabelValues(reason).Inc()
 		m.DeadLetters.WithLabelValues(reason).Inc()
 	}
 	for i := range w.out.Records {

@@ -10,14 +10,16 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // Metrics holds the collectors the runtime updates as it goes.
 type Metrics struct {
 	EventsConsumed   *prometheus.CounterVec // partition
 	EventsProcessed  *prometheus.CounterVec // partition, outcome
-	DecodeErrors     *prometheus.CounterVec // reason
-	DeadLetters      *prometheus.CounterVec // reason
+	DeadLetters      *prometheus.CounterVec // reason: why the record could not be decoded
 	Latency          prometheus.Histogram   // event read to outputs committed
 	Outputs          *prometheus.CounterVec // kind
 	Alerts           *prometheus.CounterVec // rule, status
@@ -38,10 +40,8 @@ type Metrics struct {
 	CustomersByBand  *prometheus.GaugeVec   // band
 	AlertsOpen       *prometheus.GaugeVec   // rule
 	LifetimeValue    prometheus.Gauge       // total revenue
-	EventsDuplicate  *prometheus.CounterVec // partition
-	RuleEvaluations  *prometheus.CounterVec // kind: event, timer
+	RuleEvaluations  *prometheus.CounterVec // cause: event, timer
 	BuildInfo        *prometheus.GaugeVec   // version
-	registry         *prometheus.Registry
 }
 
 // New creates the metrics and registers them (and Go/process collectors)
@@ -52,10 +52,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Name: "lifeline_events_consumed_total", Help: "Input records read, by partition."}, []string{"partition"}),
 		EventsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_events_processed_total", Help: "Input records processed, by partition and outcome (applied, duplicate, dead_letter, skipped)."}, []string{"partition", "outcome"}),
-		DecodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lifeline_decode_errors_total", Help: "Input records that could not be decoded, by reason."}, []string{"reason"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lifeline_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+			Name: "lifeline_dead_letters_total", Help: "Input records that could not be decoded and went to the dead-letter topic, by reason."}, []string{"reason"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lifeline_processing_latency_seconds", Help: "Time from reading an input record to its outputs being committed.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
@@ -96,27 +94,80 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		AlertsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lifeline_alerts_open", Help: "Alerts firing and not resolved, by rule, on this instance's partitions."}, []string{"rule"}),
 		LifetimeValue: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lifeline_lifetime_value_total", Help: "Sum of customers' lifetime value (revenue less refunds) on this instance's partitions."}),
-		EventsDuplicate: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lifeline_duplicate_events_total", Help: "Events dropped as duplicates (same dedupe key), by partition."}, []string{"partition"}),
+			Name: "lifeline_lifetime_value", Help: "Sum of customers' lifetime value (revenue less refunds) on this instance's partitions, in the events' currency."}),
 		RuleEvaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lifeline_rule_evaluations_total", Help: "Rule-pack evaluations (stage machine, scorecard and alert rules for one customer), by cause (event)."}, []string{"cause"}),
+			Name: "lifeline_rule_evaluations_total", Help: "Rule-pack evaluations (stage machine, scorecard and alert rules for one customer), by cause (event, timer)."}, []string{"cause"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lifeline_build_info", Help: "Lifeline build (value 1), by version."}, []string{"version"}),
-		registry: reg,
 	}
-	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DecodeErrors, m.DeadLetters, m.Latency,
+	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DeadLetters, m.Latency,
 		m.Outputs, m.Alerts, m.Transitions, m.Batches, m.BatchSize, m.RestoreRecords, m.RestoreRemaining,
 		m.RestoreSeconds, m.PartitionsOwned, m.PartitionsReady, m.RulesReloads, m.RulesInfo, m.IdleAdvances,
 		m.WatermarkLag, m.ConsumerLag, m.Customers, m.CustomersByBand, m.AlertsOpen, m.LifetimeValue,
-		m.EventsDuplicate, m.RuleEvaluations, m.BuildInfo,
+		m.RuleEvaluations, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version).Set(1)
+	// Every label value known in advance starts at zero: a series that
+	// appears only with its first increment leaves dashboard panels empty
+	// and hides that first increment from increase() and rate() (an alert
+	// on the first rejected rule pack would never fire).
+	for _, r := range decode.Reasons() {
+		m.DeadLetters.WithLabelValues(string(r))
+	}
+	for _, k := range []string{"stage", "health", "alert"} {
+		m.Outputs.WithLabelValues(k)
+	}
+	for _, r := range []string{"committed", "aborted"} {
+		m.Batches.WithLabelValues(r)
+	}
+	for _, r := range []string{"applied", "rejected"} {
+		m.RulesReloads.WithLabelValues(r)
+	}
+	for _, c := range []string{CauseEvent, CauseTimer} {
+		m.RuleEvaluations.WithLabelValues(c)
+	}
 	return m
 }
 
-// Registry is the registry the metrics live in.
-func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+// The causes of a rule evaluation (RuleEvaluations' label).
+const (
+	CauseEvent = "event"
+	CauseTimer = "timer"
+)
+
+// Outcomes of an input record (EventsProcessed's label).
+const (
+	OutcomeApplied    = "applied"
+	OutcomeDuplicate  = "duplicate"
+	OutcomeDeadLetter = "dead_letter"
+	OutcomeSkipped    = "skipped"
+)
+
+// SetPack records the rule pack in force (RulesInfo) and starts the series
+// of its alert rules and transitions at zero.
+func (m *Metrics) SetPack(p *rules.Pack) {
+	m.RulesInfo.Reset()
+	m.RulesInfo.WithLabelValues(p.Version).Set(1)
+	for _, a := range p.Alerts {
+		m.Alerts.WithLabelValues(a.Name, "firing")
+		m.Alerts.WithLabelValues(a.Name, "resolved")
+	}
+	for _, t := range p.Transitions {
+		for _, from := range t.From {
+			m.Transitions.WithLabelValues(from, t.To)
+		}
+	}
+}
+
+// AddPartition starts a newly assigned partition's series at zero.
+func (m *Metrics) AddPartition(label string) {
+	m.EventsConsumed.WithLabelValues(label)
+	for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeDeadLetter, OutcomeSkipped} {
+		m.EventsProcessed.WithLabelValues(label, o)
+	}
+	m.RestoreRecords.WithLabelValues(label)
+	m.IdleAdvances.WithLabelValues(label)
+}
 
 // Partition formats a partition number as a label value.
 func Partition(p int32) string { return strconv.Itoa(int(p)) }

@@ -105,8 +105,7 @@ func (w *Watcher) Reload(forced bool) bool {
 	w.Current = data
 	w.Apply(pack)
 	w.Metrics.RulesReloads.WithLabelValues("applied").Inc()
-	w.Metrics.RulesInfo.Reset()
-	w.Metrics.RulesInfo.WithLabelValues(pack.Version).Set(1)
+	w.Metrics.SetPack(pack)
 	w.Log.Info().Str("file", w.Path).Str("rules_version", pack.Version).Msg("rule pack reloaded; it takes effect from the next batch")
 	return true
 }
