@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 
@@ -37,16 +38,34 @@ func journeyStream(t *testing.T, customers, days int) ([][]byte, []string) {
 	return recs, all
 }
 
-// applyRecord decodes record i of evs and applies it.
-func applyRecord(t *testing.T, d *decode.Decoder, p *engine.Partition, evs [][]byte, i int, out *engine.Outputs) {
-	t.Helper()
-	var e engine.Event
-	if err := d.Decode(evs[i], nil, &e); err != nil {
-		t.Fatalf("decode %s: %v", evs[i], err)
+// records is a Source of encoded events: records from..to of vals, each
+// at its index.
+type records struct {
+	t     *testing.T
+	dec   *decode.Decoder
+	vals  [][]byte
+	i, to int
+	curr  int
+}
+
+func newRecords(t *testing.T, vals [][]byte, from, to int) *records {
+	return &records{t: t, dec: decode.New(decode.Options{}), vals: vals, i: from, to: to}
+}
+
+func (r *records) Next() (int64, error) {
+	if r.i >= r.to {
+		return 0, io.EOF
 	}
-	if _, err := p.Apply(&e, int64(i), out); err != nil {
-		t.Fatal(err)
+	r.curr = r.i
+	r.i++
+	return int64(r.curr), nil
+}
+
+func (r *records) Event(ev *engine.Event) bool {
+	if err := r.dec.Decode(r.vals[r.curr], nil, ev); err != nil {
+		r.t.Fatalf("decode %s: %v", r.vals[r.curr], err)
 	}
+	return true
 }
 
 // openPartition opens an engine on dir and its partition 0; the caller
@@ -87,37 +106,33 @@ func runBatches(t *testing.T, evs [][]byte, n, abortEvery int, opts engine.Optio
 		eng.Release(p)
 		eng.Close()
 	})
-	var (
-		out  engine.Outputs
-		recs []string
-		d    = decode.New(decode.Options{})
-	)
-	apply := func(from, to int) {
-		for i := from; i < to; i++ {
-			applyRecord(t, d, p, evs, i, &out)
-		}
-		if err := p.Flush(&out); err != nil {
+	var recs []string
+	d := engine.NewDriver(p)
+	apply := func(from, to int) *engine.Outputs {
+		if err := d.Process(newRecords(t, evs, from, to)); err != nil {
 			t.Fatal(err)
 		}
+		out, err := d.Flush()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
 	for b, from := 0, 0; from < len(evs); b, from = b+1, from+n {
 		to := min(from+n, len(evs))
 		if abortEvery > 0 && b%abortEvery == abortEvery-1 {
 			apply(from, to)
-			if err := p.Abort(); err != nil {
+			if err := d.Abort(); err != nil {
 				t.Fatal(err)
 			}
-			out.Reset()
 		}
-		apply(from, to)
-		for _, o := range out.Records {
+		for _, o := range apply(from, to).Records {
 			recs = append(recs, string(o.Value))
 		}
-		if err := p.Commit(int64(to)); err != nil {
+		if err := d.Commit(int64(to)); err != nil {
 			t.Fatal(err)
 		}
 		checkpointIfDue(t, p)
-		out.Reset()
 	}
 	return recs, eng, p
 }
@@ -189,21 +204,19 @@ func TestStoreLagsUntilCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	opts := engine.Options{CheckpointEvents: 1000}
 	eng, p := openPartition(t, dir, opts)
-	var out engine.Outputs
-	d := decode.New(decode.Options{})
+	d := engine.NewDriver(p)
 	commitUpTo := func(from, to int) {
 		t.Helper()
-		for i := from; i < to; i++ {
-			applyRecord(t, d, p, evs, i, &out)
-		}
-		if err := p.Flush(&out); err != nil {
+		if err := d.Process(newRecords(t, evs, from, to)); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Commit(0); err != nil {
+		if _, err := d.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Commit(0); err != nil {
 			t.Fatal(err)
 		}
 		checkpointIfDue(t, p)
-		out.Reset()
 	}
 	commitUpTo(0, 1200) // checkpoints: 1200 events ≥ 1000
 	if p.Pending() {
@@ -234,6 +247,7 @@ func TestStoreLagsUntilCheckpoint(t *testing.T) {
 	eng, p = openPartition(t, dir, opts)
 	defer eng.Close()
 	defer eng.Release(p)
+	d = engine.NewDriver(p)
 	if p.Next() != 1200 {
 		t.Fatalf("restarted at %d, want 1200", p.Next())
 	}
@@ -312,7 +326,7 @@ func TestCheckpointRefusedAfterSkips(t *testing.T) {
 	h := newHarness(t, engine.Options{CheckpointEvents: 100})
 	h.apply(ev("cus_1", "Signed Up", t0, "e1"))
 	h.commit()
-	h.p.Skip(h.pos)
+	h.skip()
 	if err := h.p.Checkpoint(); err == nil {
 		t.Fatal("Checkpoint after a Skip, before Commit: no error")
 	}

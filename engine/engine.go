@@ -111,7 +111,7 @@ func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		FormatMajorVersion:          pebble.FormatNewest,
-		Logger:                      quietLogger{},
+		Logger:                      QuietPebbleLogger{},
 	}
 	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	for i := range popts.Levels {
@@ -127,13 +127,21 @@ func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// quietLogger keeps Pebble's informational chatter out of the engine's
-// output; errors still reach stderr through Fatalf.
-type quietLogger struct{}
+// QuietPebbleLogger is the store's pebble.Logger: it drops Pebble's
+// informational and error chatter (every failure reaches the engine's
+// caller as an error, with context) and panics on a fatal one, which
+// Pebble raises only for a store it cannot go on with. Tools that open a
+// Pebble store of their own beside the engine's use it too.
+type QuietPebbleLogger struct{}
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
+// Infof implements pebble.Logger.
+func (QuietPebbleLogger) Infof(string, ...any) {}
+
+// Errorf implements pebble.Logger.
+func (QuietPebbleLogger) Errorf(string, ...any) {}
+
+// Fatalf implements pebble.Logger.
+func (QuietPebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
 
@@ -170,11 +178,7 @@ func (e *Engine) DiskUsage() uint64 { return e.db.Metrics().DiskSpaceUsage() }
 // Metrics returns Pebble's metrics, for export.
 func (e *Engine) Metrics() *pebble.Metrics { return e.db.Metrics() }
 
-// Key layout: one keyspace per partition.
-//
-//	's' partition(4) customer → state encoding
-//	't' partition(4) due(8) customer → (empty): the timer index
-//	'm' partition(4) → meta (JSON)
+// The key prefixes of the store's layout (doc.go, "Store layout").
 const (
 	prefixState = 's'
 	prefixTimer = 't'

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"io"
 	"testing"
 	"time"
 
@@ -46,15 +47,16 @@ func (r rec) atMillis(t testing.TB) int64 {
 	return at.UnixMilli()
 }
 
-// harness drives one partition of a real engine over Pebble in a temp dir,
-// the way a runtime does: Apply/Advance, then Flush and Commit.
+// harness drives one partition of a real engine over Pebble in a temp dir
+// through the engine's Driver, as runtimes do: Process/Advance, then Flush
+// and Commit.
 type harness struct {
 	t    testing.TB
 	dir  string
 	opts engine.Options
 	eng  *engine.Engine
 	p    *engine.Partition
-	out  engine.Outputs
+	d    *engine.Driver
 	pos  int64
 	// recs is every record produced so far, in order; raw the same as text.
 	recs    []rec
@@ -79,7 +81,7 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.eng, h.p = eng, p
+	h.eng, h.p, h.d = eng, p, engine.NewDriver(p)
 	h.pos = p.Next()
 }
 
@@ -91,7 +93,7 @@ func (h *harness) close() {
 	if err := h.eng.Close(); err != nil {
 		h.t.Error(err)
 	}
-	h.eng, h.p = nil, nil
+	h.eng, h.p, h.d = nil, nil, nil
 }
 
 // reopen commits, closes the engine and opens it again on the same store:
@@ -107,18 +109,44 @@ func (h *harness) reopen() {
 // applied (false: a duplicate).
 func (h *harness) apply(ev engine.Event) bool {
 	h.t.Helper()
-	applied, err := h.p.Apply(&ev, h.pos, &h.out)
-	if err != nil {
+	before := h.d.Stats().Applied
+	if err := h.d.Process(&engine.Events{List: []engine.Event{ev}, First: h.pos}); err != nil {
 		h.t.Fatalf("apply %+v: %v", ev, err)
 	}
 	h.pos++
 	h.drain()
-	return applied
+	return h.d.Stats().Applied > before
 }
+
+// skip consumes the next input position without an event (a record that
+// could not be decoded).
+func (h *harness) skip() {
+	h.t.Helper()
+	if err := h.d.Process(&blank{pos: h.pos}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.pos++
+}
+
+// blank is a Source of one record without an event.
+type blank struct {
+	pos  int64
+	read bool
+}
+
+func (b *blank) Next() (int64, error) {
+	if b.read {
+		return 0, io.EOF
+	}
+	b.read = true
+	return b.pos, nil
+}
+
+func (b *blank) Event(*engine.Event) bool { return false }
 
 func (h *harness) advance(wm int64) {
 	h.t.Helper()
-	if err := h.p.Advance(wm, &h.out); err != nil {
+	if err := h.d.Advance(wm); err != nil {
 		h.t.Fatal(err)
 	}
 	h.drain()
@@ -126,7 +154,8 @@ func (h *harness) advance(wm int64) {
 
 func (h *harness) drain() {
 	h.t.Helper()
-	for _, o := range h.out.Records[h.drained:] {
+	out := h.d.Outputs()
+	for _, o := range out.Records[h.drained:] {
 		var r rec
 		if err := json.Unmarshal(o.Value, &r); err != nil {
 			h.t.Fatalf("output is not JSON: %v: %s", err, o.Value)
@@ -137,18 +166,17 @@ func (h *harness) drain() {
 		r.raw = string(o.Value)
 		h.recs = append(h.recs, r)
 	}
-	h.drained = len(h.out.Records)
+	h.drained = len(out.Records)
 }
 
 func (h *harness) commit() {
 	h.t.Helper()
-	if err := h.p.Flush(&h.out); err != nil {
+	if _, err := h.d.Flush(); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.p.Commit(0); err != nil {
+	if err := h.d.Commit(0); err != nil {
 		h.t.Fatal(err)
 	}
-	h.out.Reset()
 	h.drained = 0
 }
 

@@ -57,22 +57,21 @@ func killChild(dir string) {
 	if err != nil {
 		fail(err)
 	}
-	var out engine.Outputs
+	d := engine.NewDriver(p)
 	for b := 0; b < batches; b++ {
-		for i := 0; i < killBatch; i++ {
-			pos := p.Next()
-			e := killEvent(pos)
-			if _, err := p.Apply(&e, pos, &out); err != nil {
-				fail(err)
-			}
+		src := engine.Events{First: p.Next()}
+		for i := range int64(killBatch) {
+			src.List = append(src.List, killEvent(src.First+i))
 		}
-		if err := p.Flush(&out); err != nil {
+		if err := d.Process(&src); err != nil {
 			fail(err)
 		}
-		if err := p.Commit(0); err != nil {
+		if _, err := d.Flush(); err != nil {
 			fail(err)
 		}
-		out.Reset()
+		if err := d.Commit(0); err != nil {
+			fail(err)
+		}
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}

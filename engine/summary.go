@@ -2,7 +2,6 @@ package engine
 
 import (
 	"sort"
-	"time"
 
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -51,11 +50,12 @@ type CustomerAlert struct {
 	FiredAt  string `json:"fired_at"`
 }
 
+// rfc3339 formats Unix ms as the output records do ("" for 0: never).
 func rfc3339(ms int64) string {
 	if ms == 0 {
 		return ""
 	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	return string(appendRFC3339Millis(nil, ms))
 }
 
 // Describe explains a customer's state at now (Unix ms) under pack. The

@@ -20,7 +20,8 @@ import (
 
 // Options configure a replay.
 type Options struct {
-	// BatchSize is how many input lines make one checkpoint (default 1000).
+	// BatchSize is how many input lines make one batch, committed and
+	// checkpointed together (default 1000).
 	BatchSize int
 	// Until, when non-zero (Unix ms), is where the watermark is raised
 	// after the last line, so that timers due by then fire: "replay as of
@@ -60,102 +61,77 @@ const MaxBadListed = 100
 // lines it already applied), and writes output records to w, one JSON
 // object per line, in processing order. Blank lines are ignored; bad lines
 // are counted and listed in the summary, never fatal.
+//
+// Outputs are at least once: each batch's records have been written to w
+// (w.Write has returned) before the batch commits, so a crash repeats at
+// most the batch in flight and never loses a record. That holds only if w
+// itself does not hold them back: pass the file or stdout itself, not a
+// bufio.Writer around it.
 func Replay(ctx context.Context, r io.Reader, p *engine.Partition, w io.Writer, opts Options) (Summary, error) {
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = 1000
-	}
 	if opts.MaxLineBytes <= 0 {
 		opts.MaxLineBytes = 1 << 20
 	}
 	sum := Summary{Outputs: map[string]int64{}, BadReasons: map[decode.Reason]int64{}}
-	dec := decode.New(opts.Decode)
-	br := bufio.NewReaderSize(r, 256<<10)
+	src := &lines{br: bufio.NewReaderSize(r, 256<<10), max: opts.MaxLineBytes, dec: decode.New(opts.Decode), sum: &sum}
+	// Records are gathered here and handed to w in one Write per batch,
+	// before the batch commits.
 	bw := bufio.NewWriterSize(w, 256<<10)
-	var (
-		out     engine.Outputs
-		ev      engine.Event
-		inBatch int
-		lineBuf []byte
-	)
-	resume := p.Next()
-	commit := func() error {
+	emit := func(out *engine.Outputs) error {
 		for _, rec := range out.Records {
 			sum.Outputs[rec.Kind.String()]++
 			bw.Write(rec.Value)
 			bw.WriteByte('\n')
 		}
-		// Outputs first, then the checkpoint: a crash between the two
-		// repeats outputs (at least once), never loses them.
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("write outputs: %w", err)
 		}
-		if err := p.Flush(&out); err != nil {
-			return err
-		}
-		if err := p.Commit(0); err != nil {
-			return err
-		}
-		out.Reset()
-		inBatch = 0
 		return nil
 	}
-	for line := int64(0); ; line++ {
-		if line%1024 == 0 && ctx.Err() != nil {
-			return sum, ctx.Err()
-		}
-		raw, tooLong, err := readLine(br, &lineBuf, opts.MaxLineBytes)
-		if errors.Is(err, io.EOF) && raw == nil {
-			break
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return sum, fmt.Errorf("read input line %d: %w", line+1, err)
-		}
-		sum.Lines++
-		if line < resume {
-			sum.Skipped++
-			continue
-		}
-		raw = bytes.TrimSpace(raw)
-		switch {
-		case len(raw) == 0:
-			p.Skip(line)
-		case tooLong:
-			sum.bad(line, &decode.Error{Reason: decode.ReasonMalformedJSON, Msg: fmt.Sprintf("line longer than %d bytes", opts.MaxLineBytes)})
-			p.Skip(line)
-		default:
-			if derr := dec.Decode(raw, nil, &ev); derr != nil {
-				sum.bad(line, derr)
-				p.Skip(line)
-				break
-			}
-			applied, aerr := p.Apply(&ev, line, &out)
-			if aerr != nil {
-				return sum, fmt.Errorf("apply line %d: %w", line+1, aerr)
-			}
-			if applied {
-				sum.Events++
-			} else {
-				sum.Duplicates++
-			}
-		}
-		if inBatch++; inBatch >= opts.BatchSize {
-			if err := commit(); err != nil {
-				return sum, err
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	st, err := engine.NewDriver(p).Run(ctx, src, engine.RunOptions{BatchSize: opts.BatchSize, Until: opts.Until}, emit)
+	sum.Events, sum.Duplicates, sum.Skipped = st.Applied, st.Duplicates, st.Stale
+	return sum, err
+}
+
+// lines is the engine's Source over NDJSON input: position n is line n+1.
+type lines struct {
+	br   *bufio.Reader
+	buf  []byte
+	max  int
+	next int64 // the position of the next line
+	raw  []byte
+	long bool // raw's line was longer than max
+	dec  *decode.Decoder
+	sum  *Summary
+}
+
+func (l *lines) Next() (int64, error) {
+	raw, long, err := readLine(l.br, &l.buf, l.max)
+	if errors.Is(err, io.EOF) && raw == nil {
+		return 0, io.EOF
 	}
-	if opts.Until != 0 {
-		if err := p.Advance(opts.Until, &out); err != nil {
-			return sum, err
-		}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read input line %d: %w", l.next+1, err)
 	}
-	if err := commit(); err != nil {
-		return sum, err
+	l.raw, l.long = raw, long
+	l.sum.Lines++
+	l.next++
+	return l.next - 1, nil
+}
+
+func (l *lines) Event(ev *engine.Event) bool {
+	raw := bytes.TrimSpace(l.raw)
+	switch {
+	case len(raw) == 0:
+		return false
+	case l.long:
+		l.sum.bad(l.next-1, &decode.Error{Reason: decode.ReasonMalformedJSON, Msg: fmt.Sprintf("line longer than %d bytes", l.max)})
+		return false
 	}
-	return sum, nil
+	if err := l.dec.Decode(raw, nil, ev); err != nil {
+		l.sum.bad(l.next-1, err)
+		return false
+	}
+	return true
 }
 
 func (s *Summary) bad(line int64, err error) {

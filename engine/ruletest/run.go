@@ -275,8 +275,7 @@ type run struct {
 	c     *Case
 	pack  *rules.Pack
 	eng   *engine.Engine
-	part  *engine.Partition
-	out   engine.Outputs
+	d     *engine.Driver
 	recs  []record
 	lines map[string]int // event id → its line
 }
@@ -302,31 +301,31 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 		return res, err
 	}
 	defer eng.Release(part)
-	r := &run{f: f, c: c, pack: pack, eng: eng, part: part, lines: map[string]int{}}
+	r := &run{f: f, c: c, pack: pack, eng: eng, d: engine.NewDriver(part), lines: map[string]int{}}
 	for _, ev := range c.Events {
 		r.lines[ev.ID] = ev.Line
 	}
 
 	expects := slices.Clone(c.Expect)
 	sort.SliceStable(expects, func(i, j int) bool { return expects[i].At < expects[j].At })
-	lateness := f.Lateness.Milliseconds()
 	next := 0 // the next event to apply
 	since := map[string]int{}
 	sinceAt := map[string]int64{}
 	for _, x := range expects {
+		// Every listed event up to the check's time; each raises the
+		// watermark to its time less the allowed lateness, firing the
+		// timers due before it.
+		src := engine.Events{First: int64(next)}
 		for next < len(c.Events) && c.Events[next].At <= x.At {
 			ev := &c.Events[next]
-			if err := part.Advance(ev.At-lateness, &r.out); err != nil {
-				return res, err
-			}
-			e := engine.Event{ID: ev.ID, CustomerID: ev.Customer, Type: ev.Call, Name: ev.Name, Time: ev.At,
-				Score: ev.Score, HasScore: ev.HasScore, Revenue: ev.Revenue}
-			if _, err := part.Apply(&e, int64(next), &r.out); err != nil {
-				return res, fmt.Errorf("event at line %d: %w", ev.Line, err)
-			}
+			src.List = append(src.List, engine.Event{ID: ev.ID, CustomerID: ev.Customer, Type: ev.Call, Name: ev.Name, Time: ev.At,
+				Score: ev.Score, HasScore: ev.HasScore, Revenue: ev.Revenue})
 			next++
 		}
-		if err := part.Advance(x.At, &r.out); err != nil {
+		if err := r.d.Process(&src); err != nil {
+			return res, fmt.Errorf("apply the events up to the check at line %d: %w", x.Line, err)
+		}
+		if err := r.d.Advance(x.At); err != nil {
 			return res, err
 		}
 		if err := r.commit(); err != nil {
@@ -352,10 +351,11 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 
 // commit ends a batch and keeps its output records.
 func (r *run) commit() error {
-	if err := r.part.Flush(&r.out); err != nil {
+	out, err := r.d.Flush()
+	if err != nil {
 		return err
 	}
-	for _, o := range r.out.Records {
+	for _, o := range out.Records {
 		var rec record
 		if err := json.Unmarshal(o.Value, &rec); err != nil {
 			return fmt.Errorf("decode output record %s: %w", o.Value, err)
@@ -365,11 +365,7 @@ func (r *run) commit() error {
 		}
 		r.recs = append(r.recs, rec)
 	}
-	if err := r.part.Commit(0); err != nil {
-		return err
-	}
-	r.out.Reset()
-	return nil
+	return r.d.Commit(0)
 }
 
 // check compares one expectation with the engine's state and outputs.

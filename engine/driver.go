@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Source hands a Driver a partition's input, one record at a time, in
+// the order of their positions.
+type Source interface {
+	// Next moves to the next record and returns its position (a Kafka
+	// offset, a line number). It returns io.EOF when the input, or the
+	// part of it meant for this batch, is exhausted.
+	Next() (int64, error)
+	// Event decodes the current record into ev. It returns false for a
+	// record that carries no event: a blank line, or a record the source
+	// could not decode, which the source itself reports (a dead letter, a
+	// bad line). ev's strings need stay valid only until the next Next.
+	Event(ev *Event) bool
+}
+
+// Stats count what a batch did with its input.
+type Stats struct {
+	Applied    int64 // events applied
+	Duplicates int64 // events dropped: their id was already applied
+	Skipped    int64 // records that carried no event (Source.Event false)
+	// Stale counts records before the partition's position: applied by an
+	// earlier run (a resumed replay, a redelivery after a crash), and not
+	// applied again.
+	Stale int64
+	// TimerRuns counts rule-pack evaluations caused by timers (every
+	// applied event causes one too).
+	TimerRuns int64
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Applied += o.Applied
+	s.Duplicates += o.Duplicates
+	s.Skipped += o.Skipped
+	s.Stale += o.Stale
+	s.TimerRuns += o.TimerRuns
+}
+
+// Records is how many input records the counts cover.
+func (s *Stats) Records() int64 { return s.Applied + s.Duplicates + s.Skipped + s.Stale }
+
+// Driver runs a partition's batch cycle, the one every runtime uses (the
+// Kafka runtime, replay, the rule-pack tests, the benchmarks):
+//
+//  1. Process (and Advance) apply input to the batch in progress;
+//  2. Flush ends it and hands back its output records and changelog
+//     entries;
+//  3. the runtime makes those durable (a Kafka transaction, a file);
+//  4. Commit makes the batch the partition's committed state, or Abort,
+//     when the outputs did not become durable, takes it back, so that the
+//     same input can be processed again.
+//
+// Run does all four for runtimes whose outputs become durable in one call.
+// A Driver belongs to the goroutine that owns its Partition.
+type Driver struct {
+	p      *Partition
+	out    Outputs
+	ev     Event
+	stats  Stats  // the batch in progress
+	timers uint64 // p.eval.timerRuns at the batch's start
+}
+
+// NewDriver returns a driver for p.
+func NewDriver(p *Partition) *Driver {
+	return &Driver{p: p, timers: p.eval.timerRuns}
+}
+
+// Partition is the partition driven.
+func (d *Driver) Partition() *Partition { return d.p }
+
+// Outputs are the batch's output records so far; after Flush, with its
+// changelog entries. They stay valid until Commit or Abort.
+func (d *Driver) Outputs() *Outputs { return &d.out }
+
+// Stats are the batch's counts so far.
+func (d *Driver) Stats() Stats {
+	s := d.stats
+	s.TimerRuns = int64(d.p.eval.timerRuns - d.timers)
+	return s
+}
+
+var errFlushed = errors.New("the batch is flushed: Commit or Abort it first")
+
+// Process applies src's records to the batch in progress until src
+// returns io.EOF. A record before the partition's position is counted as
+// Stale and not applied again; a record without an event moves the
+// position past it. The error is src's (other than io.EOF) or the store's.
+func (d *Driver) Process(src Source) error {
+	p := d.p
+	if p.ckpt.flushed {
+		return errFlushed
+	}
+	for {
+		pos, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if pos < p.meta.Next {
+			d.stats.Stale++
+			continue
+		}
+		if !src.Event(&d.ev) {
+			p.skip(pos)
+			d.stats.Skipped++
+			continue
+		}
+		applied, err := p.apply(&d.ev, pos, &d.out)
+		if err != nil {
+			return fmt.Errorf("partition %d position %d: %w", p.id, pos, err)
+		}
+		if applied {
+			d.stats.Applied++
+		} else {
+			d.stats.Duplicates++
+		}
+	}
+}
+
+// Advance raises the watermark to wm (Unix ms) if it is behind, firing the
+// timers that fall due into the batch in progress.
+func (d *Driver) Advance(wm int64) error {
+	if d.p.ckpt.flushed {
+		return errFlushed
+	}
+	return d.p.advance(wm, &d.out)
+}
+
+// Flush ends the batch's processing: the outputs now hold its changelog
+// entries too. Commit or Abort must follow.
+func (d *Driver) Flush() (*Outputs, error) {
+	if d.p.ckpt.flushed {
+		return &d.out, errFlushed
+	}
+	if err := d.p.flush(&d.out); err != nil {
+		return nil, err
+	}
+	return &d.out, nil
+}
+
+// Commit makes the flushed batch the partition's committed state, once its
+// outputs are durable; changelogNext is the changelog offset after its
+// entries (0 without a changelog). It empties the outputs for the next
+// batch.
+func (d *Driver) Commit(changelogNext int64) error {
+	if err := d.p.commit(changelogNext); err != nil {
+		return err
+	}
+	d.reset()
+	return nil
+}
+
+// Abort discards the batch (flushed or not): its outputs, and every change
+// it made to the partition.
+func (d *Driver) Abort() error {
+	err := d.p.abort()
+	d.reset()
+	return err
+}
+
+func (d *Driver) reset() {
+	d.out.Reset()
+	d.stats = Stats{}
+	d.timers = d.p.eval.timerRuns
+}
+
+// RunOptions configure Driver.Run.
+type RunOptions struct {
+	// BatchSize is how many input records make one batch (default 1000).
+	BatchSize int
+	// Until, when non-zero (Unix ms), is where the watermark is raised
+	// after the last record, so that timers due by then fire.
+	Until int64
+}
+
+// Run drives the whole of src through the partition, for runtimes whose
+// outputs become durable in one call: batches of opts.BatchSize records,
+// each flushed, handed to emit, and committed once emit returns. emit must
+// make the outputs durable before it returns (nil: outputs are dropped);
+// a crash then repeats at most the batch in flight, never loses one. A
+// checkpoint follows each commit when one is due, and the last commit.
+// Run stops between batches when ctx ends. It returns the counts of the
+// batches it committed.
+func (d *Driver) Run(ctx context.Context, src Source, opts RunOptions, emit func(*Outputs) error) (Stats, error) {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	var total Stats
+	commit := func() error {
+		out, err := d.Flush()
+		if err != nil {
+			return err
+		}
+		if emit != nil {
+			if err := emit(out); err != nil {
+				return err
+			}
+		}
+		s := d.Stats()
+		if err := d.Commit(0); err != nil {
+			return err
+		}
+		total.Add(s)
+		if d.p.CheckpointDue() {
+			return d.p.Checkpoint()
+		}
+		return nil
+	}
+	batch := &limited{src: src, n: opts.BatchSize}
+	for !batch.done {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		batch.left = batch.n
+		if err := d.Process(batch); err != nil {
+			return total, err
+		}
+		if batch.done && opts.Until != 0 {
+			if err := d.Advance(opts.Until); err != nil {
+				return total, err
+			}
+		}
+		if err := commit(); err != nil {
+			return total, err
+		}
+	}
+	return total, d.p.Checkpoint()
+}
+
+// limited is a Source that ends after n records of src (a batch), and
+// remembers whether src itself ended.
+type limited struct {
+	src     Source
+	n, left int
+	done    bool
+}
+
+func (l *limited) Next() (int64, error) {
+	if l.left == 0 {
+		return 0, io.EOF
+	}
+	pos, err := l.src.Next()
+	if errors.Is(err, io.EOF) {
+		l.done = true
+	}
+	if err != nil {
+		return pos, err
+	}
+	l.left--
+	return pos, nil
+}
+
+func (l *limited) Event(ev *Event) bool { return l.src.Event(ev) }
+
+// Events is a Source of events already decoded, at positions First,
+// First+1, ... (the rule-pack tests, the engine's own tests).
+type Events struct {
+	List  []Event
+	First int64
+	i     int
+}
+
+// Next implements Source.
+func (s *Events) Next() (int64, error) {
+	if s.i >= len(s.List) {
+		return 0, io.EOF
+	}
+	s.i++
+	return s.First + int64(s.i-1), nil
+}
+
+// Event implements Source.
+func (s *Events) Event(ev *Event) bool {
+	*ev = s.List[s.i-1]
+	return true
+}
