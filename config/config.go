@@ -8,9 +8,11 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -20,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/engine"
 )
 
@@ -93,10 +96,10 @@ type SASL struct {
 // EngineSettings tune processing (the engine: section).
 type EngineSettings struct {
 	// AllowedLateness: the watermark trails the newest event time by this.
-	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	AllowedLateness Duration `yaml:"allowed_lateness"`
 	// IdleTimeout: a caught-up partition that received nothing for this
 	// long has its watermark follow the wall clock, so timers still fire.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout"`
 	// CacheStates is the number of customer states cached per partition.
 	CacheStates int `yaml:"cache_states"`
 	// BlockCacheMB is the state store's block cache, in MiB, for the
@@ -108,12 +111,12 @@ type EngineSettings struct {
 	// (and whenever it falls idle). The changelog carries every batch, so
 	// a restart restores what the store lacks; a customer changed in
 	// several batches in between is written once. 0 for both: every batch.
-	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
-	CheckpointEvents   int           `yaml:"checkpoint_events"`
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	CheckpointEvents   int      `yaml:"checkpoint_events"`
 	// MaxPollRecords bounds one batch (one transaction).
 	MaxPollRecords int `yaml:"max_poll_records"`
 	// TransactionTimeout is the Kafka transaction timeout.
-	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	TransactionTimeout Duration `yaml:"transaction_timeout"`
 }
 
 // Log configures logging.
@@ -150,33 +153,24 @@ func Defaults() Config {
 		StateDir:     "/var/lib/lifeline",
 		HTTP:         "127.0.0.1:8080",
 		Engine: EngineSettings{
-			AllowedLateness:    10 * time.Minute,
-			IdleTimeout:        time.Minute,
+			AllowedLateness:    Duration(10 * time.Minute),
+			IdleTimeout:        Duration(time.Minute),
 			CacheStates:        50_000,
 			BlockCacheMB:       256,
-			CheckpointInterval: time.Second,
+			CheckpointInterval: Duration(time.Second),
 			CheckpointEvents:   20_000,
 			MaxPollRecords:     5_000,
-			TransactionTimeout: time.Minute,
+			TransactionTimeout: Duration(time.Minute),
 		},
 		Log:           Log{Level: "info", Format: "auto"},
 		CustomerField: "customer_id",
 	}
 }
 
-// LoadConfig reads a config file over the defaults, then applies the
-// environment overrides, then validates.
-func LoadConfig(path string, environ []string) (Config, error) {
-	cfg, err := ReadConfig(path, environ)
-	if err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
-}
-
-// ReadConfig is LoadConfig without the validation, for callers that apply
-// flag overrides before validating.
-func ReadConfig(path string, environ []string) (Config, error) {
+// Read reads a config file (none when path is empty) over the defaults,
+// then applies the environment's LIFELINE_* overrides. It does not
+// validate: a caller applies its flag overrides, then calls Validate.
+func Read(path string, environ []string) (Config, error) {
 	cfg := Defaults()
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -193,6 +187,15 @@ func ReadConfig(path string, environ []string) (Config, error) {
 			}
 			msg = unknownField.ReplaceAllString(msg, "unknown key $1 (see README.md, Configuration, for the keys)")
 			return cfg, fmt.Errorf("config %s: %s", path, msg)
+		}
+		// A second document would be ignored silently: refuse it.
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			line := extra.Line
+			if err != nil {
+				return cfg, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+			}
+			return cfg, fmt.Errorf("config %s:%d: a second YAML document (after ---); the config is one document", path, line)
 		}
 	}
 	if err := ApplyEnv(&cfg, environ); err != nil {
@@ -220,7 +223,7 @@ func ApplyEnv(cfg *Config, environ []string) error {
 		}
 	}
 	known := map[string]bool{}
-	err := walkFields(reflect.ValueOf(cfg).Elem(), "LIFELINE", func(name string, f reflect.Value) error {
+	err := walkFields(reflect.ValueOf(cfg).Elem(), "LIFELINE", "", func(name, _ string, f reflect.Value) error {
 		known[name] = true
 		v, ok := vars[name]
 		if !ok {
@@ -242,22 +245,28 @@ func ApplyEnv(cfg *Config, environ []string) error {
 	return nil
 }
 
-func walkFields(v reflect.Value, prefix string, fn func(string, reflect.Value) error) error {
+// walkFields calls fn for every leaf key of the struct v: its variable
+// name (prefix, then the key path in upper case joined by _) and its key
+// (the path joined by dots).
+func walkFields(v reflect.Value, prefix, key string, fn func(name, key string, f reflect.Value) error) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
 		if tag == "" || tag == "-" {
 			continue
 		}
-		name := prefix + "_" + strings.ToUpper(tag)
+		name, k := prefix+"_"+strings.ToUpper(tag), tag
+		if key != "" {
+			k = key + "." + tag
+		}
 		f := v.Field(i)
 		if f.Kind() == reflect.Struct {
-			if err := walkFields(f, name, fn); err != nil {
+			if err := walkFields(f, name, k, fn); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := fn(name, f); err != nil {
+		if err := fn(name, k, f); err != nil {
 			return err
 		}
 	}
@@ -265,14 +274,10 @@ func walkFields(v reflect.Value, prefix string, fn func(string, reflect.Value) e
 }
 
 func setField(f reflect.Value, s string) error {
+	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
 	switch f.Interface().(type) {
-	case time.Duration:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return errors.New("expected a duration such as 30s or 5m")
-		}
-		f.SetInt(int64(d))
-		return nil
 	case []string:
 		var list []string
 		for _, x := range strings.Split(s, ",") {
@@ -319,9 +324,12 @@ func (c *Config) Validate() error {
 	if c.Group == "" {
 		bad("group: a consumer group id is needed")
 	}
-	for name, t := range map[string]string{"input": c.Topics.Input, "alerts": c.Topics.Alerts, "health": c.Topics.Health, "stages": c.Topics.Stages, "dead_letters": c.Topics.DeadLetters, "changelog": c.Topics.Changelog} {
-		if t == "" {
-			bad("topics.%s: a topic name is needed", name)
+	for _, t := range []struct{ key, name string }{
+		{"input", c.Topics.Input}, {"alerts", c.Topics.Alerts}, {"health", c.Topics.Health},
+		{"stages", c.Topics.Stages}, {"dead_letters", c.Topics.DeadLetters}, {"changelog", c.Topics.Changelog},
+	} {
+		if t.name == "" {
+			bad("topics.%s: a topic name is needed", t.key)
 		}
 	}
 	if c.Guarantee != ExactlyOnce && c.Guarantee != AtLeastOnce {
@@ -343,6 +351,19 @@ func (c *Config) Validate() error {
 	}
 	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
 		bad("sasl.username: needed with sasl.mechanism %s", c.SASL.Mechanism)
+	}
+	if c.SASL.Mechanism == "" && (c.SASL.Username != "" || c.SASL.Password != "") {
+		bad("sasl.mechanism: credentials are set but no mechanism (set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+	}
+	if c.HTTP == "" {
+		bad("http: a listen address is needed (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 in a container)")
+	} else if _, port, err := net.SplitHostPort(c.HTTP); err != nil {
+		bad("http: %q is not host:port (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 in a container)", c.HTTP)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("http: port %q of %q is not a number from 0 to 65535", port, c.HTTP)
+	}
+	if err := (decode.Options{CustomerField: c.CustomerField}).Validate(); err != nil {
+		bad("customer_field: %v", err)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together (client certificate and its key)")
@@ -368,7 +389,7 @@ func (c *Config) Validate() error {
 	if c.Engine.MaxPollRecords <= 0 {
 		bad("engine.max_poll_records: expected a positive number")
 	}
-	if c.Engine.TransactionTimeout < time.Second {
+	if c.Engine.TransactionTimeout.Std() < time.Second {
 		bad("engine.transaction_timeout: expected at least 1s")
 	}
 	switch c.Log.Level {
@@ -392,8 +413,20 @@ func (e *EngineSettings) Options() engine.Options {
 	return engine.Options{
 		CacheStates:        e.CacheStates,
 		BlockCacheBytes:    int64(e.BlockCacheMB) << 20,
-		AllowedLateness:    engine.Lateness(e.AllowedLateness),
-		CheckpointInterval: e.CheckpointInterval,
+		AllowedLateness:    engine.Lateness(e.AllowedLateness.Std()),
+		CheckpointInterval: e.CheckpointInterval.Std(),
 		CheckpointEvents:   e.CheckpointEvents,
 	}
+}
+
+// EnvVars maps every LIFELINE_* variable ApplyEnv reads to the key it
+// overrides (for --help).
+func EnvVars() map[string]string {
+	vars := map[string]string{}
+	var c Config
+	_ = walkFields(reflect.ValueOf(&c).Elem(), "LIFELINE", "", func(name, key string, _ reflect.Value) error {
+		vars[name] = key
+		return nil
+	})
+	return vars
 }

@@ -20,6 +20,15 @@ func writeConfig(t *testing.T, yaml string) string {
 	return path
 }
 
+// load reads a config and validates it, as `lifeline run` does.
+func load(path string, environ []string) (config.Config, error) {
+	cfg, err := config.Read(path, environ)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
 func TestLoadConfig(t *testing.T) {
 	full := `# every key, as README.md documents them
 brokers: [kafka-1:9092, kafka-2:9092]
@@ -73,7 +82,7 @@ customer_field: account_user
 	fullWant.HTTP = "0.0.0.0:8080"
 	fullWant.TLS = config.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "config.internal"}
 	fullWant.SASL = config.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = config.EngineSettings{AllowedLateness: 15 * time.Minute, IdleTimeout: 30 * time.Second, CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: 5 * time.Second, CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: 2 * time.Minute}
+	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute)}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 
@@ -81,7 +90,7 @@ customer_field: account_user
 	envWant.Brokers = []string{"a:9092", "b:9093"}
 	envWant.Group = "from-file"
 	envWant.SASL = config.SASL{Mechanism: "PLAIN", Username: "u", Password: "from-env"}
-	envWant.Engine.IdleTimeout = 45 * time.Second
+	envWant.Engine.IdleTimeout = config.Duration(45 * time.Second)
 	envWant.CreateTopics.Enabled = true
 	envWant.CreateTopics.Partitions = 6
 	envWant.Topics.DeadLetters = "dlq"
@@ -124,6 +133,17 @@ customer_field: account_user
 		{name: "number out of range", env: []string{"LIFELINE_CREATE_TOPICS_REPLICATION=40000"}, wantErr: []string{"LIFELINE_CREATE_TOPICS_REPLICATION"}},
 		{name: "invalid value from the environment", env: []string{"LIFELINE_GUARANTEE=maybe_once"}, wantErr: []string{"guarantee", "maybe_once"}},
 		{name: "invalid value from the file", yaml: "log:\n  level: loud\n", wantErr: []string{"log.level", "loud"}},
+		{name: "days, as rule packs write them", yaml: "engine:\n  allowed_lateness: 1d\n  idle_timeout: 1h30m\n", want: ptr(withEngine(func(e *config.EngineSettings) {
+			e.AllowedLateness, e.IdleTimeout = config.Duration(24*time.Hour), config.Duration(90*time.Minute)
+		}))},
+		{name: "days from the environment", env: []string{"LIFELINE_ENGINE_ALLOWED_LATENESS=2d"}, want: ptr(withEngine(func(e *config.EngineSettings) {
+			e.AllowedLateness = config.Duration(48 * time.Hour)
+		}))},
+		{name: "a second YAML document", yaml: "group: a\n---\ngroup: b\n", wantErr: []string{"lifeline.yaml:2", "second YAML document"}},
+		{name: "port out of range", yaml: "http: 0.0.0.0:99999\n", wantErr: []string{"http", "99999", "0 to 65535"}},
+		{name: "address without a port", yaml: "http: localhost\n", wantErr: []string{"http", "host:port"}},
+		{name: "credentials without a mechanism", yaml: "sasl: {username: u, password: p}\n", wantErr: []string{"sasl.mechanism", "no mechanism"}},
+		{name: "customer field with an empty key", yaml: "customer_field: user..id\n", wantErr: []string{"customer_field", "user..id", "empty key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,7 +151,7 @@ customer_field: account_user
 			if !tt.noFile {
 				path = writeConfig(t, tt.yaml)
 			}
-			got, err := config.LoadConfig(path, tt.env)
+			got, err := load(path, tt.env)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error; want one mentioning %q", tt.wantErr)
@@ -153,9 +173,15 @@ customer_field: account_user
 	}
 }
 
+func withEngine(change func(*config.EngineSettings)) config.Config {
+	c := config.Defaults()
+	change(&c.Engine)
+	return c
+}
+
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := config.LoadConfig(path, nil)
+	_, err := load(path, nil)
 	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("error %v does not name the missing file", err)
 	}
@@ -187,14 +213,14 @@ func TestValidate(t *testing.T) {
 		{"SASL without user", func(c *config.Config) { c.SASL.Mechanism = "PLAIN" }, "sasl.username"},
 		{"certificate without key", func(c *config.Config) { c.TLS.CertFile = "/c.pem" }, "tls.cert_file"},
 		{"key without certificate", func(c *config.Config) { c.TLS.KeyFile = "/k.pem" }, "tls.key_file"},
-		{"negative lateness", func(c *config.Config) { c.Engine.AllowedLateness = -time.Second }, "engine.allowed_lateness"},
+		{"negative lateness", func(c *config.Config) { c.Engine.AllowedLateness = config.Duration(-time.Second) }, "engine.allowed_lateness"},
 		{"no idle timeout", func(c *config.Config) { c.Engine.IdleTimeout = 0 }, "engine.idle_timeout"},
 		{"no cache", func(c *config.Config) { c.Engine.CacheStates = 0 }, "engine.cache_states"},
 		{"tiny block cache", func(c *config.Config) { c.Engine.BlockCacheMB = 1 }, "engine.block_cache_mb"},
-		{"negative checkpoint interval", func(c *config.Config) { c.Engine.CheckpointInterval = -time.Second }, "engine.checkpoint_interval"},
+		{"negative checkpoint interval", func(c *config.Config) { c.Engine.CheckpointInterval = config.Duration(-time.Second) }, "engine.checkpoint_interval"},
 		{"negative checkpoint events", func(c *config.Config) { c.Engine.CheckpointEvents = -1 }, "engine.checkpoint_events"},
 		{"no poll records", func(c *config.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
-		{"short transaction timeout", func(c *config.Config) { c.Engine.TransactionTimeout = 500 * time.Millisecond }, "engine.transaction_timeout"},
+		{"short transaction timeout", func(c *config.Config) { c.Engine.TransactionTimeout = config.Duration(500 * time.Millisecond) }, "engine.transaction_timeout"},
 		{"unknown log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"unknown log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 	}
@@ -223,6 +249,19 @@ func TestValidate(t *testing.T) {
 		c.SASL = config.SASL{Mechanism: "scram-sha-256", Username: "u"}
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("the same errors, in the same order, every time", func(t *testing.T) {
+		c := config.Defaults()
+		c.Topics = config.Topics{}
+		first := c.Validate()
+		for range 20 {
+			if err := c.Validate(); err == nil || err.Error() != first.Error() {
+				t.Fatalf("Validate said %v, then %v", first, err)
+			}
+		}
+		if !strings.Contains(first.Error(), "topics.input: a topic name is needed; topics.alerts") {
+			t.Errorf("topics not reported in file order: %v", first)
 		}
 	})
 	t.Run("every problem at once", func(t *testing.T) {
@@ -267,7 +306,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Guarantee:    config.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
 		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        config.EngineSettings{AllowedLateness: time.Minute, IdleTimeout: 2 * time.Minute, CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: 3 * time.Second, CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: 6 * time.Second},
+		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second)},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 	}
@@ -291,13 +330,13 @@ func countLeaves(v reflect.Value) int {
 	return n
 }
 
-// TestReadConfig: ReadConfig reads like LoadConfig but leaves validation
-// to its caller (which applies flag overrides first).
+// TestReadConfig: Read leaves validation to its caller (which applies flag
+// overrides first).
 func TestReadConfig(t *testing.T) {
 	path := writeConfig(t, "log:\n  level: loud\n")
-	c, err := config.ReadConfig(path, []string{"LIFELINE_GROUP=g2"})
+	c, err := config.Read(path, []string{"LIFELINE_GROUP=g2"})
 	if err != nil {
-		t.Fatalf("ReadConfig validated: %v", err)
+		t.Fatalf("Read validated: %v", err)
 	}
 	if c.Log.Level != "loud" || c.Group != "g2" {
 		t.Errorf("got log.level %q, group %q", c.Log.Level, c.Group)
@@ -305,8 +344,8 @@ func TestReadConfig(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "log.level") {
 		t.Errorf("Validate: %v, want an error naming log.level", err)
 	}
-	if _, err := config.ReadConfig(writeConfig(t, "bogus: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "bogus") {
-		t.Errorf("ReadConfig of an unknown key: %v, want an error naming it", err)
+	if _, err := config.Read(writeConfig(t, "bogus: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("Read of an unknown key: %v, want an error naming it", err)
 	}
 }
 

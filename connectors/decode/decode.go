@@ -91,7 +91,7 @@ func (o Options) Validate() error {
 	}
 	for _, k := range strings.Split(o.CustomerField, ".") {
 		if k == "" {
-			return fmt.Errorf("decode: CustomerField %q: empty key in dotted path", o.CustomerField)
+			return fmt.Errorf("%q has an empty key in its dotted path (write e.g. customer_id or user.id)", o.CustomerField)
 		}
 	}
 	return nil
