@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"testing"
 
 	"github.com/lifeline-hq/lifeline/connectors/decode"
@@ -163,32 +164,59 @@ func benchApply(b *testing.B, evs [][]byte, opts engine.Options) {
 		b.Fatal(err)
 	}
 	defer eng.Release(p)
-	d := decode.New(decode.Options{})
-	var (
-		ev  engine.Event
-		out engine.Outputs
-	)
+	d := engine.NewDriver(p)
+	src := &rounds{dec: decode.New(decode.Options{}), vals: evs}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := d.Decode(evs[i%len(evs)], nil, &ev); err != nil {
+	for src.end < b.N {
+		src.end = min(src.end+1000, b.N)
+		if err := d.Process(src); err != nil {
 			b.Fatal(err)
 		}
-		// Replays of the corpus are duplicates by id: rewrite the id so
-		// every iteration is a new event.
-		ev.ID = ""
-		ev.Time += int64(i/len(evs)) * 14 * engine.DayMillis
-		if _, err := p.Apply(&ev, int64(i), &out); err != nil {
+		if err := commit(d); err != nil {
 			b.Fatal(err)
 		}
-		if i%1000 == 999 {
-			if err := commit(p, &out); err != nil {
-				b.Fatal(err)
-			}
-		}
 	}
-	b.StopTimer()
-	if err := commit(p, &out); err != nil {
-		b.Fatal(err)
+}
+
+// rounds is a Source over encoded events, replayed round after round
+// up to end, each round's events new: later in time, without an id (the
+// ids of a replay would be duplicates).
+type rounds struct {
+	dec    *decode.Decoder
+	vals   [][]byte
+	i, end int
+}
+
+func (s *rounds) Next() (int64, error) {
+	if s.i >= s.end {
+		return 0, io.EOF
 	}
+	s.i++
+	return int64(s.i - 1), nil
+}
+
+func (s *rounds) Event(ev *engine.Event) bool {
+	i := s.i - 1
+	if err := s.dec.Decode(s.vals[i%len(s.vals)], nil, ev); err != nil {
+		return false
+	}
+	ev.ID = ""
+	ev.Time += int64(i/len(s.vals)) * 14 * engine.DayMillis
+	return true
+}
+
+// commit ends a batch as the Kafka runtime does: flush, commit, and a
+// checkpoint when one is due (there, while it polls).
+func commit(d *engine.Driver) error {
+	if _, err := d.Flush(); err != nil {
+		return err
+	}
+	if err := d.Commit(0); err != nil {
+		return err
+	}
+	if p := d.Partition(); p.CheckpointDue() {
+		return p.Checkpoint()
+	}
+	return nil
 }

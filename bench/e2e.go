@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifeline-hq/lifeline/config"
@@ -79,7 +80,9 @@ func e2eRun(o options) error {
 	if err != nil {
 		return err
 	}
-	if err := kafka.EnsureTopics(ctx, rt.Admin(), &cfg); err != nil {
+	// The backlog goes in before the runtime runs (and would create the
+	// topics): create them first.
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(pcl), &cfg); err != nil {
 		return err
 	}
 	start := time.Now()

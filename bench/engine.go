@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -151,7 +152,7 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 		return r, err
 	}
 	defer os.RemoveAll(rawDir)
-	db, err := pebble.Open(rawDir, &pebble.Options{Logger: quiet{}})
+	db, err := pebble.Open(rawDir, &pebble.Options{Logger: engine.QuietPebbleLogger{}})
 	if err != nil {
 		return r, err
 	}
@@ -201,27 +202,11 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 			return err
 		}
 		parts[p] = part
-		d := decode.New(decode.Options{})
-		var (
-			ev  engine.Event
-			out engine.Outputs
-		)
-		for i, v := range c.parts[p] {
-			if err := d.Decode(v, nil, &ev); err != nil {
-				part.Skip(int64(i))
-			} else if _, err := part.Apply(&ev, int64(i), &out); err != nil {
-				return err
-			}
-			if i%1000 == 999 {
-				if err := commit(part, &out); err != nil {
-					return err
-				}
-			}
-		}
-		if err := commit(part, &out); err != nil {
-			return err
-		}
-		return part.Checkpoint()
+		// Batches of 1,000 events, checkpoints when due: as the Kafka
+		// runtime drives a partition, without Kafka.
+		src := &corpusSource{dec: decode.New(decode.Options{}), vals: c.parts[p]}
+		_, err = engine.NewDriver(part).Run(context.Background(), src, engine.RunOptions{BatchSize: 1000}, nil)
+		return err
 	})
 	if err != nil {
 		return r, err
@@ -259,25 +244,23 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 	return r, nil
 }
 
-func commit(p *engine.Partition, out *engine.Outputs) error {
-	if err := p.Flush(out); err != nil {
-		return err
-	}
-	if err := p.Commit(0); err != nil {
-		return err
-	}
-	// As the Kafka runtime does (there, while it polls).
-	if p.CheckpointDue() {
-		if err := p.Checkpoint(); err != nil {
-			return err
-		}
-	}
-	out.Reset()
-	return nil
+// corpusSource is the engine's Source over one partition's encoded
+// records: record i at position i; records that do not decode carry no
+// event.
+type corpusSource struct {
+	dec  *decode.Decoder
+	vals [][]byte
+	i    int
 }
 
-type quiet struct{}
+func (s *corpusSource) Next() (int64, error) {
+	if s.i >= len(s.vals) {
+		return 0, io.EOF
+	}
+	s.i++
+	return int64(s.i - 1), nil
+}
 
-func (quiet) Infof(string, ...any)         {}
-func (quiet) Errorf(string, ...any)        {}
-func (quiet) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
+func (s *corpusSource) Event(ev *engine.Event) bool {
+	return s.dec.Decode(s.vals[s.i-1], nil, ev) == nil
+}

@@ -52,7 +52,7 @@ func yamlKeys(n *yaml.Node, prefix string, out map[string]string) {
 
 func TestExampleConfig(t *testing.T) {
 	const path = "lifeline.example.yaml"
-	cfg, err := config.LoadConfig(path, nil)
+	cfg, err := loadConfig(path, nil)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -170,7 +170,7 @@ func TestCompose(t *testing.T) {
 	for k, v := range ll.Environment {
 		environ = append(environ, k+"="+v)
 	}
-	cfg, err := config.LoadConfig(cfgFile, append(environ, dockerfileEnv(t)...))
+	cfg, err := loadConfig(cfgFile, append(environ, dockerfileEnv(t)...))
 	if err != nil {
 		t.Fatalf("%s: %v", cfgFile, err)
 	}
@@ -257,7 +257,7 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(string(ignore), "!deploy/lifeline.example.yaml") {
 		t.Error("Dockerfile.dockerignore excludes deploy/ but must keep deploy/lifeline.example.yaml, which the image copies")
 	}
-	cfg, err := config.LoadConfig("lifeline.example.yaml", dockerfileEnv(t))
+	cfg, err := loadConfig("lifeline.example.yaml", dockerfileEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +290,13 @@ func TestReadme(t *testing.T) {
 			t.Errorf("README.md: no section %q (sections: %q)", want, headings)
 		}
 	}
+}
+
+// loadConfig reads and validates a config as `lifeline run` does.
+func loadConfig(path string, environ []string) (config.Config, error) {
+	cfg, err := config.Read(path, environ)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
 }

@@ -586,7 +586,7 @@ rules:
 			if err := os.WriteFile(path, []byte(cm.str("data", "lifeline.yaml")), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := config.LoadConfig(path, podEnviron(t, c, objs, sts.name()+"-0", tc.extSecrets))
+			cfg, err := loadConfig(path, podEnviron(t, c, objs, sts.name()+"-0", tc.extSecrets))
 			if err != nil {
 				t.Fatalf("the rendered lifeline.yaml does not load: %v\n%s", err, cm.str("data", "lifeline.yaml"))
 			}

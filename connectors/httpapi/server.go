@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -25,9 +26,8 @@ type Source interface {
 	Ready() (bool, string)
 	// Metas returns the committed meta of every partition held here.
 	Metas() map[int32]engine.Meta
-	// Locate finds a customer's partition and whether this instance holds
-	// it; when not, owner describes the instance that does (may be nil).
-	Locate(ctx context.Context, customer string) (partition int32, local bool, owner any, err error)
+	// Locate finds a customer's partition and who holds it.
+	Locate(ctx context.Context, customer string) (kafka.Location, error)
 	// Lookup reads a customer's committed state from a local partition.
 	Lookup(partition int32, customer string) (engine.State, bool, error)
 	// Pack is the rule pack in force.
@@ -54,20 +54,28 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.
 	})
 	mux.HandleFunc("GET /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		p, local, owner, err := src.Locate(r.Context(), id)
+		loc, err := src.Locate(r.Context(), id)
 		if err != nil {
 			log.Warn().Err(err).Str("customer", id).Msg("locate customer")
 			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		if !local {
+		switch {
+		case loc.Restoring:
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, Misdirected{
+				Error: "this instance holds the customer's partition and is restoring it; retry shortly", Partition: loc.Partition,
+			})
+			return
+		case !loc.Local:
 			// Another instance owns the partition: say which, so that
 			// the caller (or a proxy) asks it.
-			writeJSON(w, http.StatusMisdirectedRequest, map[string]any{
-				"error": "customer is on a partition this instance does not own", "partition": p, "owner": owner,
+			writeJSON(w, http.StatusMisdirectedRequest, Misdirected{
+				Error: "customer is on a partition this instance does not own", Partition: loc.Partition, Owner: loc.Owner,
 			})
 			return
 		}
+		p := loc.Partition
 		st, found, err := src.Lookup(p, id)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -92,6 +100,16 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.
 		writeJSON(w, http.StatusOK, engine.KPIsOf(t))
 	})
 	return mux
+}
+
+// Misdirected is the body of an answer about a customer this instance
+// does not serve: 421 Misdirected Request when another group member holds
+// its partition (Owner says which, when the group has assigned it), 503
+// while this instance is restoring it.
+type Misdirected struct {
+	Error     string       `json:"error"`
+	Partition int32        `json:"partition"`
+	Owner     *kafka.Owner `json:"owner,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -13,7 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/connectors/ndjson"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -34,11 +35,11 @@ func (s *source) Ready() (bool, string) {
 	return true, "1 partitions ready"
 }
 func (s *source) Metas() map[int32]engine.Meta { return map[int32]engine.Meta{0: s.part.Meta()} }
-func (s *source) Locate(_ context.Context, id string) (int32, bool, any, error) {
+func (s *source) Locate(_ context.Context, id string) (kafka.Location, error) {
 	if strings.HasPrefix(id, "remote-") {
-		return 1, false, map[string]string{"host": "10.0.0.7", "client_id": "lifeline-1"}, nil
+		return kafka.Location{Partition: 1, Owner: &kafka.Owner{Host: "10.0.0.7", ClientID: "lifeline-1"}}, nil
 	}
-	return 0, true, nil, nil
+	return kafka.Location{Partition: 0, Local: true}, nil
 }
 func (s *source) Lookup(p int32, id string) (engine.State, bool, error) { return s.eng.Lookup(p, id) }
 func (s *source) Pack() *rules.Pack                                     { return s.eng.Pack() }
@@ -63,21 +64,7 @@ func newServer(t *testing.T) (*httptest.Server, *source) {
 		`{"type":"track","event":"Signed In","userId":"bob","messageId":"4","timestamp":"2026-03-03T11:00:00Z"}`,
 		`{"type":"track","event":"Email Opened","userId":"cy","messageId":"5","timestamp":"2026-03-03T12:00:00Z"}`,
 	}
-	d := decode.New(decode.Options{})
-	var out engine.Outputs
-	for i, l := range lines {
-		var ev engine.Event
-		if err := d.Decode([]byte(l), nil, &ev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := part.Apply(&ev, int64(i), &out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := part.Flush(&out); err != nil {
-		t.Fatal(err)
-	}
-	if err := part.Commit(0); err != nil {
+	if _, err := ndjson.Replay(context.Background(), strings.NewReader(strings.Join(lines, "\n")), part, io.Discard, ndjson.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	src := &source{eng: eng, part: part, now: time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC).UnixMilli(), ready: true}

@@ -68,7 +68,7 @@ func testFailover(t *testing.T, crash bool) {
 		if crash {
 			// The dead instance's open transaction blocks its
 			// partitions' committed offsets until the broker aborts it.
-			cfg.Engine.TransactionTimeout = 10 * time.Second
+			cfg.Engine.TransactionTimeout = config.Duration(10 * time.Second)
 		}
 	}
 	var optsA, optsB []kgo.Opt

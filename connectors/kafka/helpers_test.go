@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strings"
@@ -70,11 +71,11 @@ func testConfig(t *testing.T, addr, group, client string, parts int32, guarantee
 	cfg.Guarantee = guarantee
 	cfg.StateDir = t.TempDir()
 	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: parts, Replication: 1}
-	cfg.Engine.IdleTimeout = time.Hour
+	cfg.Engine.IdleTimeout = config.Duration(time.Hour)
 	cfg.Engine.MaxPollRecords = 500
 	// Checkpoints every few batches, so that tests cross them.
 	cfg.Engine.CheckpointEvents = 2000
-	cfg.Engine.TransactionTimeout = 30 * time.Second
+	cfg.Engine.TransactionTimeout = config.Duration(30 * time.Second)
 	cfg.Log.Level = "info"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -368,9 +369,9 @@ func outKey(kind, customer string) string { return kind + " " + customer }
 // partition by partition in offset order (batches of 250, as a runtime's
 // polls would split them), in a store of its own. It returns the outputs
 // and the engine, whose store holds the expected final states.
-func replayOffline(t *testing.T, recs []inputRecord, nparts int32, lateness time.Duration) (outputs, *engine.Engine) {
+func replayOffline(t *testing.T, recs []inputRecord, nparts int32, lateness config.Duration) (outputs, *engine.Engine) {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: engine.Lateness(lateness)})
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: engine.Lateness(lateness.Std())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,39 +389,46 @@ func replayOffline(t *testing.T, recs []inputRecord, nparts int32, lateness time
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out engine.Outputs
-		flush := func() {
-			if err := part.Flush(&out); err != nil {
-				t.Fatal(err)
-			}
+		src := &inputSource{dec: dec, recs: rs}
+		_, err = engine.NewDriver(part).Run(context.Background(), src, engine.RunOptions{BatchSize: 250}, func(out *engine.Outputs) error {
 			for _, o := range out.Records {
 				k := outKey(o.Kind.String(), o.Key)
 				want[k] = append(want[k], string(o.Value))
 			}
-			if err := part.Commit(0); err != nil {
-				t.Fatal(err)
-			}
-			out.Reset()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for i, r := range rs {
-			var ev engine.Event
-			hs := make([]decode.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				hs[j] = decode.Header{Key: h.Key, Value: h.Value}
-			}
-			if err := dec.Decode(r.Value, hs, &ev); err != nil {
-				part.Skip(r.Offset)
-			} else if _, err := part.Apply(&ev, r.Offset, &out); err != nil {
-				t.Fatal(err)
-			}
-			if i%250 == 249 {
-				flush()
-			}
-		}
-		flush()
 		eng.Release(part)
 	}
 	return want, eng
+}
+
+// inputSource is the engine's Source over input records, as the runtime's
+// is: undecodable records carry no event.
+type inputSource struct {
+	dec  *decode.Decoder
+	recs []inputRecord
+	i    int
+	hs   []decode.Header
+}
+
+func (s *inputSource) Next() (int64, error) {
+	if s.i >= len(s.recs) {
+		return 0, io.EOF
+	}
+	s.i++
+	return s.recs[s.i-1].Offset, nil
+}
+
+func (s *inputSource) Event(ev *engine.Event) bool {
+	r := &s.recs[s.i-1]
+	s.hs = s.hs[:0]
+	for _, h := range r.Headers {
+		s.hs = append(s.hs, decode.Header{Key: h.Key, Value: h.Value})
+	}
+	return s.dec.Decode(r.Value, s.hs, ev) == nil
 }
 
 // outputRecord is one record read back from an output topic.

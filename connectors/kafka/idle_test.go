@@ -22,7 +22,7 @@ func TestIdlePartitionTimers(t *testing.T) {
 	const nparts = 1
 	_, addr := newCluster(t)
 	cfg := testConfig(t, addr, "lifeline-idle", "idle-1", nparts, config.ExactlyOnce)
-	cfg.Engine.IdleTimeout = 300 * time.Millisecond
+	cfg.Engine.IdleTimeout = config.Duration(300 * time.Millisecond)
 
 	signup := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	var now atomic.Int64
@@ -47,7 +47,7 @@ func TestIdlePartitionTimers(t *testing.T) {
 	}
 
 	// Offline: the same event, then the watermark raised to the same time.
-	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: engine.Lateness(cfg.Engine.AllowedLateness)})
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{AllowedLateness: engine.Lateness(cfg.Engine.AllowedLateness.Std())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +57,14 @@ func TestIdlePartitionTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Release(part)
-	var ev engine.Event
-	if err := decode.New(decode.Options{}).Decode(recs[0].Value, nil, &ev); err != nil {
+	d := engine.NewDriver(part)
+	if err := d.Process(&inputSource{dec: decode.New(decode.Options{}), recs: recs[:1]}); err != nil {
 		t.Fatal(err)
 	}
-	var out engine.Outputs
-	if _, err := part.Apply(&ev, 0, &out); err != nil {
+	if err := d.Advance(later.UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
-	if err := part.Advance(later.UnixMilli(), &out); err != nil {
-		t.Fatal(err)
-	}
+	out := d.Outputs()
 	want := outputs{}
 	for _, o := range out.Records {
 		k := outKey(o.Kind.String(), o.Key)

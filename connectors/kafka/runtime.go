@@ -26,7 +26,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kzerolog"
 
 	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
@@ -41,12 +40,18 @@ type Options struct {
 	// Clock is the wall clock idle partitions' watermarks follow (default
 	// time.Now). The demo passes its accelerated clock.
 	Clock func() time.Time
-	// ExtraOpts are added to every franz-go client (e.g. kprom hooks).
+	// ExtraOpts are added to the consuming client (e.g. kprom hooks).
 	ExtraOpts []kgo.Opt
 }
 
 // Runtime consumes the input topic and drives the engine. Create it with
 // New, run it with Run; it stops when Run's context ends.
+//
+// One goroutine, the loop (Run's), polls the input, hands each assigned
+// partition's records to that partition's worker goroutine (worker.go),
+// produces what the workers hand back and commits it, by the configured
+// guarantee (delivery.go). Rebalance callbacks start and stop workers
+// between batches, never during one.
 type Runtime struct {
 	cfg   config.Config
 	eng   *engine.Engine
@@ -55,9 +60,9 @@ type Runtime struct {
 	clock func() time.Time
 	base  []kgo.Opt
 
-	sess *kgo.GroupTransactSession // exactly_once
-	cl   *kgo.Client               // the consuming client (the session's, in exactly_once)
-	adm  *kadm.Client
+	g   guarantee
+	cl  *kgo.Client // the consuming client (the session's, in exactly_once)
+	adm *kadm.Client
 
 	// ctx is the workers' context. The group join (and so the rebalance
 	// callbacks that start workers) begins when the client is created, before
@@ -70,7 +75,7 @@ type Runtime struct {
 	workers map[int32]*worker
 	joined  atomic.Bool
 	nparts  atomic.Int32
-	lastEnd time.Time // when idle partitions' end offsets were last listed
+	lastEnd time.Time // loop-owned: when idle partitions' end offsets were last listed
 }
 
 // New connects to the brokers (it does not join the group until Run).
@@ -85,13 +90,12 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	base = append(base, kgo.WithLogger(kzerolog.New(&o.Logger)))
+	base = append(base, kgo.WithLogger(newLogger(o.Logger)))
 	// Restore readers get base without ExtraOpts: hooks such as kprom
 	// register collectors per client and would panic on a second one.
 	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, base: base, workers: map[int32]*worker{}}
-	base = append(base[:len(base):len(base)], o.ExtraOpts...)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	opts := append([]kgo.Opt{}, base...)
+	opts := append(base[:len(base):len(base)], o.ExtraOpts...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics.Input),
@@ -99,7 +103,6 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DisableAutoCommit(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.RecordPartitioner(newPartitioner(cfg.Topics.Changelog)),
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.MaxBufferedRecords(1<<20),
@@ -111,52 +114,43 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	if cfg.Guarantee == config.ExactlyOnce {
 		opts = append(opts,
 			kgo.TransactionalID(cfg.Group+"-"+cfg.ClientID),
-			kgo.TransactionTimeout(cfg.Engine.TransactionTimeout),
+			kgo.TransactionTimeout(cfg.Engine.TransactionTimeout.Std()),
 		)
-		r.sess, err = kgo.NewGroupTransactSession(opts...)
+		sess, err := kgo.NewGroupTransactSession(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
-		r.cl = r.sess.Client()
+		r.g, r.cl = &transactional{sess: sess}, sess.Client()
 	} else {
-		r.cl, err = kgo.NewClient(opts...)
+		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
+		r.g, r.cl = &atLeastOnce{r: r, cl: cl}, cl
 	}
 	r.adm = kadm.NewClient(r.cl)
 	return r, nil
 }
 
-// Admin returns an admin client on the runtime's connection.
-func (r *Runtime) Admin() *kadm.Client { return r.adm }
-
-// Run consumes until ctx ends, then finishes the batch in hand, commits,
-// leaves the group and returns nil. It returns an error only when the
-// runtime cannot go on (a fatal transaction or store error).
+// Run creates the topics if configured (and checks them), then consumes
+// until ctx ends, finishes the batch in hand, commits, leaves the group
+// and returns nil. It returns an error only when the runtime cannot go on
+// (missing topics, a fatal transaction or store error).
 func (r *Runtime) Run(ctx context.Context) error {
 	defer r.cancel()
 	stop := context.AfterFunc(ctx, r.cancel)
 	defer stop()
 	if err := EnsureTopics(ctx, r.adm, &r.cfg); err != nil {
-		r.closeClient()
+		r.g.close()
 		return err
 	}
 	err := r.loop(ctx)
-	r.closeClient()
+	// Leaving the group runs the revoke callback, which stops the
+	// workers; the loop has no batch in hand by now.
+	r.g.close()
 	r.stopAll()
 	r.wg.Wait()
 	return err
-}
-
-func (r *Runtime) closeClient() {
-	// Leaving the group runs the revoke callback, which stops the
-	// workers; the loop has no batch in hand by now.
-	if r.sess != nil {
-		r.sess.Close()
-	} else {
-		r.cl.Close()
-	}
 }
 
 func (r *Runtime) loop(ctx context.Context) error {
@@ -165,7 +159,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return nil
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		fetches := r.poll(pollCtx)
+		fetches := r.g.poll(pollCtx, r.cfg.Engine.MaxPollRecords)
 		cancel()
 		polled := time.Now()
 		fetches.EachError(func(topic string, p int32, err error) {
@@ -174,26 +168,19 @@ func (r *Runtime) loop(ctx context.Context) error {
 			}
 		})
 		err := r.batch(ctx, fetches, polled)
-		r.allowRebalance()
+		r.g.allowRebalance()
 		if err != nil {
 			return err
 		}
 	}
 }
 
-func (r *Runtime) poll(ctx context.Context) kgo.Fetches {
-	if r.sess != nil {
-		return r.sess.PollRecords(ctx, r.cfg.Engine.MaxPollRecords)
-	}
-	return r.cl.PollRecords(ctx, r.cfg.Engine.MaxPollRecords)
-}
-
-func (r *Runtime) allowRebalance() {
-	if r.sess != nil {
-		r.sess.AllowRebalance()
-	} else {
-		r.cl.AllowRebalance()
-	}
+// job is one worker's part of a batch.
+type job struct {
+	w      *worker
+	recs   []*kgo.Record
+	res    result // the worker's process result
+	clNext int64  // the changelog offset after its entries, once delivered
 }
 
 // batch processes one poll's records (and idle partitions' timers) as one
@@ -204,78 +191,73 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	// committed or aborted; nothing holds on to them past this call.
 	defer fetches.EachRecord(func(rec *kgo.Record) { rec.Recycle() })
 	byPart := map[int32][]*kgo.Record{}
-	var hwm = map[int32]int64{}
+	hwm := map[int32]int64{}
 	fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
 		if len(ftp.Records) > 0 {
 			byPart[ftp.Partition] = append(byPart[ftp.Partition], ftp.Records...)
 		}
 		hwm[ftp.Partition] = ftp.HighWatermark
 	})
-	// Checkpoints handed out after the last batch end first. Not under
-	// r.mu, which the HTTP API and the metrics take.
-	r.mu.Lock()
-	all := make([]*worker, 0, len(r.workers))
-	for _, w := range r.workers {
-		all = append(all, w)
-	}
-	r.mu.Unlock()
+	all := r.snapshot()
+	// Checkpoints handed out after the last batch end first.
 	for _, w := range all {
 		if err := w.settle(); err != nil {
 			return err
 		}
 	}
 	now := r.clock()
-	r.mu.Lock()
-	var jobs []*worker
-	for id, w := range r.workers {
-		if h, ok := hwm[id]; ok {
-			w.hwm = h
+	var jobs []*job
+	for _, w := range all {
+		l := &w.loop
+		if h, ok := hwm[w.id]; ok {
+			l.hwm = h
 		}
-		recs := byPart[id]
-		if len(recs) > 0 && !w.ready.Load() {
-			// Paused partitions return nothing; this would be a bug, and
-			// committing past these records would lose them.
-			r.mu.Unlock()
-			return fmt.Errorf("records for partition %d before it was restored", id)
+		recs := byPart[w.id]
+		if !w.ready.Load() {
+			if len(recs) > 0 {
+				// Paused partitions return nothing; this would be a bug,
+				// and committing past these records would lose them.
+				return fmt.Errorf("records for partition %d before it was restored", w.id)
+			}
+			continue
 		}
-		w.job = job{recs: recs}
-		if len(recs) == 0 && w.ready.Load() && w.idle(now, r.cfg.Engine.IdleTimeout) {
-			w.job.advance = now.UnixMilli()
+		if !l.started {
+			l.started, l.lastRecv, l.next = true, time.Now(), w.meta.Load().Next
 		}
-		if len(recs) > 0 || w.job.advance != 0 {
-			jobs = append(jobs, w)
+		s := step{kind: stepProcess, recs: recs}
+		if len(recs) == 0 && w.idle(r.cfg.Engine.IdleTimeout.Std()) {
+			s.advance = now.UnixMilli()
+		}
+		if len(recs) > 0 || s.advance != 0 {
+			l.lastRecv = time.Now() // an idle advance waits another timeout
+			jobs = append(jobs, &job{w: w, recs: recs})
+			w.send(s)
 		}
 	}
-	r.mu.Unlock()
-	// Partitions without input this time still checkpoint when one is
-	// due (CheckpointInterval), so that the store catches up when input
-	// pauses.
-	r.checkpointIdle(jobs)
 	if len(jobs) == 0 {
+		r.checkpoint(all)
 		r.refreshEnds(ctx)
 		return nil
 	}
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].id < jobs[j].id })
 
-	// Process in parallel, one goroutine per partition.
-	for _, w := range jobs {
-		w.in <- phaseProcess
-	}
+	// The workers process in parallel; collect their results.
 	var firstErr error
-	for _, w := range jobs {
-		if err := <-w.done; err != nil && firstErr == nil {
-			firstErr = err
+	for _, j := range jobs {
+		j.res = <-j.w.out
+		j.w.loop.next = j.res.next
+		if j.res.err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("partition %d: %w", j.w.id, j.res.err)
 		}
 	}
 	if firstErr != nil {
-		r.abortAll(jobs)
+		r.abort(jobs)
 		return firstErr
 	}
 
-	committed, err := r.produceAndCommit(ctx, jobs)
+	committed, err := r.deliver(ctx, jobs)
 	if err != nil || !committed {
 		r.m.Batches.WithLabelValues("aborted").Inc()
-		if aerr := r.abortAll(jobs); aerr != nil {
+		if aerr := r.abort(jobs); aerr != nil {
 			return aerr
 		}
 		if err != nil {
@@ -284,70 +266,75 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		r.log.Info().Msg("batch aborted (rebalance); its records will be processed again")
 		return nil
 	}
-	for _, w := range jobs {
-		w.in <- phaseCommit
+	// The outputs are committed to Kafka: count them (the workers' commit
+	// empties them).
+	for _, j := range jobs {
+		r.countOutputs(j)
+	}
+	for _, j := range jobs {
+		j.w.send(step{kind: stepCommit, changelogNext: j.clNext})
 	}
 	nrec := 0
-	for _, w := range jobs {
-		if err := <-w.done; err != nil && firstErr == nil {
-			firstErr = err
+	for _, j := range jobs {
+		res := <-j.w.out
+		if res.err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("partition %d: %w", j.w.id, res.err)
 		}
-		nrec += len(w.job.recs)
+		nrec += len(j.recs)
 	}
 	if firstErr != nil {
 		return firstErr
 	}
-	if r.sess == nil {
-		// At least once: offsets last, after Pebble holds the state.
-		if err := r.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
-			r.log.Warn().Err(err).Msg("commit offsets failed; the batch will be skipped by its stored position after a restart")
-		}
-	}
+	r.g.stored(ctx)
 	// Checkpoints that are due are written while the loop polls for the
 	// next batch; the next batch settles them first.
-	for _, w := range jobs {
-		if w.part.CheckpointDue() {
-			w.ckpting = true
-			w.in <- phaseCheckpointAsync
-		}
-	}
+	r.checkpoint(all)
 	r.m.Batches.WithLabelValues("committed").Inc()
 	r.m.BatchSize.Observe(float64(nrec))
 	lat := time.Since(polled).Seconds()
-	for _, w := range jobs {
-		for range w.job.recs {
+	for _, j := range jobs {
+		for range j.recs {
 			r.m.Latency.Observe(lat)
 		}
-		w.countOutputs()
+		r.countInput(j)
 	}
 	r.updateGauges()
 	return nil
 }
 
-// checkpointIdle hands a checkpoint to each ready worker not in jobs
-// whose checkpoint is due; they write it while the loop goes on, and the
-// next batch settles them.
-func (r *Runtime) checkpointIdle(jobs []*worker) {
+// snapshot returns the workers, by partition.
+func (r *Runtime) snapshot() []*worker {
 	r.mu.Lock()
-	var due []*worker
+	all := make([]*worker, 0, len(r.workers))
 	for _, w := range r.workers {
-		if w.ready.Load() && !slices.Contains(jobs, w) && w.part.CheckpointDue() {
-			due = append(due, w)
-		}
+		all = append(all, w)
 	}
 	r.mu.Unlock()
-	for _, w := range due {
-		w.ckpting = true
-		w.in <- phaseCheckpointAsync
+	slices.SortFunc(all, func(a, b *worker) int { return int(a.id - b.id) })
+	return all
+}
+
+// checkpoint hands every ready worker a checkpoint-if-due step: it writes
+// its committed states to the store if a checkpoint is due (by events, by
+// time, or because the partition idles), while the loop goes on; the next
+// batch settles them.
+func (r *Runtime) checkpoint(all []*worker) {
+	for _, w := range all {
+		if w.loop.started && !w.loop.checkpointing {
+			w.loop.checkpointing = true
+			w.send(step{kind: stepCheckpoint})
+		}
 	}
 }
 
-// produceAndCommit produces every job's outputs, dead letters and
-// changelog entries and commits them with the input offsets.
-func (r *Runtime) produceAndCommit(ctx context.Context, jobs []*worker) (bool, error) {
+// deliver produces every job's outputs, dead letters and changelog
+// entries and makes them durable with the input offsets, by the
+// guarantee. Each job's result learns the changelog offset after its
+// entries.
+func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 	// The batch completes even if shutdown begins meanwhile: SIGTERM
 	// finishes the batch in hand.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Engine.TransactionTimeout)
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Engine.TransactionTimeout.Std())
 	defer cancel()
 	var (
 		mu      sync.Mutex
@@ -364,78 +351,96 @@ func (r *Runtime) produceAndCommit(ctx context.Context, jobs []*worker) (bool, e
 			clNext[rec.Partition] = rec.Offset + 1
 		}
 	}
-	produce := func(rec *kgo.Record) {
-		if r.sess != nil {
-			r.sess.Produce(bctx, rec, promise)
-		} else {
-			r.cl.Produce(bctx, rec, promise)
-		}
-	}
-	if r.sess != nil {
-		if err := r.sess.Begin(); err != nil {
-			return false, fmt.Errorf("begin transaction: %w", err)
-		}
-	}
 	// The records are the workers' (reused batch after batch): franz-go
-	// is done with them when End or Flush returns.
-	for _, w := range jobs {
-		w.prod = w.prod[:0]
-		for _, o := range w.out.Records {
-			w.prod = append(w.prod, kgo.Record{Topic: r.topicFor(o.Kind), Key: keyBytes(o.Key), Value: o.Value})
-		}
-		for i := range w.prod {
-			produce(&w.prod[i])
-		}
-		for _, d := range w.dlq {
-			produce(d)
+	// is done with them when the guarantee's deliver returns.
+	outputs := func() {
+		for _, j := range jobs {
+			for i := range j.res.records {
+				r.cl.Produce(bctx, &j.res.records[i], promise)
+			}
+			for _, d := range j.res.deadLetters {
+				r.cl.Produce(bctx, d, promise)
+			}
 		}
 	}
-	if r.sess == nil {
-		// At least once: outputs are durable before the state that
-		// produced them is recorded anywhere.
-		if err := r.cl.Flush(bctx); err != nil {
-			return false, fmt.Errorf("flush outputs: %w", err)
+	changelog := func() {
+		for _, j := range jobs {
+			for i := range j.res.changelog {
+				r.cl.Produce(bctx, &j.res.changelog[i], promise)
+			}
 		}
 	}
-	for _, w := range jobs {
-		w.prodCL = w.prodCL[:0]
-		for _, c := range w.out.Changelog {
-			w.prodCL = append(w.prodCL, kgo.Record{Topic: r.cfg.Topics.Changelog, Partition: w.id, Key: keyBytes(c.Key), Value: c.Value})
-		}
-		for i := range w.prodCL {
-			produce(&w.prodCL[i])
-		}
-	}
-	if r.sess != nil {
-		committed, err := r.sess.End(bctx, kgo.TryCommit)
-		mu.Lock()
-		perr := prodErr
-		mu.Unlock()
-		if err != nil {
-			return false, fmt.Errorf("commit transaction: %w", err)
-		}
-		if committed && perr != nil {
-			return false, fmt.Errorf("produce: %w", perr)
-		}
-		for _, w := range jobs {
-			w.clNext = clNext[w.id]
-		}
-		return committed, nil
-	}
-	if err := r.cl.Flush(bctx); err != nil {
-		return false, fmt.Errorf("flush changelog: %w", err)
+	committed, err := r.g.deliver(bctx, outputs, changelog)
+	if err != nil {
+		return false, err
 	}
 	mu.Lock()
-	perr := prodErr
-	mu.Unlock()
-	if perr != nil {
-		return false, fmt.Errorf("produce: %w", perr)
+	defer mu.Unlock()
+	if committed && prodErr != nil {
+		return false, fmt.Errorf("produce: %w", prodErr)
 	}
-	for _, w := range jobs {
-		w.clNext = clNext[w.id]
+	for _, j := range jobs {
+		j.clNext = clNext[j.w.id]
 	}
-	// Then Pebble (the workers' commit phase), then the offsets (batch).
-	return true, nil
+	return committed, nil
+}
+
+// abort has every job's worker take its batch back, then the guarantee
+// rewind the input if it must.
+func (r *Runtime) abort(jobs []*job) error {
+	for _, j := range jobs {
+		j.w.send(step{kind: stepAbort})
+	}
+	var firstErr error
+	next := make(map[int32]int64, len(jobs))
+	for _, j := range jobs {
+		res := <-j.w.out
+		if res.err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("partition %d: abort: %w", j.w.id, res.err)
+		}
+		j.w.loop.next = res.next
+		next[j.w.id] = res.next
+	}
+	r.g.aborted(next)
+	return firstErr
+}
+
+// countInput records a committed job's input in the metrics.
+func (r *Runtime) countInput(j *job) {
+	m, w, st := r.m, j.w, &j.res.stats
+	if len(j.recs) > 0 {
+		m.EventsConsumed.WithLabelValues(w.label).Add(float64(len(j.recs)))
+		if w.loop.hwm > 0 {
+			m.ConsumerLag.WithLabelValues(w.label).Set(float64(max(w.loop.hwm-w.loop.next, 0)))
+		}
+	}
+	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeApplied).Add(float64(st.Applied))
+	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDuplicate).Add(float64(st.Duplicates))
+	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDeadLetter).Add(float64(st.Skipped))
+	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeSkipped).Add(float64(st.Stale))
+	m.RuleEvaluations.WithLabelValues(metrics.CauseEvent).Add(float64(st.Applied))
+	m.RuleEvaluations.WithLabelValues(metrics.CauseTimer).Add(float64(st.TimerRuns))
+	if j.res.advanced {
+		m.IdleAdvances.WithLabelValues(w.label).Inc()
+	}
+	for _, reason := range j.res.deadReasons {
+		m.DeadLetters.WithLabelValues(reason).Inc()
+	}
+}
+
+// countOutputs records a job's output records, committed to Kafka.
+func (r *Runtime) countOutputs(j *job) {
+	m := r.m
+	for i := range j.res.outputs {
+		o := &j.res.outputs[i]
+		m.Outputs.WithLabelValues(o.Kind.String()).Inc()
+		switch o.Kind {
+		case engine.KindAlert:
+			m.Alerts.WithLabelValues(o.Rule, o.Status).Inc()
+		case engine.KindStage:
+			m.Transitions.WithLabelValues(o.From, o.To).Inc()
+		}
+	}
 }
 
 // keyBytes returns s's bytes without copying. Output keys are customer
@@ -445,48 +450,22 @@ func keyBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-func (r *Runtime) topicFor(k engine.Kind) string {
+// topicFor is the output topic of a kind of record.
+func topicFor(t *config.Topics, k engine.Kind) string {
 	switch k {
 	case engine.KindStage:
-		return r.cfg.Topics.Stages
+		return t.Stages
 	case engine.KindHealth:
-		return r.cfg.Topics.Health
+		return t.Health
 	}
-	return r.cfg.Topics.Alerts
-}
-
-func (r *Runtime) abortAll(jobs []*worker) error {
-	for _, w := range jobs {
-		w.in <- phaseAbort
-	}
-	var firstErr error
-	for _, w := range jobs {
-		if err := <-w.done; err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if r.sess == nil {
-		// Rewind to the committed offsets so the batch is read again.
-		r.rewind(jobs)
-	}
-	return firstErr
-}
-
-// rewind makes the at-least-once consumer read the aborted partitions
-// again from their stored positions.
-func (r *Runtime) rewind(jobs []*worker) {
-	set := map[string]map[int32]kgo.EpochOffset{r.cfg.Topics.Input: {}}
-	for _, w := range jobs {
-		set[r.cfg.Topics.Input][w.id] = kgo.EpochOffset{Epoch: -1, Offset: w.part.Next()}
-	}
-	r.cl.SetOffsets(set)
+	return t.Alerts
 }
 
 // refreshEnds lists the input's end offsets now and then, so that idle
 // partitions know whether they are caught up (only then may their
 // watermark follow the wall clock).
 func (r *Runtime) refreshEnds(ctx context.Context) {
-	if time.Since(r.lastEnd) < r.cfg.Engine.IdleTimeout/4 {
+	if time.Since(r.lastEnd) < r.cfg.Engine.IdleTimeout.Std()/4 {
 		return
 	}
 	r.lastEnd = time.Now()
@@ -500,7 +479,7 @@ func (r *Runtime) refreshEnds(ctx context.Context) {
 	defer r.mu.Unlock()
 	ends.Each(func(o kadm.ListedOffset) {
 		if w, ok := r.workers[o.Partition]; ok && o.Err == nil {
-			w.hwm = o.Offset
+			w.loop.hwm = o.Offset
 		}
 	})
 }
@@ -708,37 +687,46 @@ func (r *Runtime) NumPartitions(ctx context.Context) (int32, error) {
 	return partitionCount(ctx, r.adm, r.cfg.Topics.Input)
 }
 
-// Engine returns the engine the runtime drives.
-func (r *Runtime) Engine() *engine.Engine { return r.eng }
+// Location says where a customer's state is held.
+type Location struct {
+	// Partition is the customer's input partition.
+	Partition int32
+	// Local: this instance holds the partition, restored.
+	Local bool
+	// Restoring: this instance holds the partition and is restoring it.
+	Restoring bool
+	// Owner is the group member holding it, when another one does (nil
+	// when the group has not assigned it).
+	Owner *Owner
+}
 
 // Locate finds a customer's partition (by Kafka's default partitioner on
-// the customer id, the key producers use) and whether this instance holds
-// it, ready; otherwise owner tells which group member does.
-func (r *Runtime) Locate(ctx context.Context, customer string) (int32, bool, any, error) {
+// the customer id, the key producers use) and who holds it.
+func (r *Runtime) Locate(ctx context.Context, customer string) (Location, error) {
 	n := r.nparts.Load()
 	if n == 0 {
 		c, err := r.NumPartitions(ctx)
 		if err != nil || c == 0 {
-			return 0, false, nil, fmt.Errorf("input topic partitions unknown: %v", err)
+			return Location{}, fmt.Errorf("input topic partitions unknown: %v", err)
 		}
 		r.nparts.Store(c)
 		n = c
 	}
-	p := PartitionFor(customer, n)
+	loc := Location{Partition: PartitionFor(customer, n)}
 	r.mu.Lock()
-	w, ok := r.workers[p]
+	w, ok := r.workers[loc.Partition]
 	r.mu.Unlock()
-	if ok && w.ready.Load() {
-		return p, true, nil, nil
+	switch {
+	case ok && w.ready.Load():
+		loc.Local = true
+	case ok:
+		loc.Restoring = true
+	default:
+		if owner, found := r.OwnerOf(ctx, loc.Partition); found {
+			loc.Owner = &owner
+		}
 	}
-	if ok {
-		return p, false, map[string]string{"status": "this instance owns the partition and is restoring it; retry shortly"}, nil
-	}
-	owner, found := r.OwnerOf(ctx, p)
-	if !found {
-		return p, false, nil, nil
-	}
-	return p, false, owner, nil
+	return loc, nil
 }
 
 // Lookup reads a customer's committed state.

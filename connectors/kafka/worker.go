@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,104 +19,147 @@ import (
 	"github.com/lifeline-hq/lifeline/engine"
 )
 
-type phase int
-
-const (
-	phaseProcess phase = iota
-	phaseCommit
-	phaseAbort
-	// phaseCheckpointAsync checkpoints while the loop polls: the worker
-	// answers on ckptDone, and the loop settles it before the worker's
-	// next phase.
-	phaseCheckpointAsync
-)
-
-// job is one batch's work for a partition, set by the loop before it
-// signals phaseProcess.
-type job struct {
-	recs    []*kgo.Record
-	advance int64 // non-zero: raise the watermark to this wall-clock time
-}
-
-// worker owns one assigned partition: its goroutine restores the
-// partition's state, then applies each batch the loop hands it. Only that
-// goroutine touches part.
+// A worker owns one assigned partition. Its goroutine opens the
+// partition's state, restores it from the changelog, then runs the steps
+// the loop hands it, one at a time, and answers each with a result:
+//
+//	loop                         worker
+//	 step{process, records} ─in─▶ apply, flush: outputs as Kafka records
+//	                        ◀out─ result{records, changelog, dead letters}
+//	 (produce, commit the transaction)
+//	 step{commit | abort}   ─in─▶ commit (or abort) the batch
+//	                        ◀out─ result{}
+//	 step{checkpoint}       ─in─▶ checkpoint if one is due (the loop polls
+//	                        ◀out─ meanwhile, and collects the result later)
+//
+// The partition, its driver and the worker's buffers belong to the worker
+// goroutine; what a result hands over (records, dead letters) stays the
+// loop's until it sends that worker its next step. The loop's own
+// bookkeeping is in loop, which only the loop touches.
 type worker struct {
 	r     *Runtime
 	id    int32
-	label string
-	part  *engine.Partition
-	dec   *decode.Decoder
+	label string // id as a metric label
 
-	in       chan phase
-	done     chan error
-	ckptDone chan error // buffered: a stopped worker never blocks on it
-	ckpting  bool       // loop-owned: a phaseCheckpointAsync is unanswered
-	quit     chan struct{}
-	exit     chan struct{}
+	in   chan step
+	out  chan result // buffered: a stopped worker never blocks on it
+	quit chan struct{}
+	exit chan struct{}
 
+	// Read by other goroutines (the loop, the HTTP API, gauges).
 	ready atomic.Bool
-	meta  atomic.Pointer[engine.Meta]
+	meta  atomic.Pointer[engine.Meta] // as of the last commit
 
-	// Loop-owned between phases.
-	job      job
-	out      engine.Outputs
-	prod     []kgo.Record // out.Records as Kafka records
-	prodCL   []kgo.Record // out.Changelog as Kafka records
-	dlq      []*kgo.Record
-	clNext   int64
-	hwm      int64
-	lastRecv time.Time
-	headers  []decode.Header
-	ev       engine.Event
-	// The batch's outcomes, counted in the metrics once it commits: an
-	// aborted batch is processed again.
-	applied, dups, dead, skipped float64
-	deadReasons                  []string
+	// The worker goroutine's own.
+	part   *engine.Partition
+	d      *engine.Driver
+	src    recordSource
+	prod   []kgo.Record // a batch's outputs as Kafka records
+	prodCL []kgo.Record // its changelog entries
+
+	loop loopState
+}
+
+// loopState is what the loop keeps about a worker; only the goroutine
+// running Runtime.loop (and the rebalance callbacks, which never run at the
+// same time) touch it.
+type loopState struct {
+	started  bool      // the loop has seen the worker ready
+	hwm      int64     // the input partition's high watermark, as last fetched or listed
+	next     int64     // the partition's input position after its last batch
+	lastRecv time.Time // when the worker was last handed records (or advanced)
+	// checkpointing: a stepCheckpoint is out, its result not yet taken.
+	checkpointing bool
+}
+
+type stepKind int
+
+const (
+	stepProcess    stepKind = iota // apply records, flush
+	stepCommit                     // the batch's transaction committed
+	stepAbort                      // it did not: undo the batch
+	stepCheckpoint                 // write committed states to the store, if due
+)
+
+// step is one thing the loop asks of a worker.
+type step struct {
+	kind stepKind
+	// process: the partition's records of the batch, and, when non-zero,
+	// the wall-clock time (Unix ms) an idle partition's watermark follows.
+	recs    []*kgo.Record
+	advance int64
+	// commit: the changelog offset after the batch's entries.
+	changelogNext int64
+}
+
+// result is a worker's answer to a step.
+type result struct {
+	err  error
+	next int64 // the partition's input position now
+	// process: the batch, until the loop's next step to this worker.
+	outputs     []engine.Output // what the records carry, for the metrics
+	records     []kgo.Record    // outputs, to their topics
+	changelog   []kgo.Record    // changelog entries, to this partition of the changelog
+	deadLetters []*kgo.Record
+	deadReasons []string
+	stats       engine.Stats
+	advanced    bool // an idle advance raised the watermark
 }
 
 func newWorker(r *Runtime, id int32) *worker {
-	return &worker{
-		r:        r,
-		id:       id,
-		label:    metrics.Partition(id),
-		dec:      decode.New(decode.Options{CustomerField: r.cfg.CustomerField}),
-		in:       make(chan phase),
-		done:     make(chan error),
-		ckptDone: make(chan error, 1),
-		quit:     make(chan struct{}),
-		exit:     make(chan struct{}),
-		lastRecv: time.Now(),
+	w := &worker{
+		r:     r,
+		id:    id,
+		label: metrics.Partition(id),
+		in:    make(chan step),
+		out:   make(chan result, 1),
+		quit:  make(chan struct{}),
+		exit:  make(chan struct{}),
 	}
+	w.src = recordSource{dec: decode.New(decode.Options{CustomerField: r.cfg.CustomerField}), topic: r.cfg.Topics.DeadLetters}
+	return w
 }
 
-// idle reports whether the partition has had no input for the idle
-// timeout and has read everything there is.
-func (w *worker) idle(now time.Time, timeout time.Duration) bool {
-	if w.part == nil || time.Since(w.lastRecv) < timeout {
-		return false
-	}
-	// A trailing transaction marker occupies an offset: one behind is
-	// caught up.
-	return w.hwm > 0 && w.part.Next() >= w.hwm-1 || w.hwm == 0 && w.part.Next() == 0
+// stop ends the worker and waits for it. The loop has no step out to it
+// (rebalance callbacks and batches exclude each other), except maybe a
+// checkpoint, whose result the buffered out channel takes.
+func (w *worker) stop() {
+	close(w.quit)
+	<-w.exit
 }
 
-// settle waits for the worker's asynchronous checkpoint, if any; the
-// loop calls it before anything else touches the worker.
+// send hands the worker a step whose result the loop will take later.
+func (w *worker) send(s step) { w.in <- s }
+
+// do runs a step and waits for its result.
+func (w *worker) do(s step) result {
+	w.in <- s
+	return <-w.out
+}
+
+// settle takes the result of the worker's checkpoint, if one is out; the
+// loop calls it before it sends the worker anything else.
 func (w *worker) settle() error {
-	if !w.ckpting {
+	if !w.loop.checkpointing {
 		return nil
 	}
-	w.ckpting = false
-	if err := <-w.ckptDone; err != nil {
-		return fmt.Errorf("checkpoint partition %d: %w", w.id, err)
+	w.loop.checkpointing = false
+	if res := <-w.out; res.err != nil {
+		return fmt.Errorf("checkpoint partition %d: %w", w.id, res.err)
 	}
 	return nil
 }
 
-func (w *worker) stop() {
-	close(w.quit)
-	<-w.exit
+// idle reports whether the partition has had no input for the idle
+// timeout and has read everything there is.
+func (w *worker) idle(timeout time.Duration) bool {
+	l := &w.loop
+	if time.Since(l.lastRecv) < timeout {
+		return false
+	}
+	// A trailing transaction marker occupies an offset: one behind is
+	// caught up.
+	return l.hwm > 0 && l.next >= l.hwm-1 || l.hwm == 0 && l.next == 0
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -138,15 +182,14 @@ func (w *worker) run(ctx context.Context) {
 		<-w.quit
 		return
 	}
-	m := part.Meta()
+	w.d = engine.NewDriver(w.part)
+	m := w.part.Meta()
 	w.meta.Store(&m)
 	w.r.m.RestoreSeconds.Observe(time.Since(start).Seconds())
 	w.r.m.RestoreRemaining.WithLabelValues(w.label).Set(0)
-	// lastRecv before ready: once ready, the loop reads it.
-	w.lastRecv = time.Now()
 	w.ready.Store(true)
 	w.r.cl.ResumeFetchPartitions(map[string][]int32{w.r.cfg.Topics.Input: {w.id}})
-	log.Info().Int64("changelog_records", n).Dur("took", time.Since(start)).Int64("resume_offset", part.Next()).Msg("partition restored and ready")
+	log.Info().Int64("changelog_records", n).Dur("took", time.Since(start)).Int64("resume_offset", w.part.Next()).Msg("partition restored and ready")
 	for {
 		select {
 		case <-w.quit:
@@ -158,23 +201,143 @@ func (w *worker) run(ctx context.Context) {
 				log.Error().Err(err).Msg("checkpoint on release failed; the changelog still has the batches")
 			}
 			return
-		case ph := <-w.in:
-			if ph == phaseCheckpointAsync {
-				w.ckptDone <- w.part.Checkpoint()
-				continue
-			}
-			var err error
-			switch ph {
-			case phaseProcess:
-				err = w.process()
-			case phaseCommit:
-				err = w.commit()
-			case phaseAbort:
-				err = w.abort()
-			}
-			w.done <- err
+		case s := <-w.in:
+			w.out <- w.step(s)
 		}
 	}
+}
+
+func (w *worker) step(s step) result {
+	var res result
+	switch s.kind {
+	case stepProcess:
+		res = w.process(s)
+	case stepCommit:
+		res.err = w.d.Commit(s.changelogNext)
+		if res.err == nil {
+			m := w.part.Meta()
+			w.meta.Store(&m)
+		}
+	case stepAbort:
+		res.err = w.d.Abort()
+	case stepCheckpoint:
+		if w.part.CheckpointDue() {
+			res.err = w.part.Checkpoint()
+		}
+	}
+	res.next = w.part.Next()
+	return res
+}
+
+// process applies a batch's records (and an idle partition's wall-clock
+// watermark), flushes it, and hands its outputs back as Kafka records.
+func (w *worker) process(s step) result {
+	var res result
+	w.src.reset(s.recs)
+	if err := w.d.Process(&w.src); err != nil {
+		res.err = err
+		return res
+	}
+	if s.advance != 0 && s.advance > w.part.Watermark() {
+		if err := w.d.Advance(s.advance); err != nil {
+			res.err = err
+			return res
+		}
+		res.advanced = true
+	}
+	out, err := w.d.Flush()
+	if err != nil {
+		res.err = err
+		return res
+	}
+	topics := &w.r.cfg.Topics
+	w.prod = w.prod[:0]
+	for _, o := range out.Records {
+		w.prod = append(w.prod, kgo.Record{Topic: topicFor(topics, o.Kind), Key: keyBytes(o.Key), Value: o.Value})
+	}
+	w.prodCL = w.prodCL[:0]
+	for _, c := range out.Changelog {
+		w.prodCL = append(w.prodCL, kgo.Record{Topic: topics.Changelog, Partition: w.id, Key: keyBytes(c.Key), Value: c.Value})
+	}
+	res.outputs, res.records, res.changelog = out.Records, w.prod, w.prodCL
+	res.deadLetters, res.deadReasons = w.src.dlq, w.src.reasons
+	res.stats = w.d.Stats()
+	return res
+}
+
+// recordSource is the engine's Source over a batch's Kafka records: it
+// decodes each, and turns the undecodable ones into dead letters.
+type recordSource struct {
+	dec     *decode.Decoder
+	topic   string // the dead-letter topic
+	recs    []*kgo.Record
+	i       int
+	headers []decode.Header
+	dlq     []*kgo.Record
+	reasons []string
+}
+
+func (s *recordSource) reset(recs []*kgo.Record) {
+	s.recs, s.i = recs, 0
+	clear(s.dlq)
+	s.dlq = s.dlq[:0]
+	s.reasons = s.reasons[:0]
+}
+
+func (s *recordSource) Next() (int64, error) {
+	if s.i >= len(s.recs) {
+		return 0, io.EOF
+	}
+	s.i++
+	return s.recs[s.i-1].Offset, nil
+}
+
+func (s *recordSource) Event(ev *engine.Event) bool {
+	rec := s.recs[s.i-1]
+	s.headers = s.headers[:0]
+	for _, h := range rec.Headers {
+		s.headers = append(s.headers, decode.Header{Key: h.Key, Value: h.Value})
+	}
+	if err := s.dec.Decode(rec.Value, s.headers, ev); err != nil {
+		s.deadLetter(rec, err)
+		return false
+	}
+	return true
+}
+
+// deadLetter queues rec for the dead-letter topic: value and key
+// untouched, original headers kept, and Kafka Connect's error headers
+// added so existing DLQ tooling reads it.
+func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
+	reason := string(decode.ReasonMalformedJSON)
+	var de *decode.Error
+	if errors.As(err, &de) {
+		reason = string(de.Reason)
+	}
+	s.reasons = append(s.reasons, reason)
+	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
+	// The fetched record's memory is recycled after the batch: copy what
+	// the dead letter keeps.
+	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+8)
+	for _, h := range rec.Headers {
+		headers = append(headers, kgo.RecordHeader{Key: strings.Clone(h.Key), Value: bytes.Clone(h.Value)})
+	}
+	headers = append(headers,
+		hdr("__connect.errors.topic", rec.Topic),
+		hdr("__connect.errors.partition", strconv.Itoa(int(rec.Partition))),
+		hdr("__connect.errors.offset", strconv.FormatInt(rec.Offset, 10)),
+		hdr("__connect.errors.connector.name", "lifeline"),
+		hdr("__connect.errors.stage", "VALUE_CONVERTER"),
+		hdr("__connect.errors.class.name", "lifeline.connectors.decode.Decoder"),
+		hdr("__connect.errors.exception.class.name", "lifeline.decode."+reason),
+		hdr("__connect.errors.exception.message", err.Error()),
+	)
+	s.dlq = append(s.dlq, &kgo.Record{
+		Topic:   s.topic,
+		Key:     bytes.Clone(rec.Key),
+		Value:   bytes.Clone(rec.Value),
+		Headers: headers,
+	})
 }
 
 var errStopped = errors.New("worker stopped")
@@ -298,7 +461,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 func (w *worker) changelogEnd(ctx context.Context) (int64, error) {
 	topic := w.r.cfg.Topics.Changelog
 	deadline := time.Now().Add(30 * time.Second)
-	openDeadline := time.Now().Add(w.r.cfg.Engine.TransactionTimeout + 30*time.Second)
+	openDeadline := time.Now().Add(w.r.cfg.Engine.TransactionTimeout.Std() + 30*time.Second)
 	waiting := false
 	for {
 		stable, end, err := w.changelogOffsets(ctx)
@@ -353,132 +516,4 @@ func (w *worker) changelogOffsets(ctx context.Context) (stable, end int64, err e
 		return 0, 0, err
 	}
 	return stable, end, nil
-}
-
-func (w *worker) process() error {
-	w.out.Reset()
-	clear(w.dlq)
-	w.dlq = w.dlq[:0]
-	w.deadReasons = w.deadReasons[:0]
-	p := w.part
-	m := w.r.m
-	var applied, dups, dead, skipped float64
-	for _, rec := range w.job.recs {
-		if rec.Offset < p.Next() {
-			// Already applied: the store is ahead of the committed
-			// offsets (at-least-once, after a crash between the two).
-			skipped++
-			continue
-		}
-		w.headers = w.headers[:0]
-		for _, h := range rec.Headers {
-			w.headers = append(w.headers, decode.Header{Key: h.Key, Value: h.Value})
-		}
-		if err := w.dec.Decode(rec.Value, w.headers, &w.ev); err != nil {
-			p.Skip(rec.Offset)
-			w.deadLetter(rec, err)
-			dead++
-			continue
-		}
-		ok, err := p.Apply(&w.ev, rec.Offset, &w.out)
-		if err != nil {
-			return fmt.Errorf("partition %d offset %d: %w", w.id, rec.Offset, err)
-		}
-		if ok {
-			applied++
-		} else {
-			dups++
-		}
-	}
-	w.applied, w.dups, w.dead, w.skipped = applied, dups, dead, skipped
-	if len(w.job.recs) > 0 {
-		w.lastRecv = time.Now()
-		m.EventsConsumed.WithLabelValues(w.label).Add(float64(len(w.job.recs)))
-		if hwm := w.hwm; hwm > 0 {
-			m.ConsumerLag.WithLabelValues(w.label).Set(float64(max(hwm-p.Next(), 0)))
-		}
-	}
-	if w.job.advance != 0 && w.job.advance > p.Watermark() {
-		if err := p.Advance(w.job.advance, &w.out); err != nil {
-			return err
-		}
-		m.IdleAdvances.WithLabelValues(w.label).Inc()
-		w.lastRecv = time.Now() // next idle advance after another timeout
-	}
-	return p.Flush(&w.out)
-}
-
-// deadLetter queues rec for the dead-letter topic: value and key
-// untouched, original headers kept, and Kafka Connect's error headers
-// added so existing DLQ tooling reads it.
-func (w *worker) deadLetter(rec *kgo.Record, err error) {
-	reason := string(decode.ReasonMalformedJSON)
-	var de *decode.Error
-	if errors.As(err, &de) {
-		reason = string(de.Reason)
-	}
-	w.deadReasons = append(w.deadReasons, reason)
-	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
-	// The fetched record's memory is recycled after the batch: copy what
-	// the dead letter keeps.
-	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+8)
-	for _, h := range rec.Headers {
-		headers = append(headers, kgo.RecordHeader{Key: strings.Clone(h.Key), Value: bytes.Clone(h.Value)})
-	}
-	headers = append(headers,
-		hdr("__connect.errors.topic", rec.Topic),
-		hdr("__connect.errors.partition", strconv.Itoa(int(rec.Partition))),
-		hdr("__connect.errors.offset", strconv.FormatInt(rec.Offset, 10)),
-		hdr("__connect.errors.connector.name", "lifeline"),
-		hdr("__connect.errors.stage", "VALUE_CONVERTER"),
-		hdr("__connect.errors.class.name", "lifeline.connectors.decode.Decoder"),
-		hdr("__connect.errors.exception.class.name", "lifeline.decode."+reason),
-		hdr("__connect.errors.exception.message", err.Error()),
-	)
-	w.dlq = append(w.dlq, &kgo.Record{
-		Topic:   w.r.cfg.Topics.DeadLetters,
-		Key:     bytes.Clone(rec.Key),
-		Value:   bytes.Clone(rec.Value),
-		Headers: headers,
-	})
-}
-
-func (w *worker) commit() error {
-	if err := w.part.Commit(w.clNext); err != nil {
-		return err
-	}
-	m := w.part.Meta()
-	w.meta.Store(&m)
-	return nil
-}
-
-func (w *worker) abort() error {
-	w.out.Reset()
-	return w.part.Abort()
-}
-
-// countOutputs records the committed outputs in the metrics; called by
-// the loop after the commit phase.
-func (w *worker) countOutputs() {
-	m := w.r.m
-	if len(w.job.recs) > 0 {
-		m.EventsProcessed.WithLabelValues(w.label, "applied").Add(w.applied)
-		m.EventsProcessed.WithLabelValues(w.label, "duplicate").Add(w.dups)
-		m.EventsProcessed.WithLabelValues(w.label, "dead_letter").Add(w.dead)
-		m.EventsProcessed.WithLabelValues(w.label, "skipped").Add(w.skipped)
-		m.RuleEvaluations.WithLabelValues("event").Add(w.applied)
-	}
-	for _, reason := range w.deadReasons {
-		m.DeadLetters.WithLabelValues(reason).Inc()
-	}
-	for i := range w.out.Records {
-		o := &w.out.Records[i]
-		m.Outputs.WithLabelValues(o.Kind.String()).Inc()
-		switch o.Kind {
-		case engine.KindAlert:
-			m.Alerts.WithLabelValues(o.Rule, o.Status).Inc()
-		case engine.KindStage:
-			m.Transitions.WithLabelValues(o.From, o.To).Inc()
-		}
-	}
 }

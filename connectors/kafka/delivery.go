@@ -1,0 +1,114 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A guarantee is how a batch's outputs become durable and its input
+// positions recorded: the one difference between exactly_once and
+// at_least_once. The loop calls it in this order, from its own goroutine:
+// poll, deliver, then stored (the workers committed the batch to the
+// store) or aborted (they took it back), then allowRebalance.
+type guarantee interface {
+	// poll fetches the next batch of input records.
+	poll(ctx context.Context, max int) kgo.Fetches
+	// deliver produces the batch: produceOutputs (output records and dead
+	// letters), then produceChangelog, and makes them durable with the
+	// input offsets. committed false: the group moved on (a rebalance) and
+	// the batch must be processed again.
+	deliver(ctx context.Context, produceOutputs, produceChangelog func()) (committed bool, err error)
+	// stored runs once the store holds the batch.
+	stored(ctx context.Context)
+	// aborted runs once the workers have taken an undelivered batch back;
+	// next is each partition's input position.
+	aborted(next map[int32]int64)
+	allowRebalance()
+	close()
+}
+
+// transactional is exactly_once: a batch's outputs, dead letters,
+// changelog entries and input offsets commit in one Kafka transaction;
+// the store is written only after it commits, so it can lag the
+// changelog, never lead it.
+type transactional struct {
+	sess *kgo.GroupTransactSession
+}
+
+func (t *transactional) poll(ctx context.Context, max int) kgo.Fetches {
+	return t.sess.PollRecords(ctx, max)
+}
+
+func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChangelog func()) (bool, error) {
+	if err := t.sess.Begin(); err != nil {
+		return false, fmt.Errorf("begin transaction: %w", err)
+	}
+	produceOutputs()
+	produceChangelog()
+	// TryCommit: a transaction whose partitions were revoked meanwhile, or
+	// whose produce failed, is aborted instead (committed false).
+	committed, err := t.sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return false, fmt.Errorf("commit transaction: %w", err)
+	}
+	return committed, nil
+}
+
+func (t *transactional) stored(context.Context) {}
+
+// aborted has nothing to rewind: the session resets the consumer to the
+// committed offsets of an aborted transaction.
+func (t *transactional) aborted(map[int32]int64) {}
+
+func (t *transactional) allowRebalance() { t.sess.AllowRebalance() }
+func (t *transactional) close()          { t.sess.Close() }
+
+// atLeastOnce flushes outputs before the changelog, the changelog before
+// the store, and commits input offsets last: a crash repeats outputs
+// (with the same deterministic ids), never loses them.
+type atLeastOnce struct {
+	r  *Runtime
+	cl *kgo.Client
+}
+
+func (a *atLeastOnce) poll(ctx context.Context, max int) kgo.Fetches {
+	return a.cl.PollRecords(ctx, max)
+}
+
+func (a *atLeastOnce) deliver(ctx context.Context, produceOutputs, produceChangelog func()) (bool, error) {
+	produceOutputs()
+	// Outputs are durable before the state that produced them is recorded
+	// anywhere.
+	if err := a.cl.Flush(ctx); err != nil {
+		return false, fmt.Errorf("flush outputs: %w", err)
+	}
+	produceChangelog()
+	if err := a.cl.Flush(ctx); err != nil {
+		return false, fmt.Errorf("flush changelog: %w", err)
+	}
+	return true, nil
+}
+
+// stored commits the input offsets, after the store holds the batch. A
+// failure costs nothing but time: after a restart the partition skips
+// the records its stored position says it has applied.
+func (a *atLeastOnce) stored(ctx context.Context) {
+	if err := a.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
+		a.r.log.Warn().Err(err).Msg("commit offsets failed; the batch will be skipped by its stored position after a restart")
+	}
+}
+
+// aborted rewinds the consumer to the partitions' positions, so that the
+// batch is read again.
+func (a *atLeastOnce) aborted(next map[int32]int64) {
+	offs := make(map[int32]kgo.EpochOffset, len(next))
+	for p, n := range next {
+		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: n}
+	}
+	a.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{a.r.cfg.Topics.Input: offs})
+}
+
+func (a *atLeastOnce) allowRebalance() { a.cl.AllowRebalance() }
+func (a *atLeastOnce) close()          { a.cl.Close() }
