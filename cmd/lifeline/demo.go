@@ -2,33 +2,39 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/demo"
-	"github.com/lifeline-hq/lifeline/connectors/metrics"
-	"github.com/lifeline-hq/lifeline/connectors/rulefile"
-	"github.com/lifeline-hq/lifeline/rules"
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 type demoCmd struct {
-	Customers  int           `help:"Customers to simulate." default:"5000"`
-	Days       int           `help:"Simulated days of journeys." default:"90"`
-	Speed      float64       `help:"Simulated days per second of wall time." default:"1"`
-	Seed       int64         `help:"Random seed of the journeys." default:"1"`
-	Partitions int32         `help:"Partitions of the demo topics." default:"4"`
-	Port       int           `help:"Broker port (default 9092, or a free one if taken)."`
-	HTTP       string        `help:"HTTP listen address (a free port if taken)." default:"127.0.0.1:8080"`
-	Rules      string        `help:"Rule pack file, hot-reloaded on change and SIGHUP (default: the embedded pack)." placeholder:"FILE" type:"existingfile"`
-	State      string        `help:"State directory (default: a temporary one)." placeholder:"DIR"`
-	Every      time.Duration `help:"Summary interval." default:"5s"`
-	Duration   time.Duration `help:"Stop after this long (default: run until Ctrl-C)."`
-	LogLevel   string        `help:"Log level: debug, info, warn, error." default:"warn"`
+	Customers  int             `help:"Customers to simulate." default:"5000"`
+	Days       int             `help:"Simulated days of journeys." default:"90"`
+	Speed      float64         `help:"Simulated days per second of wall time." default:"1"`
+	Seed       int64           `help:"Random seed of the journeys." default:"1"`
+	Partitions int32           `help:"Partitions of the demo topics." default:"4"`
+	Port       int             `help:"Broker port (default 9092, or a free one if taken)."`
+	HTTP       string          `help:"HTTP listen address (a free port if taken)." default:"127.0.0.1:8080" placeholder:"ADDR"`
+	Rules      string          `help:"Rule pack file, hot-reloaded on change and SIGHUP (default: the embedded pack)." placeholder:"FILE" type:"existingfile"`
+	StateDir   string          `help:"State directory (default: a temporary one, removed at exit)." placeholder:"DIR"`
+	Every      config.Duration `help:"Summary interval." default:"5s"`
+	Duration   config.Duration `help:"Stop after this long (default: run until Ctrl-C)." placeholder:"DURATION"`
+	LogLevel   string          `help:"Log level: debug, info, warn, error." default:"warn" placeholder:"LEVEL"`
 }
 
 func (c *demoCmd) Run(e *env) error {
+	if c.Partitions <= 0 || c.Customers <= 0 || c.Days <= 0 || c.Speed <= 0 {
+		return fmt.Errorf("--partitions, --customers, --days and --speed must be positive")
+	}
 	log, err := newLogger(e.stderr, c.LogLevel, "auto")
 	if err != nil {
 		return err
@@ -37,19 +43,97 @@ func (c *demoCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	o := demo.Options{
-		Customers: c.Customers, Days: c.Days, Seed: c.Seed, Speed: c.Speed, Partitions: c.Partitions,
-		Port: c.Port, HTTP: c.HTTP, StateDir: c.State, Pack: pack, Every: c.Every, Duration: c.Duration,
-		Out: e.stdout, Logger: log, Version: version,
+	ctx := e.ctx
+	if c.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Duration.Std())
+		defer cancel()
 	}
-	if c.Rules != "" {
-		o.Reload = func(ctx context.Context, set func(*rules.Pack), m *metrics.Metrics) {
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			w := &rulefile.Watcher{Path: c.Rules, Apply: set, Log: log, Metrics: m, Current: pack.Source}
-			w.Run(ctx, hup)
+
+	cfg := config.Defaults()
+	cfg.Group = "lifeline-demo"
+	cfg.ClientID = "lifeline-demo-1"
+	cfg.HTTP = c.HTTP
+	cfg.Rules = c.Rules
+	cfg.Engine.IdleTimeout = config.Duration(2 * time.Second)
+	cfg.Engine.MaxPollRecords = 2000
+	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: c.Partitions, Replication: 1}
+	cluster, broker, err := demo.StartBroker(c.Port, c.Partitions, cfg.Topics)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	cfg.Brokers = []string{broker}
+	cfg.StateDir = c.StateDir
+	if cfg.StateDir == "" {
+		tmp, err := os.MkdirTemp("", "lifeline-demo-")
+		if err != nil {
+			return fmt.Errorf("create a state directory: %w (pass --state-dir DIR)", err)
 		}
+		defer os.RemoveAll(tmp)
+		cfg.StateDir = tmp
 	}
-	return demo.Run(e.ctx, o)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	gen, err := journey.New(journey.Config{Customers: c.Customers, Days: c.Days, Seed: c.Seed})
+	if err != nil {
+		return err
+	}
+	clock := demo.NewClock(gen.Config().Start, c.Speed)
+	up := make(chan struct{})
+	n, err := newNode(nodeOptions{cfg: cfg, pack: pack, log: log, clock: clock.Now, anyPort: true,
+		httpBound: func(addr string) {
+			demo.Banner(e.stdout, broker, addr, cfg.Topics, c.Customers, c.Days, c.Speed, pack.Version)
+			close(up)
+		}})
+	if err != nil {
+		return err
+	}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerLinger(5*time.Millisecond), kgo.DefaultProduceTopic(cfg.Topics.Input))
+	if err != nil {
+		return fmt.Errorf("demo producer: %w", err)
+	}
+	defer pcl.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var produced atomic.Int64
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		demo.Produce(ctx, gen, pcl, clock, &produced, log)
+	}()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return
+		}
+		every := max(c.Every.Std(), 100*time.Millisecond)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		var lastEvents int64
+		last := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				events := engine.Totals(n.rt.Metas()).Events
+				rate := float64(events-lastEvents) / time.Since(last).Seconds()
+				lastEvents, last = events, time.Now()
+				demo.Summary(e.stdout, n.rt, n.reg, clock, produced.Load(), rate)
+			}
+		}
+	}()
+	err = n.run(ctx)
+	cancel()
+	wg.Wait()
+	fmt.Fprintln(e.stdout, "demo stopped")
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
 
@@ -19,9 +20,7 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	console := format == "console"
 	if format == "auto" {
 		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				console = true
-			}
+			console = isatty.IsTerminal(f.Fd())
 		}
 	}
 	if console {

@@ -22,12 +22,14 @@ import (
 var version = "dev"
 
 type cli struct {
-	Replay  replayCmd  `cmd:"" help:"Run the engine offline over an NDJSON file of events; output records on stdout."`
-	Gen     genCmd     `cmd:"" help:"Generate realistic customer journeys as Segment NDJSON."`
-	Demo    demoCmd    `cmd:"" help:"Run everything on this machine: embedded broker, generated journeys, engine, HTTP."`
-	Run     runCmd     `cmd:"" help:"Run the engine against Kafka (production)."`
-	Rules   rulesCmd   `cmd:"" help:"Check and unit-test rule packs."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Version kong.VersionFlag `help:"Print the version and exit."`
+
+	Replay replayCmd  `cmd:"" help:"Run the engine offline over an NDJSON file of events; output records on stdout."`
+	Gen    genCmd     `cmd:"" help:"Generate realistic customer journeys as Segment NDJSON."`
+	Demo   demoCmd    `cmd:"" help:"Run everything on this machine: embedded broker, generated journeys, engine, HTTP."`
+	Run    runCmd     `cmd:"" help:"Run the engine against Kafka (production)."`
+	Rules  rulesCmd   `cmd:"" help:"Check and unit-test rule packs."`
+	Ver    versionCmd `cmd:"" name:"version" help:"Print the version."`
 }
 
 // env carries what commands need from the process: streams and the
@@ -45,12 +47,15 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// run runs the command line args until it is done or ctx ends (Ctrl-C,
+// SIGTERM), and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("lifeline"),
@@ -59,6 +64,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitError{code}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": "lifeline " + version},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "lifeline: %v\n", err)

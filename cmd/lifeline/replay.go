@@ -1,25 +1,25 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/ndjson"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
 type replayCmd struct {
-	In       string        `help:"Events, one JSON object per line (Segment or CloudEvents); - for stdin." required:"" placeholder:"FILE|-"`
-	Rules    string        `help:"Rule pack YAML (default: the embedded default pack)." placeholder:"FILE" type:"existingfile"`
-	State    string        `help:"State directory: kept after the run, and a later run on it resumes after the lines it already applied (default: a temporary one)." placeholder:"DIR"`
-	Until    string        `help:"After the last line, raise the watermark to this time (RFC 3339), firing the timers due by then." placeholder:"TIME"`
-	Lateness time.Duration `help:"Allowed lateness: the watermark trails the newest event time by this much." default:"10m"`
-	Batch    int           `help:"Lines per checkpoint." default:"1000"`
+	In              string          `help:"Events, one JSON object per line (Segment or CloudEvents); - for stdin." required:"" placeholder:"FILE|-"`
+	Rules           string          `help:"Rule pack YAML (default: the embedded default pack)." placeholder:"FILE" type:"existingfile"`
+	StateDir        string          `help:"State directory: kept after the run, and a later run on it resumes after the lines it already applied (default: a temporary one)." placeholder:"DIR"`
+	Until           string          `help:"After the last line, raise the watermark to this time (RFC 3339), firing the timers due by then." placeholder:"TIME"`
+	AllowedLateness config.Duration `help:"The watermark trails the newest event time by this much (engine.allowed_lateness; 0 for none)." default:"10m" placeholder:"DURATION"`
+	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
 }
 
 func (c *replayCmd) Run(e *env) error {
@@ -47,16 +47,19 @@ func (c *replayCmd) Run(e *env) error {
 		defer f.Close()
 		in = f
 	}
-	dir := c.State
+	if c.AllowedLateness < 0 {
+		return fmt.Errorf("--allowed-lateness %s: must not be negative", c.AllowedLateness)
+	}
+	dir := c.StateDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "lifeline-replay-")
 		if err != nil {
-			return fmt.Errorf("create temporary state directory: %w (pass --state DIR)", err)
+			return fmt.Errorf("create temporary state directory: %w (pass --state-dir DIR)", err)
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.Lateness)})
+	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.AllowedLateness.Std())})
 	if err != nil {
 		return err
 	}
@@ -66,11 +69,10 @@ func (c *replayCmd) Run(e *env) error {
 		return err
 	}
 	defer eng.Release(part)
-	w := bufio.NewWriterSize(e.stdout, 256<<10)
-	sum, err := ndjson.Replay(e.ctx, in, part, w, ndjson.Options{BatchSize: c.Batch, Until: until})
-	if ferr := w.Flush(); err == nil && ferr != nil {
-		err = fmt.Errorf("write outputs: %w", ferr)
-	}
+	// Straight to stdout: Replay writes each batch's records before it
+	// commits the batch, and a buffer here would hold records a crash
+	// loses while the state says they were applied.
+	sum, err := ndjson.Replay(e.ctx, in, part, e.stdout, ndjson.Options{BatchSize: c.Batch, Until: until})
 	sum.Format(e.stderr)
 	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +15,7 @@ import (
 func lifeline(t *testing.T, stdin []byte, args ...string) (int, []byte, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(args, bytes.NewReader(stdin), &stdout, &stderr)
+	code := run(context.Background(), args, bytes.NewReader(stdin), &stdout, &stderr)
 	return code, stdout.Bytes(), stderr.String()
 }
 
@@ -50,11 +51,11 @@ func TestReplayResume(t *testing.T) {
 		t.Fatalf("uninterrupted replay: exit %d: %s", code, errs)
 	}
 	state := t.TempDir()
-	code, first, errs := lifeline(t, nil, "replay", "--state", state, "--in", half, "--batch", "97")
+	code, first, errs := lifeline(t, nil, "replay", "--state-dir", state, "--in", half, "--batch", "97")
 	if code != 0 {
 		t.Fatalf("replay of the first half: exit %d: %s", code, errs)
 	}
-	code, second, errs := lifeline(t, nil, "replay", "--state", state, "--in", full, "--batch", "97")
+	code, second, errs := lifeline(t, nil, "replay", "--state-dir", state, "--in", full, "--batch", "97")
 	if code != 0 {
 		t.Fatalf("replay of the whole file on the same state: exit %d: %s", code, errs)
 	}
@@ -72,7 +73,7 @@ func TestReplayResume(t *testing.T) {
 	}
 
 	// A third run over the same file finds everything applied.
-	code, third, errs := lifeline(t, nil, "replay", "--state", state, "--in", full)
+	code, third, errs := lifeline(t, nil, "replay", "--state-dir", state, "--in", full)
 	if code != 0 || len(third) != 0 || !strings.Contains(errs, "0 events applied") {
 		t.Errorf("replaying an applied file again: exit %d, %d bytes of output, summary:\n%s", code, len(third), errs)
 	}

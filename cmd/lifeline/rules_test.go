@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 func rulesCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(append([]string{"rules"}, args...), bytes.NewReader(nil), &stdout, &stderr)
+	code := run(context.Background(), append([]string{"rules"}, args...), bytes.NewReader(nil), &stdout, &stderr)
 	return code, stdout.String() + stderr.String()
 }
 

@@ -1,23 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
+	"sort"
+	"strings"
 
 	"github.com/lifeline-hq/lifeline/config"
-	"github.com/lifeline-hq/lifeline/connectors/httpapi"
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
-	"github.com/lifeline-hq/lifeline/connectors/metrics"
-	"github.com/lifeline-hq/lifeline/connectors/rulefile"
-	"github.com/lifeline-hq/lifeline/engine"
 )
 
 type runCmd struct {
@@ -30,8 +19,26 @@ type runCmd struct {
 	LogLevel    string   `help:"Log level: debug, info, warn, error (overrides log.level)." placeholder:"LEVEL"`
 }
 
+// Help lists the environment variables under the flags of `run --help`.
+func (c *runCmd) Help() string {
+	vars := config.EnvVars()
+	keys := make([]string, 0, len(vars))
+	width := 0
+	for name := range vars {
+		keys = append(keys, name)
+		width = max(width, len(name))
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("Precedence: flags over LIFELINE_* variables over the file over the defaults.\n\nEnvironment (lists are comma-separated):\n")
+	for _, name := range keys {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, name, vars[name])
+	}
+	return b.String()
+}
+
 func (c *runCmd) Run(e *env) error {
-	cfg, err := config.ReadConfig(c.Config, os.Environ())
+	cfg, err := config.Read(c.Config, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -66,59 +73,9 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return fmt.Errorf("state_dir: %w", err)
-	}
-	eng, err := engine.Open(cfg.StateDir, pack, cfg.Engine.Options())
+	n, err := newNode(nodeOptions{cfg: cfg, pack: pack, log: log})
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
-
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, version)
-	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
-	m.SetPack(pack)
-	kp := kprom.NewMetrics("lifeline_kafka", kprom.Registerer(reg), kprom.Gatherer(reg))
-	rt, err := kafka.New(cfg, eng, kafka.Options{Logger: log, Metrics: m, ExtraOpts: []kgo.Opt{kgo.WithHooks(kp)}})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	done := make(chan struct{})
-	var httpErr error
-	go func() {
-		defer close(done)
-		httpErr = httpapi.Serve(ctx, cfg.HTTP, httpapi.Handler(rt, reg, log), nil)
-		if httpErr != nil {
-			cancel()
-		}
-	}()
-	if cfg.Rules != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		w := &rulefile.Watcher{Path: cfg.Rules, Apply: eng.SetPack, Log: log, Metrics: m, Current: pack.Source}
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
-			w.Run(ctx, hup)
-		}()
-		// Deferred after the engine's Close: runs first, so the watcher
-		// is gone before the engine is.
-		defer func() { cancel(); <-watched }()
-	}
-	log.Info().Strs("brokers", cfg.Brokers).Str("group", cfg.Group).Str("guarantee", cfg.Guarantee).Str("http", cfg.HTTP).Str("rules_version", pack.Version).Msg("lifeline starting")
-	err = rt.Run(ctx)
-	cancel()
-	<-done
-	if err == nil && httpErr != nil {
-		err = fmt.Errorf("http %s: %w", cfg.HTTP, httpErr)
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	log.Info().Msg("lifeline stopped")
-	return nil
+	return n.run(e.ctx)
 }

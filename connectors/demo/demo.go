@@ -1,18 +1,17 @@
-// Package demo runs Lifeline end to end on one machine with nothing set
-// up: an embedded Kafka-protocol broker (kfake) on loopback, generated
-// customer journeys produced at an accelerated clock, the real Kafka
-// runtime consuming them, the HTTP endpoints, and a live summary.
+// Package demo is what `lifeline demo` runs beside an ordinary Lifeline
+// so that it needs nothing set up: an embedded Kafka-protocol broker
+// (kfake) on loopback with the topics created, generated customer journeys
+// produced as an accelerated clock reaches them, and a live summary. The
+// Lifeline itself (engine, Kafka runtime, HTTP) is wired as `lifeline run`
+// wires it.
 package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,45 +21,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifeline-hq/lifeline/config"
-	"github.com/lifeline-hq/lifeline/connectors/httpapi"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
-	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/journey"
-	"github.com/lifeline-hq/lifeline/rules"
 )
 
-// Options configure the demo.
-type Options struct {
-	Customers  int
-	Days       int
-	Seed       int64
-	Speed      float64 // simulated days per wall-clock second
-	Partitions int32
-	Port       int    // broker port; 0 picks 9092 if free, else any; -1 any
-	HTTP       string // HTTP listen address; falls back to a free port if taken
-	StateDir   string // empty: a temporary directory, removed at exit
-	Pack       *rules.Pack
-	Every      time.Duration // summary interval
-	Duration   time.Duration // stop after this long (0: until Ctrl-C)
-	Out        io.Writer     // the live summary
-	Logger     zerolog.Logger
-	Version    string
-	// OnReady, if set, receives the broker and HTTP addresses once up.
-	OnReady func(broker, http string)
-	// Reload, if set, runs a hot-reload watcher until ctx ends, handing
-	// new packs to set; the demo owns (and waits for) its goroutine.
-	Reload func(ctx context.Context, set func(*rules.Pack), m *metrics.Metrics)
-}
-
-// Run runs the demo until ctx ends (or Duration passes).
-func Run(ctx context.Context, o Options) error {
-	if o.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Duration)
-		defer cancel()
-	}
-	port := o.Port
+// StartBroker starts a one-broker kfake cluster on 127.0.0.1 with every
+// topic of t created with the given partitions. port 0 takes 9092 if it is
+// free, else any free port; -1 any free port. The caller closes the
+// cluster.
+func StartBroker(port int, partitions int32, t config.Topics) (*kfake.Cluster, string, error) {
 	switch {
 	case port < 0:
 		port = 0
@@ -72,112 +42,18 @@ func Run(ctx context.Context, o Options) error {
 			ln.Close()
 		}
 	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port),
+		kfake.SeedTopics(partitions, t.Input, t.Alerts, t.Health, t.Stages, t.DeadLetters, t.Changelog))
 	if err != nil {
-		return fmt.Errorf("start embedded broker: %w", err)
+		return nil, "", fmt.Errorf("start embedded broker: %w", err)
 	}
-	defer cluster.Close()
-	broker := cluster.ListenAddrs()[0]
+	return cluster, cluster.ListenAddrs()[0], nil
+}
 
-	dir := o.StateDir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "lifeline-demo-")
-		if err != nil {
-			return fmt.Errorf("create state directory: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	}
-	cfg := config.Defaults()
-	cfg.Brokers = []string{broker}
-	cfg.Group = "lifeline-demo"
-	cfg.ClientID = "lifeline-demo-1"
-	cfg.StateDir = dir
-	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: o.Partitions, Replication: 1}
-	cfg.Engine.IdleTimeout = 2 * time.Second
-	cfg.Engine.MaxPollRecords = 2000
-
-	gen, err := journey.New(journey.Config{Customers: o.Customers, Days: o.Days, Seed: o.Seed})
-	if err != nil {
-		return err
-	}
-	clock := newSimClock(gen.Config().Start, o.Speed)
-
-	eng, err := engine.Open(dir, o.Pack, cfg.Engine.Options())
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, o.Version)
-	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
-	m.SetPack(o.Pack)
-	rt, err := kafka.New(cfg, eng, kafka.Options{Logger: o.Logger, Metrics: m, Clock: clock.Now})
-	if err != nil {
-		return err
-	}
-	if err := kafka.EnsureTopics(ctx, rt.Admin(), &cfg); err != nil {
-		return err
-	}
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	if o.Reload != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o.Reload(ctx, eng.SetPack, m)
-		}()
-	}
-
-	// HTTP.
-	bound := make(chan string, 1)
-	httpErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		h := httpapi.Handler(rt, reg, o.Logger)
-		err := httpapi.Serve(ctx, o.HTTP, h, bound)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			// Taken: any free port will do for a demo.
-			err = httpapi.Serve(ctx, "127.0.0.1:0", h, bound)
-		}
-		httpErr <- err
-	}()
-	var httpAddr string
-	select {
-	case httpAddr = <-bound:
-	case err := <-httpErr:
-		return fmt.Errorf("serve HTTP: %w", err)
-	}
-
-	// Producer: the generated journeys, paced by the simulated clock.
-	var produced atomic.Int64
-	prodDone := make(chan struct{})
-	pcl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerLinger(5*time.Millisecond), kgo.DefaultProduceTopic(cfg.Topics.Input))
-	if err != nil {
-		return fmt.Errorf("demo producer: %w", err)
-	}
-	defer pcl.Close()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(prodDone)
-		produce(ctx, gen, pcl, clock, &produced, o.Logger)
-	}()
-
-	// Engine.
-	rtErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		rtErr <- rt.Run(ctx)
-	}()
-
-	fmt.Fprintf(o.Out, `Lifeline demo
+// Banner is what the demo prints once it is up: where everything is, and
+// the command with which an external client watches the alerts.
+func Banner(w io.Writer, broker, httpAddr string, t config.Topics, customers, days int, speed float64, rulesVersion string) {
+	fmt.Fprintf(w, `Lifeline demo
   broker     %s (embedded, Kafka protocol)
   topics     %s (input), %s, %s, %s, %s, %s
   customers  %d over %d simulated days, %.1f simulated days per second
@@ -187,55 +63,33 @@ func Run(ctx context.Context, o Options) error {
 Watch the alerts with an external Kafka client:
   kcat -b %s -C -t %s -f '%%k %%s\n'
 
-`, broker, cfg.Topics.Input, cfg.Topics.Alerts, cfg.Topics.Health, cfg.Topics.Stages, cfg.Topics.DeadLetters, cfg.Topics.Changelog,
-		o.Customers, o.Days, o.Speed, o.Pack.Version, httpAddr, broker, cfg.Topics.Alerts)
-	if o.OnReady != nil {
-		o.OnReady(broker, httpAddr)
-	}
-
-	every := o.Every
-	if every <= 0 {
-		every = 5 * time.Second
-	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	var lastEvents int64
-	last := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			err := <-rtErr
-			fmt.Fprintln(o.Out, "demo stopped")
-			return err
-		case err := <-rtErr:
-			cancel()
-			return err
-		case <-tick.C:
-			t := engine.Totals(rt.Metas())
-			rate := float64(t.Events-lastEvents) / time.Since(last).Seconds()
-			lastEvents, last = t.Events, time.Now()
-			printSummary(o.Out, rt, reg, clock, produced.Load(), rate)
-		}
-	}
+`, broker, t.Input, t.Alerts, t.Health, t.Stages, t.DeadLetters, t.Changelog,
+		customers, days, speed, rulesVersion, httpAddr, broker, t.Alerts)
 }
 
-// simClock runs simulated time from start at speed days per second.
-type simClock struct {
+// Clock runs simulated time from start at speed days per second of wall
+// time.
+type Clock struct {
 	start time.Time
 	wall  time.Time
 	speed float64
 }
 
-func newSimClock(start time.Time, speed float64) *simClock {
-	return &simClock{start: start, wall: time.Now(), speed: speed}
+// NewClock starts a simulated clock at start, now.
+func NewClock(start time.Time, speed float64) *Clock {
+	return &Clock{start: start, wall: time.Now(), speed: speed}
 }
 
-func (c *simClock) Now() time.Time {
+// Now is the simulated time.
+func (c *Clock) Now() time.Time {
 	el := time.Since(c.wall)
 	return c.start.Add(time.Duration(float64(el) * c.speed * 86400))
 }
 
-func produce(ctx context.Context, gen *journey.Generator, cl *kgo.Client, clock *simClock, n *atomic.Int64, log zerolog.Logger) {
+// Produce writes gen's journeys to cl's default topic, each record once
+// clock reaches its event time, counting them in n, until the journeys end
+// or ctx does.
+func Produce(ctx context.Context, gen *journey.Generator, cl *kgo.Client, clock *Clock, n *atomic.Int64, log zerolog.Logger) {
 	for {
 		rec, ok := gen.Next()
 		if !ok {
@@ -263,7 +117,10 @@ func produce(ctx context.Context, gen *journey.Generator, cl *kgo.Client, clock 
 	}
 }
 
-func printSummary(w io.Writer, rt *kafka.Runtime, reg *prometheus.Registry, clock *simClock, produced int64, rate float64) {
+// Summary prints one live summary: processing, the funnel, alerts open and
+// fired per rule, KPIs; rate is the events processed per second since the
+// last one.
+func Summary(w io.Writer, rt *kafka.Runtime, reg prometheus.Gatherer, clock *Clock, produced int64, rate float64) {
 	pack := rt.Pack()
 	t := engine.Totals(rt.Metas())
 	f := engine.FunnelOf(pack, t)
@@ -306,7 +163,7 @@ func readiness(rt *kafka.Runtime) string {
 
 // counterByLabels reads a counter vector from the registry, keyed by its
 // label values joined with "/".
-func counterByLabels(reg *prometheus.Registry, name string, labels ...string) map[string]float64 {
+func counterByLabels(reg prometheus.Gatherer, name string, labels ...string) map[string]float64 {
 	out := map[string]float64{}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -331,7 +188,7 @@ func counterByLabels(reg *prometheus.Registry, name string, labels ...string) ma
 	return out
 }
 
-func sumCounter(reg *prometheus.Registry, name string) float64 {
+func sumCounter(reg prometheus.Gatherer, name string) float64 {
 	var s float64
 	for _, v := range counterByLabels(reg, name) {
 		s += v
