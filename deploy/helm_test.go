@@ -481,7 +481,8 @@ rules:
 			if !contains(env, "LIFELINE_CLIENT_ID=x") {
 				t.Errorf("no LIFELINE_CLIENT_ID from metadata.name in %v", env)
 			}
-			// Service links would inject LIFELINE_SERVICE_HOST & co., which the config rejects.
+			// Service links would inject a variable per Service in the namespace (for one named
+			// lifeline: LIFELINE_SERVICE_HOST & co., which the config ignores): Lifeline needs none.
 			if pod.get("spec", "enableServiceLinks") != false {
 				t.Error("enableServiceLinks must be false")
 			}
