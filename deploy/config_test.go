@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
@@ -263,32 +262,6 @@ func TestDockerfile(t *testing.T) {
 	}
 	if cfg.HTTP != "0.0.0.0:8080" || cfg.StateDir != "/var/lib/lifeline" {
 		t.Errorf("the image's default config: http %q state_dir %q", cfg.HTTP, cfg.StateDir)
-	}
-}
-
-// TestReadme checks that the operations guide covers what issue 5 asks for.
-func TestReadme(t *testing.T) {
-	data, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var headings []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "## ") {
-			headings = append(headings, strings.TrimPrefix(l, "## "))
-		}
-	}
-	for _, want := range []string{"Running in production", "Kafka prerequisites", "Sizing",
-		"Scaling by partitions", "Backup and restore", "Upgrades", "Reading the dashboard", "Alert runbook",
-		"Trying it with docker compose"} {
-		found := false
-		for _, h := range headings {
-			found = found || h == want
-		}
-		if !found {
-			sort.Strings(headings)
-			t.Errorf("README.md: no section %q (sections: %q)", want, headings)
-		}
 	}
 }
 

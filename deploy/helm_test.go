@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lifeline-hq/lifeline/config"
@@ -29,12 +27,12 @@ type helmRelease struct {
 }
 
 // renderChart renders the chart the way Helm 3 does, for what this chart uses: every file in
-// templates/ parsed into one template set (so defines are shared), sprig's functions plus
-// Helm's own (include, required, toYaml, tpl), values parsed as Helm parses them (numbers become
-// float64 through JSON), the files whose names start with _ not rendered, and the output split
-// into YAML documents. It is stricter than Helm in one way: a missing map key is an error
-// instead of "<no value>", so every value a template reads must be in values.yaml.
-// It returns the documents by file, and NOTES.txt.
+// templates/ parsed into one template set (so defines are shared), the functions the templates
+// call with Helm's semantics (helmFuncs; a template calling any other fails the test), values
+// parsed as Helm parses them (numbers become float64 through JSON), the files whose names start
+// with _ not rendered, and the output split into YAML documents. It is stricter than Helm in one
+// way: a missing map key is an error instead of "<no value>", so every value a template reads
+// must be in values.yaml. It returns the documents by file, and NOTES.txt.
 func renderChart(t *testing.T, rel helmRelease) (map[string][]string, string, error) {
 	t.Helper()
 	var chart struct {
@@ -71,45 +69,24 @@ func renderChart(t *testing.T, rel helmRelease) (map[string][]string, string, er
 		"Template": map[string]any{"BasePath": chart.Name + "/templates"},
 	}
 
-	root := template.New("chart").Option("missingkey=error")
-	funcs := sprig.TxtFuncMap()
-	delete(funcs, "env")
-	delete(funcs, "expandenv")
-	funcs["toYaml"] = helmToYAML
-	funcs["required"] = func(msg string, v any) (any, error) {
-		if v == nil {
-			return nil, errors.New(msg)
-		}
-		if s, ok := v.(string); ok && s == "" {
-			return nil, errors.New(msg)
-		}
-		return v, nil
-	}
-	funcs["include"] = func(name string, data any) (string, error) {
-		var buf bytes.Buffer
-		err := root.ExecuteTemplate(&buf, name, data)
-		return buf.String(), err
-	}
-	funcs["tpl"] = func(text string, data any) (string, error) {
-		tt, err := root.Clone()
-		if err != nil {
-			return "", err
-		}
-		tt, err = tt.New("tpl").Parse(text)
-		if err != nil {
-			return "", err
-		}
-		var buf bytes.Buffer
-		err = tt.Execute(&buf, data)
-		return buf.String(), err
-	}
-	root.Funcs(funcs)
-
 	files, err := filepath.Glob(filepath.Join(chartDir, "templates", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(files)
+	root := template.New("chart").Option("missingkey=error")
+	funcs := helmFuncs(root)
+	used, err := templateFuncs(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing := undefinedFuncs(used, funcs); len(missing) > 0 {
+		t.Fatalf("the chart calls functions this emulation of Helm does not define: %s.\n"+
+			"Add each to helmFuncs (helmfuncs_test.go) with Helm's semantics, and a case to TestHelmFuncs.",
+			strings.Join(missing, "; "))
+	}
+	root.Funcs(funcs)
+
 	for _, f := range files {
 		text, err := os.ReadFile(f)
 		if err != nil {
@@ -504,7 +481,8 @@ rules:
 			if !contains(env, "LIFELINE_CLIENT_ID=x") {
 				t.Errorf("no LIFELINE_CLIENT_ID from metadata.name in %v", env)
 			}
-			// Service links would inject LIFELINE_SERVICE_HOST & co., which the config rejects.
+			// Service links would inject a variable per Service in the namespace (for one named
+			// lifeline: LIFELINE_SERVICE_HOST & co., which the config ignores): Lifeline needs none.
 			if pod.get("spec", "enableServiceLinks") != false {
 				t.Error("enableServiceLinks must be false")
 			}

@@ -1,7 +1,8 @@
 // Package deploy_test checks what deploy/ hands to operators against the code it describes: the
 // Grafana dashboard and the Prometheus rules reference only metrics (and labels) the binary
-// exports, the Helm chart renders to Kubernetes objects that hold together, and the example,
-// compose and chart configurations load through the same code as `lifeline run`.
+// exports, the Helm chart renders to Kubernetes objects that hold together, the example,
+// compose and chart configurations load through the same code as `lifeline run`, and what the
+// operations guide (README.md) quotes exists (readme_test.go).
 package deploy_test
 
 import (
