@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -125,8 +127,16 @@ func TestDemo(t *testing.T) {
 			Band string `json:"band"`
 		} `json:"health"`
 	}
-	if code := getJSON(t, base+"/v1/customers/cus_000001", &cust); code != http.StatusOK || cust.ID != "cus_000001" || cust.Health.Band == "" {
-		t.Errorf("/v1/customers/cus_000001 = %d %+v", code, cust)
+	// cus_000001 arrives when the simulated clock reaches its first event.
+	for {
+		code := getJSON(t, base+"/v1/customers/cus_000001", &cust)
+		if code == http.StatusOK && cust.ID == "cus_000001" && cust.Health.Band != "" {
+			break
+		}
+		if code != http.StatusNotFound || time.Now().After(deadline) {
+			t.Fatalf("/v1/customers/cus_000001 = %d %+v", code, cust)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -138,6 +148,14 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s: the demo's dashboard panels would be empty", want)
 		}
+	}
+	// What `promtool check metrics` says of it (promlint is its library).
+	problems, err := promlint.New(bytes.NewReader(metrics)).Lint()
+	if err != nil {
+		t.Fatalf("promlint cannot read /metrics: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 
 	// An independent consumer sees alert records on the alert topic.

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/httpapi"
@@ -29,10 +28,12 @@ import (
 // the Kafka client's), the HTTP endpoints and the rule-pack watcher.
 type node struct {
 	eng *engine.Engine
-	reg *prometheus.Registry
-	m   *metrics.Metrics
-	rt  *kafka.Runtime
-	o   nodeOptions
+	reg *prometheus.Registry // Lifeline's own metrics and Pebble's
+	// gather serves /metrics: reg, and the Kafka client's.
+	gather prometheus.Gatherer
+	m      *metrics.Metrics
+	rt     *kafka.Runtime
+	o      nodeOptions
 }
 
 // nodeOptions are what differs between `run` and `demo`.
@@ -63,13 +64,13 @@ func newNode(o nodeOptions) (*node, error) {
 	m := metrics.New(reg, version)
 	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
 	m.SetPack(o.pack)
-	kp := kprom.NewMetrics("lifeline_kafka", kprom.Registerer(reg), kprom.Gatherer(reg))
-	rt, err := kafka.New(o.cfg, eng, kafka.Options{Logger: o.log, Metrics: m, Clock: o.clock, ExtraOpts: []kgo.Opt{kgo.WithHooks(kp)}})
+	km := metrics.NewKafka()
+	rt, err := kafka.New(o.cfg, eng, kafka.Options{Logger: o.log, Metrics: m, Clock: o.clock, ExtraOpts: []kgo.Opt{kgo.WithHooks(km.Hooks())}})
 	if err != nil {
 		eng.Close()
 		return nil, err
 	}
-	return &node{eng: eng, reg: reg, m: m, rt: rt, o: o}, nil
+	return &node{eng: eng, reg: reg, gather: prometheus.Gatherers{reg, km}, m: m, rt: rt, o: o}, nil
 }
 
 // run serves HTTP, watches the rule pack (when it is a file) and runs the
@@ -83,7 +84,7 @@ func (n *node) run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, 1)
 
-	handler := httpapi.Handler(n.rt, n.reg, n.o.log)
+	handler := httpapi.Handler(n.rt, n.gather, n.o.log)
 	bound := make(chan string, 1)
 	wg.Add(1)
 	go func() {

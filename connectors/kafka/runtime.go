@@ -526,10 +526,8 @@ func (r *Runtime) revoked(ctx context.Context, cl *kgo.Client, revoked map[strin
 	r.mu.Unlock()
 	for _, w := range stop {
 		w.stop()
-		// The partition's gauges belong to its new owner now.
-		r.m.ConsumerLag.DeleteLabelValues(w.label)
-		r.m.WatermarkLag.DeleteLabelValues(w.label)
-		r.m.RestoreRemaining.DeleteLabelValues(w.label)
+		// The partition's series belong to its new owner now.
+		r.m.RemovePartition(w.label)
 	}
 	if len(parts) > 0 {
 		r.log.Info().Ints32("partitions", parts).Msg("partitions revoked; released")
@@ -606,7 +604,20 @@ func (r *Runtime) Metas() map[int32]engine.Meta {
 // the partitions' metas.
 func (r *Runtime) updateGauges() {
 	metas := r.Metas()
-	stages, bands, open := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	// Every stage, band and alert rule of the pack is exported, at 0 when
+	// no customer has it: a series that comes and goes leaves panels
+	// saying "No data" where the answer is none.
+	pack := r.eng.Pack()
+	stages, bands, open := map[string]float64{"": 0}, map[string]float64{}, map[string]float64{}
+	for _, s := range pack.Stages {
+		stages[s] = 0
+	}
+	for _, b := range []rules.Band{rules.Green, rules.Yellow, rules.Red} {
+		bands[b.String()] = 0
+	}
+	for _, a := range pack.Alerts {
+		open[a.Name] = 0
+	}
 	var ltv float64
 	for id, m := range metas {
 		for k, v := range m.Stages {

@@ -169,6 +169,21 @@ func (m *Metrics) AddPartition(label string) {
 	m.IdleAdvances.WithLabelValues(label)
 }
 
+// RemovePartition drops the series of a partition this instance no longer
+// holds: its new owner exports them, and an instance that saw many
+// rebalances would otherwise keep a set per partition it ever held.
+func (m *Metrics) RemovePartition(label string) {
+	m.EventsConsumed.DeleteLabelValues(label)
+	for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeDeadLetter, OutcomeSkipped} {
+		m.EventsProcessed.DeleteLabelValues(label, o)
+	}
+	m.RestoreRecords.DeleteLabelValues(label)
+	m.IdleAdvances.DeleteLabelValues(label)
+	m.ConsumerLag.DeleteLabelValues(label)
+	m.WatermarkLag.DeleteLabelValues(label)
+	m.RestoreRemaining.DeleteLabelValues(label)
+}
+
 // Partition formats a partition number as a label value.
 func Partition(p int32) string { return strconv.Itoa(int(p)) }
 
