@@ -30,7 +30,7 @@ func (k Kind) String() string {
 }
 
 // Output is one output record: its Kafka key is the customer id, its value
-// the JSON record of DESIGN.md ("Outputs").
+// the JSON record README.md describes ("Output records").
 type Output struct {
 	Kind  Kind
 	Key   string

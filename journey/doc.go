@@ -24,8 +24,9 @@
 // # The journeys
 //
 // Customer i (0-based) is "cus_" + i in decimal, zero-padded to
-// max(6, digits(Customers-1)): "cus_000123". Its timeline follows the default
-// lifecycle of DESIGN.md with the leaks practitioners see:
+// max(6, digits(Customers-1)): "cus_000123". Its timeline follows the lifecycle
+// of the default rule pack (rules/README.md) with the leaks practitioners
+// see:
 //
 //   - reach: 35% of customers arrive in the first week (a launch campaign),
 //     the rest uniformly over the run. Each gets 1-4 reach touches (Email

@@ -386,7 +386,7 @@ func TestGoodRecords(t *testing.T) {
 			}
 		}
 	}
-	// DESIGN.md, "Default touchpoint vocabulary".
+	// The default pack's touchpoint vocabulary (rules/default.yaml).
 	for _, n := range []string{
 		"Email Opened", "Email Link Clicked", "Promotion Viewed", "Promotion Clicked",
 		"Signed Up", "Account Created", "Trial Started",

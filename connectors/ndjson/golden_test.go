@@ -153,7 +153,7 @@ type record struct {
 	raw  string
 }
 
-// The fields of each kind of record (DESIGN.md, "Outputs").
+// The fields of each kind of record (README.md, "Output records").
 var recordFields = map[string][]string{
 	"stage":  {"kind", "customer_id", "at", "rules_version", "from", "to", "rule", "event_id"},
 	"health": {"kind", "customer_id", "at", "rules_version", "score", "band", "components"},
