@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // lifeline runs the command in-process and returns its exit code, stdout
@@ -131,6 +135,44 @@ func TestReplayStdinAndUntil(t *testing.T) {
 		}
 		if !strings.Contains(errs, "line 2: malformed_json") {
 			t.Errorf("until %q: the bad line is not reported with its line number:\n%s", tc.until, errs)
+		}
+	}
+}
+
+// TestFlagVocabulary: the flags speak the config's language: --state-dir
+// everywhere, --allowed-lateness for engine.allowed_lateness with its
+// duration syntax (days included), --version, and run --help lists the
+// environment variables.
+func TestFlagVocabulary(t *testing.T) {
+	in := []byte(`{"type":"track","event":"Signed Up","userId":"jane","messageId":"m1","timestamp":"2026-03-02T08:00:00Z"}` + "\n" +
+		`{"type":"track","event":"Signed In","userId":"jane","messageId":"m2","timestamp":"2026-03-05T08:00:00Z"}` + "\n" +
+		`{"type":"track","event":"Order Completed","userId":"jane","messageId":"m3","timestamp":"2026-03-03T08:00:00Z"}` + "\n")
+	state := t.TempDir()
+	code, _, errs := lifeline(t, in, "replay", "--in", "-", "--state-dir", state, "--allowed-lateness", "1d")
+	if code != 0 {
+		t.Fatalf("replay --state-dir --allowed-lateness 1d: exit %d: %s", code, errs)
+	}
+	// The state went to --state-dir, with the lateness: the watermark
+	// trails the newest event (03-05) by a day.
+	eng, err := engine.Open(state, rules.Default(), engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := eng.StoredMeta(0)
+	eng.Close()
+	if err != nil || m.Watermark != time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC).UnixMilli() {
+		t.Errorf("watermark %v (%v), want 2026-03-04T08:00Z", time.UnixMilli(m.Watermark).UTC(), err)
+	}
+	if code, _, errs := lifeline(t, in, "replay", "--in", "-", "--allowed-lateness", "soon"); code == 0 || !strings.Contains(errs, "--allowed-lateness") {
+		t.Errorf("a bad duration: exit %d, %s", code, errs)
+	}
+	if code, out, _ := lifeline(t, nil, "--version"); code != 0 || !strings.HasPrefix(string(out), "lifeline ") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	code, out, _ := lifeline(t, nil, "run", "--help")
+	for _, want := range []string{"LIFELINE_SASL_PASSWORD", "sasl.password", "LIFELINE_ENGINE_ALLOWED_LATENESS", "--state-dir"} {
+		if code != 0 || !strings.Contains(string(out), want) {
+			t.Errorf("run --help (exit %d) lacks %s", code, want)
 		}
 	}
 }

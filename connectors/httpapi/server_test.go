@@ -39,6 +39,9 @@ func (s *source) Locate(_ context.Context, id string) (kafka.Location, error) {
 	if strings.HasPrefix(id, "remote-") {
 		return kafka.Location{Partition: 1, Owner: &kafka.Owner{Host: "10.0.0.7", ClientID: "lifeline-1"}}, nil
 	}
+	if strings.HasPrefix(id, "restoring-") {
+		return kafka.Location{Partition: 2, Restoring: true}, nil
+	}
 	return kafka.Location{Partition: 0, Local: true}, nil
 }
 func (s *source) Lookup(p int32, id string) (engine.State, bool, error) { return s.eng.Lookup(p, id) }
@@ -145,6 +148,14 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 	}
 	if code := get(t, srv.URL+"/v1/customers/remote-1", &mis); code != http.StatusMisdirectedRequest || mis.Partition != 1 || mis.Owner["host"] != "10.0.0.7" {
 		t.Errorf("customer of another instance: %d %+v, want 421 naming the owner", code, mis)
+	}
+	resp, err := http.Get(srv.URL + "/v1/customers/restoring-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("customer of a partition being restored here: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 
