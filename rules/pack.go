@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -322,12 +323,12 @@ func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
 	keys := map[string]pos{}
 	if !decodeDoc(d, data, &doc, keys) {
 		list := d.sorted()
-		return nil, list, &InvalidError{Diags: errorsOf(list)}
+		return nil, list, &InvalidError{Diags: Errors(list)}
 	}
 	p := compile(d, &doc, keys)
 	list := d.sorted()
-	if d.hasErrors() {
-		return nil, list, &InvalidError{Diags: errorsOf(list)}
+	if d.errorCount() > 0 {
+		return nil, list, &InvalidError{Diags: Errors(list)}
 	}
 	p.Source = bytes.Clone(data)
 	p.Version = doc.Version.Value
@@ -336,16 +337,6 @@ func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
 		p.Version = "sha256:" + hex.EncodeToString(sum[:6])
 	}
 	return p, list, nil
-}
-
-func errorsOf(list []Diagnostic) []Diagnostic {
-	var errs []Diagnostic
-	for _, x := range list {
-		if !x.Warning {
-			errs = append(errs, x)
-		}
-	}
-	return errs
 }
 
 // compiled keeps, next to each compiled rule, what the pack checks
@@ -392,16 +383,6 @@ func (c *compiled) top(key string) pos {
 		return at
 	}
 	return pos{1, 1}
-}
-
-func (d *diags) errorCount() int {
-	n := 0
-	for _, x := range d.list {
-		if !x.Warning {
-			n++
-		}
-	}
-	return n
 }
 
 // ruleLabel names a rule in messages, even one whose name is missing.
@@ -630,7 +611,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 		switch {
 		case a.Severity == "" && !d.wasBad(ad.Severity.pos):
 			d.errorf(ad.Line, ad.Col, "alert %s: severity is required (one of %s)", label, strings.Join(severities, ", "))
-		case a.Severity != "" && !contains(severities, a.Severity):
+		case a.Severity != "" && !slices.Contains(severities, a.Severity):
 			d.errorf(ad.Severity.Line, ad.Severity.Col, "alert %s: severity %q (expected one of %s)%s", label, a.Severity, strings.Join(severities, ", "), didYouMean(a.Severity, severities))
 		}
 		if len(ad.Stages.Items) > 0 {
@@ -834,15 +815,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseDuration parses a rule duration: a sequence of integer-unit pairs

@@ -96,3 +96,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestErrorsAndWarnings(t *testing.T) {
+	list := []Diagnostic{
+		{Line: 1, Msg: "a"},
+		{Line: 2, Warning: true, Msg: "b"},
+		{Line: 3, Msg: "c"},
+	}
+	if got := Errors(list); len(got) != 2 || got[0].Msg != "a" || got[1].Msg != "c" {
+		t.Errorf("Errors = %v", got)
+	}
+	if got := Warnings(list); len(got) != 1 || got[0].Msg != "b" {
+		t.Errorf("Warnings = %v", got)
+	}
+	if Errors(list[1:2]) != nil || Warnings(nil) != nil {
+		t.Error("want nil when there is none")
+	}
+}

@@ -136,7 +136,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		if te == nil {
 			// Not a type error: decoding stopped, and what it left
 			// cannot be compiled.
-			if !d.hasErrors() {
+			if d.errorCount() == 0 {
 				d.errorf(top.Line, top.Column, "%v", err)
 			}
 			return false
