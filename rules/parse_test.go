@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,18 +26,15 @@ func TestDefaultPackIsClean(t *testing.T) {
 // A reload logs Parse's error: it must name the file and every problem,
 // one per line, each with its position.
 func TestInvalidErrorListsEveryError(t *testing.T) {
-	src := head + `transitions:
-  - {name: signup, from: [new], to: lead, on: [signup]}
-  - {name: buy, from: [new, lead], to: custmer, on: [purchse]}
-`
+	src := strings.Replace(validPack(t), "to: customer, on: [purchase]", "to: custmer, on: [purchse]", 1)
 	_, _, err := Parse("packs/p.yaml", []byte(src))
 	var ie *InvalidError
 	if !errors.As(err, &ie) {
 		t.Fatalf("err = %v, want an *InvalidError", err)
 	}
 	want := []string{
-		`packs/p.yaml:15:40: error: unknown stage "custmer"`,
-		`packs/p.yaml:15:54: error: unknown touchpoint category "purchse"`,
+		`packs/p.yaml:16:40: error: unknown stage "custmer"`,
+		`packs/p.yaml:16:54: error: unknown touchpoint category "purchse"`,
 	}
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != len(want) || len(ie.Diags) != len(want) {
@@ -76,7 +75,12 @@ func TestParseDuration(t *testing.T) {
 // and err is set exactly when a diagnostic is an error.
 func FuzzParse(f *testing.F) {
 	f.Add(DefaultYAML())
-	f.Add([]byte(head + okTransitions + okAlerts))
+	packs, _ := filepath.Glob(filepath.Join("testdata", "check", "*.yaml"))
+	for _, path := range packs {
+		if b, err := os.ReadFile(path); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Add([]byte("stages: [a]\ntransitions: [{name: x, to: a, on: [reach], when: \"nps > \"}]\n"))
 	f.Add([]byte("alerts:\n  - &a {name: x, when: true}\n  - *a\n  - {<<: *a, name: y}\n"))
 	f.Add([]byte("health: {components: [{name: c, weight: 50%, score: |\n    1 +\n      nps\n  }]}\n"))
