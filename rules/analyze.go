@@ -291,6 +291,11 @@ func (s *scope) call(name string, args []ast.Node) span {
 			}
 		}
 		return r
+	case modOp:
+		if len(xs) != 2 {
+			return anyNum
+		}
+		return arith("%", xs[0], xs[1])
 	case "clamp":
 		if len(xs) != 3 {
 			return anyNum

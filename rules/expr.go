@@ -78,11 +78,32 @@ func plainMessage(msg string) string {
 // clampSig exists only to give expr's checker clamp's signature.
 func clampSig(x, lo, hi float64) float64 { return math.Min(math.Max(x, lo), hi) }
 
+// modOp is the function expr's checker turns a % b into when a or b is a
+// number variable: expr's own % takes integers only, and every variable
+// is a float64. The name is one the parser cannot produce, so that no rule
+// can call it by name; the compiler and the analysis read it as %.
+const modOp = "%"
+
+// mod is a % b for rules: the remainder of a / b with the sign of a
+// (math.Mod: 7 % 3 = 1, 7.5 % 2 = 1.5, -7 % 3 = -1, 7 % -3 = 1), and 0
+// when b is 0, as division by zero is.
+func mod(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return math.Mod(a, b)
+}
+
 func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 	opts := []expr.Option{
 		expr.Env(exprEnv()),
 		expr.Optimize(false),
 		expr.Function("clamp", func(p ...any) (any, error) { return nil, nil }, clampSig),
+		// The overloads cover a number variable on either side; a % b of
+		// two integer literals is expr's own, typed int, compiled alike.
+		expr.Function(modOp, func(p ...any) (any, error) { return nil, nil },
+			mod, func(a int, b float64) float64 { return 0 }, func(a float64, b int) float64 { return 0 }),
+		expr.Operator("%", modOp),
 	}
 	switch want {
 	case reflect.Bool:
@@ -260,7 +281,7 @@ func numArgs(args []ast.Node) ([]numFn, error) {
 
 func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
 	switch name {
-	case "abs", "floor", "ceil", "round", "min", "max", "clamp":
+	case "abs", "floor", "ceil", "round", "min", "max", "clamp", modOp:
 	default:
 		return nil, unsupported(n, "function "+name)
 	}
@@ -303,6 +324,12 @@ func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
 			}
 			return r
 		}, nil
+	case modOp:
+		if len(fns) != 2 {
+			return nil, nodeErr(n, "%% takes two numbers: a %% b")
+		}
+		a, b := fns[0], fns[1]
+		return func(v *Vars) float64 { return mod(a(v), b(v)) }, nil
 	case "clamp":
 		if len(fns) != 3 {
 			return nil, nodeErr(n, "clamp takes three numbers: clamp(x, low, high)")
@@ -339,14 +366,8 @@ func numBinary(n *ast.BinaryNode) (numFn, error) {
 			}
 			return a(v) / d
 		}, nil
-	case "%":
-		return func(v *Vars) float64 {
-			d := b(v)
-			if d == 0 {
-				return 0
-			}
-			return math.Mod(a(v), d)
-		}, nil
+	case "%": // two integer literals; with a variable, % is a modOp call
+		return func(v *Vars) float64 { return mod(a(v), b(v)) }, nil
 	case "**", "^":
 		return func(v *Vars) float64 { return math.Pow(a(v), b(v)) }, nil
 	}
