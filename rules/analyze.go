@@ -553,13 +553,9 @@ func (s *scope) in(n *ast.BinaryNode) truth {
 		x := s.numOf(n.Left)
 		var r truth
 		for _, e := range arr.Nodes {
-			var c float64
-			switch e := e.(type) {
-			case *ast.IntegerNode:
-				c = float64(e.Value)
-			case *ast.FloatNode:
-				c = e.Value
-			default:
+			item, _ := listItem(e)
+			c, ok := item.(float64)
+			if !ok {
 				return anyTruth
 			}
 			r.t = r.t || x.has(c)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -57,7 +58,9 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 	// never take the process down: turn a panic into a diagnostic.
 	defer func() {
 		if r := recover(); r != nil {
-			d.errorf(1, 1, "YAML: this file cannot be read (the YAML library failed: %v)", r)
+			// The panic's text speaks of the library's internals: say
+			// instead what triggers it and what to do.
+			d.errorf(1, 1, "YAML: this file cannot be read: the YAML library failed on it, which unusual anchors (&), aliases (*) or merges (<<) can cause; write those sections out")
 			ok = false
 		}
 	}()
@@ -130,7 +133,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 				line = top.Line
 			}
 			if !reported[line] && !strings.Contains(msg, badTag) {
-				d.errorf(line, firstCol(d.src, line), "%s", msg)
+				d.errorf(line, firstCol(d.src, line), "%s", plainYAML(msg))
 			}
 		}
 		if te == nil {
@@ -143,6 +146,37 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		}
 	}
 	return true
+}
+
+// reUnmarshal is yaml.v3's message for a value of the wrong kind, which
+// names the Go type it decodes into.
+var reUnmarshal = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
+
+// plainYAML words a yaml.v3 decoding message for a rule author. The shape
+// check reports every value of the wrong kind first, in its own words;
+// this covers what it might miss.
+func plainYAML(msg string) string {
+	m := reUnmarshal.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	found := "the value " + strconv.Quote(m[2])
+	switch m[1] {
+	case "!!seq":
+		found = "a list"
+	case "!!map":
+		found = "a section of key: value pairs"
+	}
+	want := "a single value"
+	switch t := strings.TrimPrefix(m[3], "*"); {
+	case strings.HasPrefix(t, "[]"):
+		want = "a list"
+	case strings.HasPrefix(t, "map[") || strings.HasSuffix(t, "Doc"):
+		want = "a section of key: value pairs"
+	case strings.HasPrefix(t, "float") || strings.HasPrefix(t, "int"):
+		want = "a number"
+	}
+	return fmt.Sprintf("expected %s, found %s", want, found)
 }
 
 // enter marks n as being checked; it reports and refuses a node already
