@@ -48,27 +48,67 @@ func TestInvalidErrorListsEveryError(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
+	const day = 24 * 3600 * 1000
 	cases := []struct {
 		in   string
 		ms   int64
-		fail bool
+		fail string // a fragment of the error
 	}{
-		{in: "14d", ms: 14 * 24 * 3600 * 1000},
-		{in: "1w2d", ms: 9 * 24 * 3600 * 1000},
+		{in: "14d", ms: 14 * day},
+		{in: "2w", ms: 14 * day},
+		{in: "1w2d", ms: 9 * day},
+		{in: "1d12h", ms: 36 * 3600 * 1000},
 		{in: "2h30m", ms: (2*60 + 30) * 60 * 1000},
+		{in: "90m", ms: 90 * 60 * 1000},
 		{in: "90s", ms: 90 * 1000},
-		{in: "", fail: true},
-		{in: "14", fail: true},
-		{in: "14days", fail: true},
-		{in: "0d", fail: true},
-		{in: "1.5d", fail: true},
+		{in: "1s500ms", ms: 1500},
+		{in: "1y", ms: 365 * day},
+		{in: "", fail: "empty duration: expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first)"},
+		{in: "14", fail: `duration "14": expected a duration such as 14d`},
+		{in: "d", fail: `duration "d": expected a duration such as 14d`},
+		{in: "-1d", fail: `duration "-1d": expected a duration such as 14d`},
+		{in: "14days", fail: `duration "14days": unknown unit "days"; expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first)`},
+		{in: "0d", fail: `duration "0d" is zero: expected`},
+		{in: "0", fail: `duration "0" is zero`},
+		{in: "1.5d", fail: `duration "1.5d": use whole numbers (1d12h, not 1.5d)`},
+		{in: "12h1d", fail: `duration "12h1d": units go largest first, each once: write 1d12h`},
+		{in: "1d1d", fail: `duration "1d1d": units go largest first, each once: write 2d`},
+		{in: "30m2h", fail: `write 2h30m`},
+		{in: "300y", fail: `duration "300y" is too long: at most about 292y`},
+		{in: "99999999999999999999d", fail: `is too long`},
 	}
 	for _, tc := range cases {
 		ms, err := ParseDuration(tc.in)
-		if (err != nil) != tc.fail || ms != tc.ms {
-			t.Errorf("ParseDuration(%q) = %d, %v", tc.in, ms, err)
+		switch {
+		case tc.fail == "" && (err != nil || ms != tc.ms):
+			t.Errorf("ParseDuration(%q) = %d, %v; want %d", tc.in, ms, err, tc.ms)
+		case tc.fail != "" && (err == nil || !strings.Contains(err.Error(), tc.fail)):
+			t.Errorf("ParseDuration(%q) = %d, %v; want an error with %q", tc.in, ms, err, tc.fail)
 		}
 	}
+}
+
+// FuzzParseDuration: a duration that parses is positive and written back
+// the same way parses to the same value.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"14d", "1d12h", "90m", "1s500ms", "12h1d", "1.5d", "0", "300y", "1y2w3d4h5m6s7ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ms, err := ParseDuration(s)
+		if err != nil {
+			if err.Error() == "" {
+				t.Error("empty error")
+			}
+			return
+		}
+		if ms <= 0 {
+			t.Fatalf("ParseDuration(%q) = %d", s, ms)
+		}
+		if back, err := ParseDuration(formatDuration(ms)); err != nil || back != ms {
+			t.Errorf("%q = %d ms, written %s, read back %d, %v", s, ms, formatDuration(ms), back, err)
+		}
+	})
 }
 
 // FuzzParse: no input makes Parse panic, every diagnostic is positioned,
