@@ -117,6 +117,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 	compileTransitions(d, p, c, doc.Transitions)
 	compileHealth(d, p, c, &doc.Health)
 	compileAlerts(d, p, c, doc.Alerts)
+	compileKPIs(d, p, c, &doc.KPIs)
 
 	check(d, p, c)
 	return p
@@ -393,6 +394,95 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 	a.ResolveReasons = compileTemplates(d, ad.ResolveReasons.Items)
 	info.broken = d.errorCount() > errsBefore
 	return info
+}
+
+// The stages the KPIs count from when kpis leaves them out.
+const (
+	defaultConverted = "conversion"
+	defaultChurned   = "churned"
+)
+
+// compileKPIs resolves which stages the KPIs count from: kpis.converted
+// and kpis.churned, or the default stage names when left out. A key left
+// out whose default stage the pack lacks is a warning that says what the
+// KPIs lose; a key set to "" says the pack has no such stage, silently.
+func compileKPIs(d *diags, p *Pack, c *compiled, k *kpisDoc) {
+	if len(p.Stages) == 0 {
+		return // no stage at all: an error says so already
+	}
+	p.Converted = kpiStage(d, p, c, "converted", &k.Converted, defaultConverted,
+		"churn rate, retention and lifetime value per customer stay 0",
+		"the stage a customer enters on its first purchase", firstPurchaseStage(p))
+	p.Churned = kpiStage(d, p, c, "churned", &k.Churned, defaultChurned,
+		"no customer counts as churned (the churn rate stays 0) and the funnel takes every stage as a step",
+		"the stage of customers who left", finalStage(p))
+	if p.Converted != "" && p.Converted == p.Churned {
+		at := kpiKeyAt(c, "churned", &k.Churned)
+		d.errorf(at.Line, at.Col, "kpis: converted and churned are both stage %s: a customer who churned would count as converted; name two different stages", p.Churned)
+		p.Converted, p.Churned = "", ""
+	}
+}
+
+// kpiStage resolves one kpis key: the stage it names, or its default. For
+// the warning of a default the pack lacks, costs says what the KPIs lose,
+// what describes the stage to name, and suggest is the pack's likely one.
+func kpiStage(d *diags, p *Pack, c *compiled, key string, v *text, dflt, costs, what, suggest string) string {
+	at := kpiKeyAt(c, key, v)
+	switch _, known := p.stageIdx[v.Value]; {
+	case at.Line != 0 && v.Value == "":
+		return "" // written empty: the pack has no such stage
+	case v.Value == NewStage:
+		d.errorf(at.Line, at.Col, "kpis.%s: %q is not a stage: it stands for a customer with no stage yet (expected one of %s)", key, NewStage, strings.Join(p.Stages, ", "))
+		return ""
+	case at.Line != 0 && !known:
+		d.errorf(at.Line, at.Col, "kpis.%s: unknown stage %q (expected one of %s)%s", key, v.Value, strings.Join(p.Stages, ", "), didYouMean(v.Value, p.Stages))
+		return ""
+	case at.Line != 0:
+		return v.Value
+	case slices.Contains(p.Stages, dflt):
+		return dflt
+	}
+	if suggest == "" {
+		suggest = "STAGE"
+	}
+	// Left out: the warning points at kpis, or else at stages.
+	at, ok := c.keys["kpis"]
+	if !ok {
+		at = c.top("stages")
+	}
+	d.warnf(at.Line, at.Col, "kpis.%s: the pack has no stage %s, so %s; name %s (kpis: {%s: %s}), or write %s: \"\" if there is none", key, dflt, costs, what, key, suggest, key)
+	return ""
+}
+
+// kpiKeyAt is where kpis key is written: the key itself, or its value
+// when it comes through a YAML merge; the zero pos when it is left out.
+func kpiKeyAt(c *compiled, key string, v *text) pos {
+	if at, ok := c.keys["kpis/"+key]; ok {
+		return at
+	}
+	return v.pos
+}
+
+// firstPurchaseStage guesses the converted stage of a pack: the stage the
+// first transition on a purchase leads to ("" when none does).
+func firstPurchaseStage(p *Pack) string {
+	for _, t := range p.Transitions {
+		if slices.Contains(t.On, CatPurchase) {
+			return t.To
+		}
+	}
+	return ""
+}
+
+// finalStage guesses the churned stage of a pack: the first stage whose
+// name says customers end there ("" when none does).
+func finalStage(p *Pack) string {
+	for _, s := range p.Stages {
+		if finalLooking(s) {
+			return s
+		}
+	}
+	return ""
 }
 
 // catAt is where touchpoint category name is written.

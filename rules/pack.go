@@ -227,6 +227,17 @@ type Pack struct {
 	Transitions []*Transition
 	Health      Scorecard
 	Alerts      []*Alert
+	// Converted is the stage that makes a customer "converted" once it
+	// has ever entered it: churn rate, retention rate and lifetime value
+	// per converted customer count from those customers. It is the pack's
+	// kpis.converted, by default "conversion"; "" when the pack has no
+	// such stage.
+	Converted string
+	// Churned is the stage of churned customers: a customer in it now is
+	// churned, and the funnel's conversion chain skips it. It is the
+	// pack's kpis.churned, by default "churned"; "" when the pack has no
+	// such stage.
+	Churned string
 
 	stageIdx map[string]int // "" → 0, then Stages[i] → i+1
 	alertIdx map[string]*Alert

@@ -157,3 +157,34 @@ func TestErrorsAndWarnings(t *testing.T) {
 		t.Error("want nil when there is none")
 	}
 }
+
+// Pack.Converted and Pack.Churned are what the engine's KPIs count from.
+func TestKPIStages(t *testing.T) {
+	valid := validPack(t)
+	noKPIs := strings.Replace(valid, "kpis: {converted: customer}\n", "", 1)
+	cases := []struct {
+		name, yaml         string
+		converted, churned string
+		warnings           int
+	}{
+		{name: "the default pack", yaml: string(DefaultYAML()), converted: "conversion", churned: "churned"},
+		{name: "named", yaml: valid, converted: "customer", churned: "churned"},
+		{name: "left out: the defaults, where the pack has them", yaml: noKPIs, churned: "churned", warnings: 1},
+		{name: "written empty", yaml: noKPIs + "kpis: {converted: \"\", churned: \"\"}\n"},
+		{name: "through a YAML merge", yaml: noKPIs + "kpis: {<<: {converted: lead}, churned: customer}\n", converted: "lead", churned: "customer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, diags, err := Parse("p.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Converted != tc.converted || p.Churned != tc.churned {
+				t.Errorf("converted %q, churned %q; want %q, %q", p.Converted, p.Churned, tc.converted, tc.churned)
+			}
+			if w := Warnings(diags); len(w) != tc.warnings {
+				t.Errorf("warnings %v, want %d", w, tc.warnings)
+			}
+		})
+	}
+}

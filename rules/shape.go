@@ -47,6 +47,7 @@ var sectionNames = map[reflect.Type]string{
 	reflect.TypeOf(bandsDoc{}):      "health bands",
 	reflect.TypeOf(componentDoc{}):  "a health component",
 	reflect.TypeOf(alertDoc{}):      "an alert",
+	reflect.TypeOf(kpisDoc{}):       "kpis",
 }
 
 // decodeDoc parses data into doc, reporting every problem to d. It returns
@@ -96,7 +97,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		return false
 	}
 	if top.Kind != yaml.MappingNode {
-		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, touchpoints, stages, transitions, health, alerts), found %s", kindName(top))
+		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, touchpoints, stages, kpis, transitions, health, alerts), found %s", kindName(top))
 		return false
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
@@ -105,11 +106,12 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 			continue
 		}
 		keys[k.Value] = pos{k.Line, k.Column}
-		if k.Value == "touchpoints" && v.Kind == yaml.MappingNode {
-			// Category names are keys: remember where each is written.
+		if (k.Value == "touchpoints" || k.Value == "kpis") && v.Kind == yaml.MappingNode {
+			// Category names are keys, and a kpis key left empty still
+			// says something: remember where each is written.
 			for j := 0; j+1 < len(v.Content); j += 2 {
-				if _, dup := keys["touchpoints/"+v.Content[j].Value]; !dup {
-					keys["touchpoints/"+v.Content[j].Value] = pos{v.Content[j].Line, v.Content[j].Column}
+				if _, dup := keys[k.Value+"/"+v.Content[j].Value]; !dup {
+					keys[k.Value+"/"+v.Content[j].Value] = pos{v.Content[j].Line, v.Content[j].Column}
 				}
 			}
 		}
