@@ -571,7 +571,7 @@ func compileHealth(d *diags, p *Pack, c *compiled, h *healthDoc) {
 		}
 		d.errorf(bat.Line, bat.Col, "health bands: need 0 < yellow < green <= 100, got yellow %v, green %v", formatNum(s.Yellow), formatNum(s.Green))
 	}
-	if s.EmitDelta <= 0 || s.EmitDelta > 100 {
+	if !(s.EmitDelta > 0 && s.EmitDelta <= 100) { // NaN included
 		d.errorf(at.Line, at.Col, "health emit_delta %v: expected a number of points in (0, 100]", formatNum(s.EmitDelta))
 	}
 	if len(h.Components) == 0 {
