@@ -51,7 +51,7 @@ func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
 // (check.go) need: where it is written, its expression trees, the stages
 // it applies to.
 type compiled struct {
-	keys     map[string]pos // top-level keys, and "touchpoints/NAME"
+	keys     map[string]pos // top-level keys, "touchpoints/NAME" and "kpis/KEY"
 	stagePos map[string]pos
 	catIdx   map[string]Category
 	mapped   []int // per category: how many event names and call types map to it
@@ -117,7 +117,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 	compileTransitions(d, p, c, doc.Transitions)
 	compileHealth(d, p, c, &doc.Health)
 	compileAlerts(d, p, c, doc.Alerts)
-	compileKPIs(d, p, c, &doc.KPIs)
+	compileKPIs(d, p, c, &doc.KPIs) // after transitions: its hints read them
 
 	check(d, p, c)
 	return p
