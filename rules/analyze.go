@@ -291,6 +291,11 @@ func (s *scope) call(name string, args []ast.Node) span {
 			}
 		}
 		return r
+	case modOp:
+		if len(xs) != 2 {
+			return anyNum
+		}
+		return arith("%", xs[0], xs[1])
 	case "clamp":
 		if len(xs) != 3 {
 			return anyNum
@@ -548,13 +553,9 @@ func (s *scope) in(n *ast.BinaryNode) truth {
 		x := s.numOf(n.Left)
 		var r truth
 		for _, e := range arr.Nodes {
-			var c float64
-			switch e := e.(type) {
-			case *ast.IntegerNode:
-				c = float64(e.Value)
-			case *ast.FloatNode:
-				c = e.Value
-			default:
+			item, _ := listItem(e)
+			c, ok := item.(float64)
+			if !ok {
 				return anyTruth
 			}
 			r.t = r.t || x.has(c)

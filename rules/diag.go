@@ -33,6 +33,24 @@ func (d Diagnostic) String() string {
 	return fmt.Sprintf("%s:%d:%d: %s: %s", d.File, d.Line, d.Col, kind, d.Msg)
 }
 
+// Errors returns the errors of list (the diagnostics that make a pack
+// unusable), in list order. It returns nil when there is none.
+func Errors(list []Diagnostic) []Diagnostic { return filter(list, false) }
+
+// Warnings returns the warnings of list (likely mistakes that still leave
+// a working pack), in list order. It returns nil when there is none.
+func Warnings(list []Diagnostic) []Diagnostic { return filter(list, true) }
+
+func filter(list []Diagnostic, warnings bool) []Diagnostic {
+	var out []Diagnostic
+	for _, d := range list {
+		if d.Warning == warnings {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // InvalidError is returned when a pack has errors; it lists them all, in
 // file order, so that an author fixes everything in one pass.
 type InvalidError struct {
@@ -80,11 +98,14 @@ func (d *diags) sorted() []Diagnostic {
 	return d.list
 }
 
-func (d *diags) hasErrors() bool {
+// errorCount is the number of errors reported so far: a section compares
+// it before and after its own checks to know whether it is broken.
+func (d *diags) errorCount() int {
+	n := 0
 	for _, x := range d.list {
 		if !x.Warning {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }

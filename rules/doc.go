@@ -11,9 +11,12 @@
 // engine/ruletest and `lifeline rules test`).
 //
 // Where things are: schema.go is the YAML schema; shape.go reads the YAML
-// with positioned errors; pack.go compiles; expr.go turns expressions into
-// closures; vars.go declares the variables; template.go renders reasons;
-// check.go and analyze.go find what a pack that compiles can still get
-// wrong (a transition that can never fire, an alert that can never
-// resolve); diag.go carries the diagnostics.
+// with positioned errors; pack.go is the compiled model the engine calls
+// (Pack, Transition, Scorecard, Alert, Timer); compile.go builds it, one
+// function per section of the pack; duration.go reads durations; expr.go
+// turns expressions into closures, and language.go says what expressions
+// may use and words their errors; vars.go declares the variables;
+// template.go renders reasons; check.go and analyze.go find what a pack
+// that compiles can still get wrong (a transition that can never fire, an
+// alert that can never resolve); diag.go carries the diagnostics.
 package rules

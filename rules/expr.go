@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 )
 
 // Expressions are written in expr-lang/expr (https://expr-lang.org): its
@@ -55,34 +55,35 @@ func exprEnv() map[string]any {
 	return env
 }
 
-// plainTypes rewrites the type names of expr's checker messages in a rule
-// author's words.
-var plainTypes = regexp.MustCompile(`\b(float64|int|bool|string)\b`)
-
-func plainMessage(msg string) string {
-	msg = strings.Replace(msg, "expected bool,", "expected a condition (true or false),", 1)
-	msg = strings.Replace(msg, "expected float64,", "expected a number,", 1)
-	msg = strings.Replace(msg, "but got float64", "but got a number", 1)
-	msg = strings.Replace(msg, "but got bool", "but got a condition", 1)
-	return plainTypes.ReplaceAllStringFunc(msg, func(t string) string {
-		switch t {
-		case "bool":
-			return "condition"
-		case "string":
-			return "text"
-		}
-		return "number"
-	})
-}
-
 // clampSig exists only to give expr's checker clamp's signature.
 func clampSig(x, lo, hi float64) float64 { return math.Min(math.Max(x, lo), hi) }
+
+// modOp is the function expr's checker turns a % b into when a or b is a
+// number variable: expr's own % takes integers only, and every variable
+// is a float64. The name is one the parser cannot produce, so that no rule
+// can call it by name; the compiler and the analysis read it as %.
+const modOp = "%"
+
+// mod is a % b for rules: the remainder of a / b with the sign of a
+// (math.Mod: 7 % 3 = 1, 7.5 % 2 = 1.5, -7 % 3 = -1, 7 % -3 = 1), and 0
+// when b is 0, as division by zero is.
+func mod(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return math.Mod(a, b)
+}
 
 func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 	opts := []expr.Option{
 		expr.Env(exprEnv()),
 		expr.Optimize(false),
 		expr.Function("clamp", func(p ...any) (any, error) { return nil, nil }, clampSig),
+		// The overloads cover a number variable on either side; a % b of
+		// two integer literals is expr's own, typed int, compiled alike.
+		expr.Function(modOp, func(p ...any) (any, error) { return nil, nil },
+			mod, func(a int, b float64) float64 { return 0 }, func(a float64, b int) float64 { return 0 }),
+		expr.Operator("%", modOp),
 	}
 	switch want {
 	case reflect.Bool:
@@ -90,14 +91,21 @@ func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 	case reflect.Float64:
 		opts = append(opts, expr.AsFloat64())
 	}
+	// What the rule language lacks is reported in its own words first;
+	// a syntax error is left to expr.Compile, which reports it with its
+	// line and column.
+	if tree, err := parser.Parse(src); err == nil {
+		if err := checkLanguage(tree.Node); err != nil {
+			return nil, err
+		}
+	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
-			msg := fe.Message
-			msg = plainMessage(msg)
-			if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
-				msg = fmt.Sprintf("unknown variable %s (expected one of %s)%s", name, strings.Join(VarNames(), ", "), didYouMean(name, VarNames()))
+			msg := plainMessage(fe.Message)
+			if name, ok := strings.CutPrefix(fe.Message, "unknown name "); ok {
+				msg = unknownVar(name)
 			}
 			return nil, &exprError{line: fe.Line, col: fe.Column + 1, msg: msg}
 		}
@@ -156,10 +164,6 @@ func ternary[T any](n *ast.ConditionalNode, of func(ast.Node) (func(*Vars) T, er
 	}, nil
 }
 
-func unsupported(n ast.Node, what string) error {
-	return nodeErr(n, "%s is not supported in rule expressions (use variables, numbers, strings, arithmetic, comparisons, and/or/not, ?:, in [...], min, max, abs, floor, ceil, round, clamp)", what)
-}
-
 func nodeErr(n ast.Node, format string, args ...any) error {
 	// expr records rune offsets; the caller maps them to file positions.
 	return &exprError{off: n.Location().From, msg: fmt.Sprintf(format, args...)}
@@ -213,7 +217,7 @@ func numOf(n ast.Node) (numFn, error) {
 	case *ast.IdentifierNode:
 		kind, i := lookupVar(n.Value)
 		if kind != 'n' {
-			return nil, nodeErr(n, "%s is not a number", n.Value)
+			return nil, nodeErr(n, "expected a number, but got %s (%s)", kindOfWord(n), n.Value)
 		}
 		return func(v *Vars) float64 { return v.Num[i] }, nil
 	case *ast.UnaryNode:
@@ -243,7 +247,7 @@ func numOf(n ast.Node) (numFn, error) {
 	case *ast.ChainNode:
 		return numOf(n.Node)
 	}
-	return nil, unsupported(n, fmt.Sprintf("%T", n))
+	return nil, wrongType(n, aNumber)
 }
 
 func numArgs(args []ast.Node) ([]numFn, error) {
@@ -260,7 +264,7 @@ func numArgs(args []ast.Node) ([]numFn, error) {
 
 func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
 	switch name {
-	case "abs", "floor", "ceil", "round", "min", "max", "clamp":
+	case "abs", "floor", "ceil", "round", "min", "max", "clamp", modOp:
 	default:
 		return nil, unsupported(n, "function "+name)
 	}
@@ -303,6 +307,12 @@ func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
 			}
 			return r
 		}, nil
+	case modOp:
+		if len(fns) != 2 {
+			return nil, nodeErr(n, "%% takes two numbers: a %% b")
+		}
+		a, b := fns[0], fns[1]
+		return func(v *Vars) float64 { return mod(a(v), b(v)) }, nil
 	case "clamp":
 		if len(fns) != 3 {
 			return nil, nodeErr(n, "clamp takes three numbers: clamp(x, low, high)")
@@ -339,14 +349,8 @@ func numBinary(n *ast.BinaryNode) (numFn, error) {
 			}
 			return a(v) / d
 		}, nil
-	case "%":
-		return func(v *Vars) float64 {
-			d := b(v)
-			if d == 0 {
-				return 0
-			}
-			return math.Mod(a(v), d)
-		}, nil
+	case "%": // two integer literals; with a variable, % is a modOp call
+		return func(v *Vars) float64 { return mod(a(v), b(v)) }, nil
 	case "**", "^":
 		return func(v *Vars) float64 { return math.Pow(a(v), b(v)) }, nil
 	}
@@ -361,13 +365,15 @@ func strOf(n ast.Node) (strFn, error) {
 	case *ast.IdentifierNode:
 		kind, i := lookupVar(n.Value)
 		if kind != 's' {
-			return nil, nodeErr(n, "%s is not a string", n.Value)
+			return nil, nodeErr(n, "expected text, but got %s (%s)", kindOfWord(n), n.Value)
 		}
 		return func(v *Vars) string { return v.Str[i] }, nil
 	case *ast.ConditionalNode:
 		return ternary(n, strOf)
+	case *ast.BinaryNode:
+		return nil, nodeErr(n, "%s does not work on text", n.Operator)
 	}
-	return nil, unsupported(n, fmt.Sprintf("%T", n))
+	return nil, wrongType(n, someText)
 }
 
 func boolOf(n ast.Node) (boolFn, error) {
@@ -378,7 +384,7 @@ func boolOf(n ast.Node) (boolFn, error) {
 	case *ast.IdentifierNode:
 		kind, i := lookupVar(n.Value)
 		if kind != 'b' {
-			return nil, nodeErr(n, "%s is not a boolean", n.Value)
+			return nil, nodeErr(n, "expected %s, but got %s (%s)", aCondition, kindOfWord(n), n.Value)
 		}
 		return func(v *Vars) bool { return v.Bool[i] }, nil
 	case *ast.UnaryNode:
@@ -397,7 +403,7 @@ func boolOf(n ast.Node) (boolFn, error) {
 	case *ast.ChainNode:
 		return boolOf(n.Node)
 	}
-	return nil, unsupported(n, fmt.Sprintf("%T", n))
+	return nil, wrongType(n, aCondition)
 }
 
 func boolBinary(n *ast.BinaryNode) (boolFn, error) {
@@ -467,7 +473,7 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 		case "!=":
 			return func(v *Vars) bool { return a(v) != b(v) }, nil
 		}
-		return nil, unsupported(n, "ordering strings")
+		return nil, nodeErr(n, "%s does not work on text: text compares with == and != only", n.Operator)
 	case reflect.Bool:
 		a, err := boolOf(n.Left)
 		if err != nil {
@@ -484,6 +490,9 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 			return func(v *Vars) bool { return a(v) != b(v) }, nil
 		}
 	}
+	if c, ok := n.Left.(*ast.ConditionalNode); ok {
+		return nil, nodeErr(n, "%s cannot compare a ?: whose sides differ in type: one is %s, the other %s", n.Operator, kindOfWord(c.Exp1), kindOfWord(c.Exp2))
+	}
 	return nil, unsupported(n, "comparing these values")
 }
 
@@ -491,7 +500,7 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 func inList(n *ast.BinaryNode) (boolFn, error) {
 	arr, ok := n.Right.(*ast.ArrayNode)
 	if !ok {
-		return nil, nodeErr(n.Right, "the right side of in must be a literal list, like [\"retention\", \"loyalty\"]")
+		return nil, nodeErr(n.Right, inListMsg)
 	}
 	switch kindOf(n.Left) {
 	case reflect.String:
@@ -503,7 +512,7 @@ func inList(n *ast.BinaryNode) (boolFn, error) {
 		for _, e := range arr.Nodes {
 			s, ok := e.(*ast.StringNode)
 			if !ok {
-				return nil, nodeErr(e, "list items must be strings here")
+				return nil, nodeErr(e, "expected text in this list, like the left side of in, but got %s", kindOfWord(e))
 			}
 			set[s.Value] = true
 		}
@@ -515,14 +524,12 @@ func inList(n *ast.BinaryNode) (boolFn, error) {
 		}
 		var vals []float64
 		for _, e := range arr.Nodes {
-			switch c := e.(type) {
-			case *ast.IntegerNode:
-				vals = append(vals, float64(c.Value))
-			case *ast.FloatNode:
-				vals = append(vals, c.Value)
-			default:
-				return nil, nodeErr(e, "list items must be numbers here")
+			x, _ := listItem(e)
+			f, ok := x.(float64)
+			if !ok {
+				return nil, nodeErr(e, "expected a number in this list, like the left side of in, but got %s", kindOfWord(e))
 			}
+			vals = append(vals, f)
 		}
 		return func(v *Vars) bool {
 			xv := x(v)
@@ -534,7 +541,7 @@ func inList(n *ast.BinaryNode) (boolFn, error) {
 			return false
 		}, nil
 	}
-	return nil, unsupported(n, "in on this type")
+	return nil, nodeErr(n.Left, "in looks for a number or text, not %s", kindOfWord(n.Left))
 }
 
 // formatNum renders a number for a reason: integers without decimals,

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,18 +26,15 @@ func TestDefaultPackIsClean(t *testing.T) {
 // A reload logs Parse's error: it must name the file and every problem,
 // one per line, each with its position.
 func TestInvalidErrorListsEveryError(t *testing.T) {
-	src := head + `transitions:
-  - {name: signup, from: [new], to: lead, on: [signup]}
-  - {name: buy, from: [new, lead], to: custmer, on: [purchse]}
-`
+	src := strings.Replace(validPack(t), "to: customer, on: [purchase]", "to: custmer, on: [purchse]", 1)
 	_, _, err := Parse("packs/p.yaml", []byte(src))
 	var ie *InvalidError
 	if !errors.As(err, &ie) {
 		t.Fatalf("err = %v, want an *InvalidError", err)
 	}
 	want := []string{
-		`packs/p.yaml:15:40: error: unknown stage "custmer"`,
-		`packs/p.yaml:15:54: error: unknown touchpoint category "purchse"`,
+		`packs/p.yaml:16:40: error: unknown stage "custmer"`,
+		`packs/p.yaml:16:54: error: unknown touchpoint category "purchse"`,
 	}
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != len(want) || len(ie.Diags) != len(want) {
@@ -49,34 +48,79 @@ func TestInvalidErrorListsEveryError(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
+	const day = 24 * 3600 * 1000
 	cases := []struct {
 		in   string
 		ms   int64
-		fail bool
+		fail string // a fragment of the error
 	}{
-		{in: "14d", ms: 14 * 24 * 3600 * 1000},
-		{in: "1w2d", ms: 9 * 24 * 3600 * 1000},
+		{in: "14d", ms: 14 * day},
+		{in: "2w", ms: 14 * day},
+		{in: "1w2d", ms: 9 * day},
+		{in: "1d12h", ms: 36 * 3600 * 1000},
 		{in: "2h30m", ms: (2*60 + 30) * 60 * 1000},
+		{in: "90m", ms: 90 * 60 * 1000},
 		{in: "90s", ms: 90 * 1000},
-		{in: "", fail: true},
-		{in: "14", fail: true},
-		{in: "14days", fail: true},
-		{in: "0d", fail: true},
-		{in: "1.5d", fail: true},
+		{in: "1s500ms", ms: 1500},
+		{in: "1y", ms: 365 * day},
+		{in: "", fail: "empty duration: expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first)"},
+		{in: "14", fail: `duration "14": expected a duration such as 14d`},
+		{in: "d", fail: `duration "d": expected a duration such as 14d`},
+		{in: "-1d", fail: `duration "-1d": expected a duration such as 14d`},
+		{in: "14days", fail: `duration "14days": unknown unit "days"; expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first)`},
+		{in: "0d", fail: `duration "0d" is zero: expected`},
+		{in: "0", fail: `duration "0" is zero`},
+		{in: "1.5d", fail: `duration "1.5d": use whole numbers (1d12h, not 1.5d)`},
+		{in: "12h1d", fail: `duration "12h1d": units go largest first, each once: write 1d12h`},
+		{in: "1d1d", fail: `duration "1d1d": units go largest first, each once: write 2d`},
+		{in: "30m2h", fail: `write 2h30m`},
+		{in: "300y", fail: `duration "300y" is too long: at most about 292y`},
+		{in: "99999999999999999999d", fail: `is too long`},
 	}
 	for _, tc := range cases {
 		ms, err := ParseDuration(tc.in)
-		if (err != nil) != tc.fail || ms != tc.ms {
-			t.Errorf("ParseDuration(%q) = %d, %v", tc.in, ms, err)
+		switch {
+		case tc.fail == "" && (err != nil || ms != tc.ms):
+			t.Errorf("ParseDuration(%q) = %d, %v; want %d", tc.in, ms, err, tc.ms)
+		case tc.fail != "" && (err == nil || !strings.Contains(err.Error(), tc.fail)):
+			t.Errorf("ParseDuration(%q) = %d, %v; want an error with %q", tc.in, ms, err, tc.fail)
 		}
 	}
+}
+
+// FuzzParseDuration: a duration that parses is positive and written back
+// the same way parses to the same value.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"14d", "1d12h", "90m", "1s500ms", "12h1d", "1.5d", "0", "300y", "1y2w3d4h5m6s7ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ms, err := ParseDuration(s)
+		if err != nil {
+			if err.Error() == "" {
+				t.Error("empty error")
+			}
+			return
+		}
+		if ms <= 0 {
+			t.Fatalf("ParseDuration(%q) = %d", s, ms)
+		}
+		if back, err := ParseDuration(formatDuration(ms)); err != nil || back != ms {
+			t.Errorf("%q = %d ms, written %s, read back %d, %v", s, ms, formatDuration(ms), back, err)
+		}
+	})
 }
 
 // FuzzParse: no input makes Parse panic, every diagnostic is positioned,
 // and err is set exactly when a diagnostic is an error.
 func FuzzParse(f *testing.F) {
 	f.Add(DefaultYAML())
-	f.Add([]byte(head + okTransitions + okAlerts))
+	packs, _ := filepath.Glob(filepath.Join("testdata", "check", "*.yaml"))
+	for _, path := range packs {
+		if b, err := os.ReadFile(path); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Add([]byte("stages: [a]\ntransitions: [{name: x, to: a, on: [reach], when: \"nps > \"}]\n"))
 	f.Add([]byte("alerts:\n  - &a {name: x, when: true}\n  - *a\n  - {<<: *a, name: y}\n"))
 	f.Add([]byte("health: {components: [{name: c, weight: 50%, score: |\n    1 +\n      nps\n  }]}\n"))
@@ -95,4 +139,52 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("err %v, %d errors, pack %v", err, errs, p != nil)
 		}
 	})
+}
+
+func TestErrorsAndWarnings(t *testing.T) {
+	list := []Diagnostic{
+		{Line: 1, Msg: "a"},
+		{Line: 2, Warning: true, Msg: "b"},
+		{Line: 3, Msg: "c"},
+	}
+	if got := Errors(list); len(got) != 2 || got[0].Msg != "a" || got[1].Msg != "c" {
+		t.Errorf("Errors = %v", got)
+	}
+	if got := Warnings(list); len(got) != 1 || got[0].Msg != "b" {
+		t.Errorf("Warnings = %v", got)
+	}
+	if Errors(list[1:2]) != nil || Warnings(nil) != nil {
+		t.Error("want nil when there is none")
+	}
+}
+
+// Pack.Converted and Pack.Churned are what the engine's KPIs count from.
+func TestKPIStages(t *testing.T) {
+	valid := validPack(t)
+	noKPIs := strings.Replace(valid, "kpis: {converted: customer}\n", "", 1)
+	cases := []struct {
+		name, yaml         string
+		converted, churned string
+		warnings           int
+	}{
+		{name: "the default pack", yaml: string(DefaultYAML()), converted: "conversion", churned: "churned"},
+		{name: "named", yaml: valid, converted: "customer", churned: "churned"},
+		{name: "left out: the defaults, where the pack has them", yaml: noKPIs, churned: "churned", warnings: 1},
+		{name: "written empty", yaml: noKPIs + "kpis: {converted: \"\", churned: \"\"}\n"},
+		{name: "through a YAML merge", yaml: noKPIs + "kpis: {<<: {converted: lead}, churned: customer}\n", converted: "lead", churned: "customer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, diags, err := Parse("p.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Converted != tc.converted || p.Churned != tc.churned {
+				t.Errorf("converted %q, churned %q; want %q, %q", p.Converted, p.Churned, tc.converted, tc.churned)
+			}
+			if w := Warnings(diags); len(w) != tc.warnings {
+				t.Errorf("warnings %v, want %d", w, tc.warnings)
+			}
+		})
+	}
 }

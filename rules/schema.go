@@ -100,6 +100,7 @@ type packDoc struct {
 	Description string                   `yaml:"description"`
 	Touchpoints map[string]touchpointDoc `yaml:"touchpoints"`
 	Stages      texts                    `yaml:"stages"`
+	KPIs        kpisDoc                  `yaml:"kpis"`
 	Transitions []transitionDoc          `yaml:"transitions"`
 	Health      healthDoc                `yaml:"health"`
 	Alerts      []alertDoc               `yaml:"alerts"`
@@ -210,4 +211,19 @@ func (a *alertDoc) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain alertDoc
 	return n.Decode((*plain)(a))
+}
+
+type kpisDoc struct {
+	pos
+	Converted text `yaml:"converted"`
+	Churned   text `yaml:"churned"`
+}
+
+func (k *kpisDoc) UnmarshalYAML(n *yaml.Node) error {
+	k.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
+	type plain kpisDoc
+	return n.Decode((*plain)(k))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -46,6 +47,7 @@ var sectionNames = map[reflect.Type]string{
 	reflect.TypeOf(bandsDoc{}):      "health bands",
 	reflect.TypeOf(componentDoc{}):  "a health component",
 	reflect.TypeOf(alertDoc{}):      "an alert",
+	reflect.TypeOf(kpisDoc{}):       "kpis",
 }
 
 // decodeDoc parses data into doc, reporting every problem to d. It returns
@@ -57,7 +59,9 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 	// never take the process down: turn a panic into a diagnostic.
 	defer func() {
 		if r := recover(); r != nil {
-			d.errorf(1, 1, "YAML: this file cannot be read (the YAML library failed: %v)", r)
+			// The panic's text speaks of the library's internals: say
+			// instead what triggers it and what to do.
+			d.errorf(1, 1, "YAML: this file cannot be read: the YAML library failed on it, which unusual anchors (&), aliases (*) or merges (<<) can cause; write those sections out")
 			ok = false
 		}
 	}()
@@ -93,7 +97,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		return false
 	}
 	if top.Kind != yaml.MappingNode {
-		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, touchpoints, stages, transitions, health, alerts), found %s", kindName(top))
+		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, touchpoints, stages, kpis, transitions, health, alerts), found %s", kindName(top))
 		return false
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
@@ -102,11 +106,12 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 			continue
 		}
 		keys[k.Value] = pos{k.Line, k.Column}
-		if k.Value == "touchpoints" && v.Kind == yaml.MappingNode {
-			// Category names are keys: remember where each is written.
+		if (k.Value == "touchpoints" || k.Value == "kpis") && v.Kind == yaml.MappingNode {
+			// Category names are keys, and a kpis key left empty still
+			// says something: remember where each is written.
 			for j := 0; j+1 < len(v.Content); j += 2 {
-				if _, dup := keys["touchpoints/"+v.Content[j].Value]; !dup {
-					keys["touchpoints/"+v.Content[j].Value] = pos{v.Content[j].Line, v.Content[j].Column}
+				if _, dup := keys[k.Value+"/"+v.Content[j].Value]; !dup {
+					keys[k.Value+"/"+v.Content[j].Value] = pos{v.Content[j].Line, v.Content[j].Column}
 				}
 			}
 		}
@@ -130,19 +135,50 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 				line = top.Line
 			}
 			if !reported[line] && !strings.Contains(msg, badTag) {
-				d.errorf(line, firstCol(d.src, line), "%s", msg)
+				d.errorf(line, firstCol(d.src, line), "%s", plainYAML(msg))
 			}
 		}
 		if te == nil {
 			// Not a type error: decoding stopped, and what it left
 			// cannot be compiled.
-			if !d.hasErrors() {
+			if d.errorCount() == 0 {
 				d.errorf(top.Line, top.Column, "%v", err)
 			}
 			return false
 		}
 	}
 	return true
+}
+
+// reUnmarshal is yaml.v3's message for a value of the wrong kind, which
+// names the Go type it decodes into.
+var reUnmarshal = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
+
+// plainYAML words a yaml.v3 decoding message for a rule author. The shape
+// check reports every value of the wrong kind first, in its own words;
+// this covers what it might miss.
+func plainYAML(msg string) string {
+	m := reUnmarshal.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	found := "the value " + strconv.Quote(m[2])
+	switch m[1] {
+	case "!!seq":
+		found = "a list"
+	case "!!map":
+		found = "a section of key: value pairs"
+	}
+	want := "a single value"
+	switch t := strings.TrimPrefix(m[3], "*"); {
+	case strings.HasPrefix(t, "[]"):
+		want = "a list"
+	case strings.HasPrefix(t, "map[") || strings.HasSuffix(t, "Doc"):
+		want = "a section of key: value pairs"
+	case strings.HasPrefix(t, "float") || strings.HasPrefix(t, "int"):
+		want = "a number"
+	}
+	return fmt.Sprintf("expected %s, found %s", want, found)
 }
 
 // enter marks n as being checked; it reports and refuses a node already

@@ -157,21 +157,3 @@ func lookupVar(name string) (kind byte, idx int) {
 	}
 	return 0, 0
 }
-
-// format renders variable name's value for reasons: numbers without
-// needless decimals.
-func (v *Vars) format(name string) string {
-	kind, i := lookupVar(name)
-	switch kind {
-	case 'n':
-		return formatNum(v.Num[i])
-	case 'b':
-		if v.Bool[i] {
-			return "true"
-		}
-		return "false"
-	case 's':
-		return v.Str[i]
-	}
-	return ""
-}

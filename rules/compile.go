@@ -1,0 +1,650 @@
+package rules
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// Compiling a pack: Parse reads the YAML (shape.go), then compile builds
+// the Pack of pack.go one section at a time, reporting every mistake at
+// its place, and hands what the pack checks need (compiled) to check.go.
+
+// Parse loads, checks and compiles a rule pack. file names it in
+// diagnostics. It returns every diagnostic, warnings included, in file
+// order; err is an *InvalidError listing the errors when there is any, and
+// then the pack is nil. Parse never panics and does no I/O: a runtime that
+// reloads a pack logs err (one "file:line:col: error: ..." line per
+// problem) and keeps the pack it has.
+func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
+	d := &diags{file: file, src: data}
+	var doc packDoc
+	keys := map[string]pos{}
+	if !decodeDoc(d, data, &doc, keys) {
+		list := d.sorted()
+		return nil, list, &InvalidError{Diags: Errors(list)}
+	}
+	p := compile(d, &doc, keys)
+	list := d.sorted()
+	if d.errorCount() > 0 {
+		return nil, list, &InvalidError{Diags: Errors(list)}
+	}
+	p.Source = bytes.Clone(data)
+	p.Version = doc.Version.Value
+	if p.Version == "" {
+		sum := sha256.Sum256(data)
+		p.Version = "sha256:" + hex.EncodeToString(sum[:6])
+	}
+	return p, list, nil
+}
+
+// compiled keeps, next to each compiled rule, what the pack checks
+// (check.go) need: where it is written, its expression trees, the stages
+// it applies to.
+type compiled struct {
+	keys     map[string]pos // top-level keys, "touchpoints/NAME" and "kpis/KEY"
+	stagePos map[string]pos
+	catIdx   map[string]Category
+	mapped   []int // per category: how many event names and call types map to it
+	trans    []transInfo
+	alerts   []alertInfo
+	comps    []compInfo
+	// transErrors is set when some transition has an error: which stages
+	// are reachable cannot be judged then, and is not reported.
+	transErrors bool
+	bandsPos    pos // health.bands, when written
+}
+
+type transInfo struct {
+	t      *Transition
+	doc    *transitionDoc
+	from   []int    // stage indexes
+	when   ast.Node // nil: no when, or one that did not compile
+	broken bool     // the transition has an error: the checks skip it
+}
+
+type alertInfo struct {
+	a       *Alert
+	doc     *alertDoc
+	when    ast.Node
+	resolve ast.Node
+	broken  bool
+}
+
+type compInfo struct {
+	doc   *componentDoc
+	score ast.Node // nil when it did not compile
+}
+
+// top is where a top-level key is written (1:1 when it is missing).
+func (c *compiled) top(key string) pos {
+	if at, ok := c.keys[key]; ok {
+		return at
+	}
+	return pos{1, 1}
+}
+
+// ruleLabel names a rule in messages, even one whose name is missing.
+func ruleLabel(name text, at pos) string {
+	if name.Value != "" {
+		return name.Value
+	}
+	return fmt.Sprintf("(unnamed, line %d)", at.Line)
+}
+
+// compile turns a decoded pack into a Pack, one section after the other
+// (each reports its own mistakes to d), then runs the pack checks
+// (check.go). The sections come in dependency order: categories and
+// stages first, since transitions and alerts name them.
+func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
+	p := &Pack{stageIdx: map[string]int{"": 0}, alertIdx: map[string]*Alert{}, byEvent: map[string]Category{}, byCall: map[string]Category{}}
+	c := &compiled{keys: keys, stagePos: map[string]pos{}, catIdx: map[string]Category{}}
+	// A value of the wrong shape was dropped: what reaches which stage
+	// cannot be judged without it.
+	c.transErrors = d.errorCount() > 0
+
+	compileTouchpoints(d, p, c, doc)
+	compileStages(d, p, c, &doc.Stages)
+	compileTransitions(d, p, c, doc.Transitions)
+	compileHealth(d, p, c, &doc.Health)
+	compileAlerts(d, p, c, doc.Alerts)
+	compileKPIs(d, p, c, &doc.KPIs) // after transitions: its hints read them
+
+	check(d, p, c)
+	return p
+}
+
+// compileTouchpoints builds the categories (the built-in ones, then the
+// pack's own in name order) and the event name and call type maps of
+// Classify.
+func compileTouchpoints(d *diags, p *Pack, c *compiled, doc *packDoc) {
+	p.Categories = append(p.Categories, builtinCategoryNames[:]...)
+	catIdx := c.catIdx
+	for i, n := range builtinCategoryNames {
+		catIdx[n] = Category(i)
+	}
+	var custom []string
+	for name := range doc.Touchpoints {
+		if _, ok := catIdx[name]; !ok {
+			custom = append(custom, name)
+		}
+	}
+	sort.Strings(custom)
+	for _, name := range custom {
+		if name == TimerCategory || !validName(name) {
+			at := c.catAt(doc, name)
+			d.errorf(at.Line, at.Col, "touchpoint category %q: names are lower_snake_case (letters, digits, _) and %q is reserved", name, TimerCategory)
+		}
+		catIdx[name] = Category(len(p.Categories))
+		p.Categories = append(p.Categories, name)
+	}
+	c.mapped = make([]int, len(p.Categories))
+	eventAt := map[string]pos{}
+	eventCat := map[string]string{}
+	for _, name := range sortedKeys(doc.Touchpoints) {
+		tp := doc.Touchpoints[name]
+		cat := catIdx[name]
+		for _, ev := range tp.Events.Items {
+			if ev.Value == "" {
+				d.errorf(ev.Line, ev.Col, "touchpoint category %s: empty event name", name)
+				continue
+			}
+			if prev, dup := eventAt[ev.Value]; dup {
+				d.errorf(ev.Line, ev.Col, "event %q is already mapped to %s at line %d: an event belongs to one category", ev.Value, eventCat[ev.Value], prev.Line)
+				continue
+			}
+			eventAt[ev.Value], eventCat[ev.Value] = ev.pos, name
+			p.byEvent[ev.Value] = cat
+			c.mapped[cat]++
+		}
+		for _, call := range tp.Calls.Items {
+			switch call.Value {
+			case "track", "identify", "page", "screen", "group", "alias", "cloudevent":
+			default:
+				d.errorf(call.Line, call.Col, "unknown call type %q (expected page, screen, identify, group, alias, track or cloudevent)%s", call.Value,
+					didYouMean(call.Value, []string{"page", "screen", "identify", "group", "alias", "track", "cloudevent"}))
+				continue
+			}
+			if prev, dup := eventAt["call:"+call.Value]; dup {
+				d.errorf(call.Line, call.Col, "call type %q is already mapped to %s at line %d", call.Value, eventCat["call:"+call.Value], prev.Line)
+				continue
+			}
+			eventAt["call:"+call.Value], eventCat["call:"+call.Value] = call.pos, name
+			p.byCall[call.Value] = cat
+			c.mapped[cat]++
+		}
+	}
+	if len(p.byEvent) == 0 && len(p.byCall) == 0 {
+		at := c.top("touchpoints")
+		d.errorf(at.Line, at.Col, "touchpoints: no event is mapped to a category, so no event can change a customer (e.g. touchpoints: {purchase: {events: [Order Completed]}})")
+	}
+}
+
+// compileStages builds the stage list and its index.
+func compileStages(d *diags, p *Pack, c *compiled, stages *texts) {
+	for _, s := range stages.Items {
+		switch {
+		case s.Value == NewStage || s.Value == "":
+			d.errorf(s.Line, s.Col, "%q cannot be a stage name: %q stands for a customer with no stage yet", s.Value, NewStage)
+			continue
+		case !validName(s.Value):
+			d.errorf(s.Line, s.Col, "stage %q: names are lower_snake_case (letters, digits, _)", s.Value)
+			continue
+		}
+		if prev, dup := c.stagePos[s.Value]; dup {
+			d.errorf(s.Line, s.Col, "stage %q is declared twice (first at line %d)", s.Value, prev.Line)
+			continue
+		}
+		c.stagePos[s.Value] = s.pos
+		p.Stages = append(p.Stages, s.Value)
+		p.stageIdx[s.Value] = len(p.Stages)
+	}
+	if len(p.Stages) == 0 && len(stages.Items) == 0 {
+		at := c.top("stages")
+		d.errorf(at.Line, at.Col, "stages: at least one stage is needed, in lifecycle order (e.g. stages: [lead, customer, churned])")
+	}
+}
+
+// stageRef resolves a stage name written in the pack to its index;
+// allowNew accepts "new" (no stage yet), as a transition's from does. It
+// reports an unknown name and returns false.
+func stageRef(d *diags, p *Pack, t text, allowNew bool) (int, bool) {
+	if allowNew && t.Value == NewStage {
+		return 0, true
+	}
+	i, ok := p.stageIdx[t.Value]
+	if !ok || t.Value == "" {
+		if t.Value == NewStage {
+			d.errorf(t.Line, t.Col, "%q is not a stage: it stands for a customer with no stage yet, and only a transition's from may name it", NewStage)
+			return 0, false
+		}
+		options := append([]string(nil), p.Stages...)
+		if allowNew {
+			options = append(options, NewStage)
+		}
+		d.errorf(t.Line, t.Col, "unknown stage %q (expected one of %s)%s", t.Value, strings.Join(options, ", "), didYouMean(t.Value, options))
+		return 0, false
+	}
+	return i, true
+}
+
+// compileTransitions compiles the transitions and indexes them by the
+// stage they leave and the category (or timer) that triggers them, in
+// file order: the order the engine tries them.
+func compileTransitions(d *diags, p *Pack, c *compiled, docs []transitionDoc) {
+	ns := p.NumStages()
+	p.onEvent = make([][][]*Transition, ns)
+	for i := range p.onEvent {
+		p.onEvent[i] = make([][]*Transition, len(p.Categories))
+	}
+	p.onTimer = make([][]*Transition, ns)
+	seen := map[string]int{}
+	for i := range docs {
+		ti, toOK := compileTransition(d, p, c, &docs[i], seen)
+		c.transErrors = c.transErrors || ti.broken
+		c.trans = append(c.trans, ti)
+		if !toOK {
+			continue
+		}
+		t := ti.t
+		p.Transitions = append(p.Transitions, t)
+		for _, fi := range ti.from {
+			if t.Timer != nil {
+				p.onTimer[fi] = append(p.onTimer[fi], t)
+				continue
+			}
+			for _, cat := range t.On {
+				p.onEvent[fi][cat] = append(p.onEvent[fi][cat], t)
+			}
+		}
+	}
+}
+
+// compileTransition compiles one transition; toOK tells whether its to
+// names a known stage (without one, the pack cannot index it).
+func compileTransition(d *diags, p *Pack, c *compiled, td *transitionDoc, seen map[string]int) (ti transInfo, toOK bool) {
+	errsBefore := d.errorCount()
+	label := ruleLabel(td.Name, td.pos)
+	t := &Transition{Name: td.Name.Value}
+	checkRuleName(d, "transition", td.pos, td.Name, seen)
+	to := 0
+	if td.To.Value == "" {
+		if !d.wasBad(td.To.pos) {
+			d.errorf(td.Line, td.Col, "transition %s: to (the stage it moves the customer to) is required", label)
+		}
+	} else {
+		to, toOK = stageRef(d, p, td.To, false)
+	}
+	t.To, t.toIdx = td.To.Value, to
+	var from []int
+	for _, f := range td.From.Items {
+		fi, ok := stageRef(d, p, f, true)
+		if !ok {
+			continue
+		}
+		if toOK && fi == to {
+			d.errorf(f.Line, f.Col, "transition %s goes from %s to itself", label, f.Value)
+			continue
+		}
+		from = append(from, fi)
+	}
+	if len(td.From.Items) == 0 {
+		// No from: any stage but the target, new customers included.
+		for s := 0; s < p.NumStages(); s++ {
+			if s != to {
+				from = append(from, s)
+			}
+		}
+	}
+	for _, fi := range from {
+		t.From = append(t.From, p.StageName(fi))
+	}
+	var whenAST ast.Node
+	if td.When.Value != "" {
+		t.When, whenAST = compileCond(d, &td.When)
+	}
+	hasOn, hasAfter := len(td.On.Items) > 0, td.After.Value != ""
+	switch {
+	case hasOn && hasAfter:
+		d.errorf(td.Line, td.Col, "transition %s has both on and after: a transition is caused by an event or by a timer, not both", label)
+	case !hasOn && !hasAfter && !d.wasBad(td.On.pos) && !d.wasBad(td.After.pos):
+		d.errorf(td.Line, td.Col, "transition %s needs on (event categories, e.g. on: [purchase]) or after (a timer, e.g. after: 60d)", label)
+	}
+	for _, o := range td.On.Items {
+		cat, ok := c.catIdx[o.Value]
+		if !ok {
+			hint := didYouMean(o.Value, p.Categories)
+			if o.Value == TimerCategory {
+				hint = "; a timed transition has after and since instead of on"
+			}
+			d.errorf(o.Line, o.Col, "unknown touchpoint category %q (expected one of %s)%s", o.Value, strings.Join(p.Categories, ", "), hint)
+			continue
+		}
+		t.On = append(t.On, cat)
+	}
+	if hasAfter {
+		t.Timer = compileTimer(d, td.pos, &td.After, &td.Since)
+	} else if len(td.Since.Items) > 0 {
+		d.errorf(td.Since.Line, td.Since.Col, "transition %s: since only goes with after (a timer)", label)
+	}
+	broken := d.errorCount() > errsBefore
+	return transInfo{t: t, doc: td, from: from, when: whenAST, broken: broken}, toOK
+}
+
+// compileAlerts compiles the alert rules, in file order: the order the
+// engine evaluates them.
+func compileAlerts(d *diags, p *Pack, c *compiled, docs []alertDoc) {
+	seen := map[string]int{}
+	for i := range docs {
+		info := compileAlert(d, p, &docs[i], seen)
+		c.alerts = append(c.alerts, info)
+		p.Alerts = append(p.Alerts, info.a)
+		p.alertIdx[info.a.Name] = info.a
+	}
+}
+
+func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInfo {
+	errsBefore := d.errorCount()
+	label := ruleLabel(ad.Name, ad.pos)
+	a := &Alert{Name: ad.Name.Value, Severity: ad.Severity.Value}
+	checkRuleName(d, "alert", ad.pos, ad.Name, seen)
+	switch {
+	case a.Severity == "" && !d.wasBad(ad.Severity.pos):
+		d.errorf(ad.Line, ad.Col, "alert %s: severity is required (one of %s)", label, strings.Join(severities, ", "))
+	case a.Severity != "" && !slices.Contains(severities, a.Severity):
+		d.errorf(ad.Severity.Line, ad.Severity.Col, "alert %s: severity %q (expected one of %s)%s", label, a.Severity, strings.Join(severities, ", "), didYouMean(a.Severity, severities))
+	}
+	if len(ad.Stages.Items) > 0 {
+		a.stages = make([]bool, p.NumStages())
+		for _, s := range ad.Stages.Items {
+			if si, ok := stageRef(d, p, s, false); ok {
+				a.stages[si] = true
+				a.Stages = append(a.Stages, s.Value)
+			}
+		}
+	}
+	info := alertInfo{a: a, doc: ad}
+	if ad.When.Value != "" {
+		a.When, info.when = compileCond(d, &ad.When)
+	}
+	if ad.After.Value != "" {
+		a.Timer = compileTimer(d, ad.pos, &ad.After, &ad.Since)
+	} else if len(ad.Since.Items) > 0 {
+		d.errorf(ad.Since.Line, ad.Since.Col, "alert %s: since only goes with after (a timer)", label)
+	}
+	if ad.When.Value == "" && ad.After.Value == "" && !d.wasBad(ad.When.pos) && !d.wasBad(ad.After.pos) {
+		d.errorf(ad.Line, ad.Col, "alert %s needs when (a condition), after (a timer), or both", label)
+	}
+	if ad.Resolve.Value != "" {
+		a.Resolve, info.resolve = compileCond(d, &ad.Resolve)
+	}
+	if len(ad.Reasons.Items) == 0 && !d.wasBad(ad.Reasons.pos) {
+		d.errorf(ad.Line, ad.Col, "alert %s: reasons are required: say why it fires, with the values (e.g. \"{open_tickets} tickets open\")", label)
+	}
+	a.Reasons = compileTemplates(d, ad.Reasons.Items)
+	a.ResolveReasons = compileTemplates(d, ad.ResolveReasons.Items)
+	info.broken = d.errorCount() > errsBefore
+	return info
+}
+
+// The stages the KPIs count from when kpis leaves them out.
+const (
+	defaultConverted = "conversion"
+	defaultChurned   = "churned"
+)
+
+// compileKPIs resolves which stages the KPIs count from: kpis.converted
+// and kpis.churned, or the default stage names when left out. A key left
+// out whose default stage the pack lacks is a warning that says what the
+// KPIs lose; a key set to "" says the pack has no such stage, silently.
+func compileKPIs(d *diags, p *Pack, c *compiled, k *kpisDoc) {
+	if len(p.Stages) == 0 {
+		return // no stage at all: an error says so already
+	}
+	p.Converted = kpiStage(d, p, c, "converted", &k.Converted, defaultConverted,
+		"churn rate, retention and lifetime value per customer stay 0",
+		"the stage a customer enters on its first purchase", firstPurchaseStage(p))
+	p.Churned = kpiStage(d, p, c, "churned", &k.Churned, defaultChurned,
+		"no customer counts as churned (the churn rate stays 0) and the funnel takes every stage as a step",
+		"the stage of customers who left", finalStage(p))
+	if p.Converted != "" && p.Converted == p.Churned {
+		at := kpiKeyAt(c, "churned", &k.Churned)
+		d.errorf(at.Line, at.Col, "kpis: converted and churned are both stage %s: a customer who churned would count as converted; name two different stages", p.Churned)
+		p.Converted, p.Churned = "", ""
+	}
+}
+
+// kpiStage resolves one kpis key: the stage it names, or its default. For
+// the warning of a default the pack lacks, costs says what the KPIs lose,
+// what describes the stage to name, and suggest is the pack's likely one.
+func kpiStage(d *diags, p *Pack, c *compiled, key string, v *text, dflt, costs, what, suggest string) string {
+	at := kpiKeyAt(c, key, v)
+	switch _, known := p.stageIdx[v.Value]; {
+	case at.Line != 0 && v.Value == "":
+		return "" // written empty: the pack has no such stage
+	case v.Value == NewStage:
+		d.errorf(at.Line, at.Col, "kpis.%s: %q is not a stage: it stands for a customer with no stage yet (expected one of %s)", key, NewStage, strings.Join(p.Stages, ", "))
+		return ""
+	case at.Line != 0 && !known:
+		d.errorf(at.Line, at.Col, "kpis.%s: unknown stage %q (expected one of %s)%s", key, v.Value, strings.Join(p.Stages, ", "), didYouMean(v.Value, p.Stages))
+		return ""
+	case at.Line != 0:
+		return v.Value
+	case slices.Contains(p.Stages, dflt):
+		return dflt
+	}
+	if suggest == "" {
+		suggest = "STAGE"
+	}
+	// Left out: the warning points at kpis, or else at stages.
+	at, ok := c.keys["kpis"]
+	if !ok {
+		at = c.top("stages")
+	}
+	d.warnf(at.Line, at.Col, "kpis.%s: the pack has no stage %s, so %s; name %s (kpis: {%s: %s}), or write %s: \"\" if there is none", key, dflt, costs, what, key, suggest, key)
+	return ""
+}
+
+// kpiKeyAt is where kpis key is written: the key itself, or its value
+// when it comes through a YAML merge; the zero pos when it is left out.
+func kpiKeyAt(c *compiled, key string, v *text) pos {
+	if at, ok := c.keys["kpis/"+key]; ok {
+		return at
+	}
+	return v.pos
+}
+
+// firstPurchaseStage guesses the converted stage of a pack: the stage the
+// first transition on a purchase leads to ("" when none does).
+func firstPurchaseStage(p *Pack) string {
+	for _, t := range p.Transitions {
+		if slices.Contains(t.On, CatPurchase) {
+			return t.To
+		}
+	}
+	return ""
+}
+
+// finalStage guesses the churned stage of a pack: the first stage whose
+// name says customers end there ("" when none does).
+func finalStage(p *Pack) string {
+	for _, s := range p.Stages {
+		if finalLooking(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// catAt is where touchpoint category name is written.
+func (c *compiled) catAt(doc *packDoc, name string) pos {
+	if at, ok := c.keys["touchpoints/"+name]; ok {
+		return at
+	}
+	return doc.Touchpoints[name].pos
+}
+
+// compileCond compiles a condition; on error it reports it and returns
+// nils.
+func compileCond(d *diags, t *text) (func(*Vars) bool, ast.Node) {
+	f, n, err := compileBool(t.Value)
+	if err != nil {
+		exprDiag(d, t, err)
+		return nil, nil
+	}
+	return f, n
+}
+
+func exprDiag(d *diags, t *text, err error) {
+	var ee *exprError
+	if errors.As(err, &ee) {
+		line, col := ee.line, ee.col
+		if line == 0 {
+			line, col = offsetPos(t.Value, ee.off)
+		}
+		line, col = d.at(t, line, col)
+		d.errorf(line, col, "%s", ee.msg)
+		return
+	}
+	d.errorf(t.Line, t.Col, "%v", err)
+}
+
+func compileTimer(d *diags, at pos, after *text, since *texts) *Timer {
+	ms, err := ParseDuration(after.Value)
+	if err != nil {
+		d.errorf(after.Line, after.Col, "after: %v", err)
+	}
+	t := &Timer{After: ms}
+	if len(since.Items) == 0 && !d.wasBad(since.pos) {
+		d.errorf(at.Line, at.Col, "after needs since: the timestamps it counts from (one or more of %s)", strings.Join(timeNames[:], ", "))
+	}
+	for _, s := range since.Items {
+		found := false
+		for i, n := range timeNames {
+			if n == s.Value {
+				t.Since = append(t.Since, TimeField(i))
+				found = true
+			}
+		}
+		if !found {
+			d.errorf(s.Line, s.Col, "since: unknown timestamp %q (expected one of %s)%s", s.Value, strings.Join(timeNames[:], ", "), didYouMean(s.Value, timeNames[:]))
+		}
+	}
+	return t
+}
+
+func compileHealth(d *diags, p *Pack, c *compiled, h *healthDoc) {
+	s := &p.Health
+	s.Green, s.Yellow, s.EmitDelta = 75, 50, 5
+	at := h.pos
+	if _, ok := c.keys["health"]; !ok {
+		top := c.top("health")
+		d.errorf(top.Line, top.Col, "health: missing: a pack needs a health section with at least one component (see rules/README.md)")
+		return
+	}
+	if at.Line == 0 {
+		at = c.top("health")
+	}
+	c.bandsPos = h.Bands.pos
+	if h.Bands.Green != nil {
+		s.Green = *h.Bands.Green
+	}
+	if h.Bands.Yellow != nil {
+		s.Yellow = *h.Bands.Yellow
+	}
+	if h.EmitDelta != nil {
+		s.EmitDelta = *h.EmitDelta
+	}
+	if !(0 < s.Yellow && s.Yellow < s.Green && s.Green <= 100) {
+		bat := h.Bands.pos
+		if bat.Line == 0 {
+			bat = at
+		}
+		d.errorf(bat.Line, bat.Col, "health bands: need 0 < yellow < green <= 100, got yellow %v, green %v", formatNum(s.Yellow), formatNum(s.Green))
+	}
+	if !(s.EmitDelta > 0 && s.EmitDelta <= 100) { // NaN included
+		d.errorf(at.Line, at.Col, "health emit_delta %v: expected a number of points in (0, 100]", formatNum(s.EmitDelta))
+	}
+	if len(h.Components) == 0 {
+		d.errorf(at.Line, at.Col, "health: at least one component is needed (components: [{name: ..., weight: ..., score: ...}])")
+	}
+	seen := map[string]int{}
+	var parts []string
+	badWeight := false
+	for i := range h.Components {
+		cd := &h.Components[i]
+		label := ruleLabel(cd.Name, cd.pos)
+		checkRuleName(d, "health component", cd.pos, cd.Name, seen)
+		var w float64
+		if cd.Weight.Value == "" {
+			badWeight = true
+			if !d.wasBad(cd.Weight.pos) {
+				d.errorf(cd.Line, cd.Col, "health component %s: weight is required (its share of the score in percent; the weights add up to 100)", label)
+			}
+		} else {
+			var err error
+			w, err = strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(cd.Weight.Value, "%")), 64)
+			if err != nil || w <= 0 || w > 100 || math.IsNaN(w) {
+				d.errorf(cd.Weight.Line, cd.Weight.Col, "health component %s: weight %q: expected a positive number of percent, at most 100", label, cd.Weight.Value)
+				w, badWeight = 0, true
+			}
+		}
+		var score func(*Vars) float64
+		var tree ast.Node
+		if cd.Score.Value == "" {
+			if !d.wasBad(cd.Score.pos) {
+				d.errorf(cd.Line, cd.Col, "health component %s: score (an expression giving 0-100) is required", label)
+			}
+		} else if f, n, err := compileNum(cd.Score.Value); err != nil {
+			exprDiag(d, &cd.Score, err)
+		} else {
+			score, tree = f, n
+		}
+		c.comps = append(c.comps, compInfo{doc: cd, score: tree})
+		s.Components = append(s.Components, Component{Name: cd.Name.Value, Weight: w, Score: score})
+		s.weightSum += w
+		parts = append(parts, fmt.Sprintf("%s %s", label, formatNum(w)))
+	}
+	if len(h.Components) > 0 && !badWeight && math.Abs(s.weightSum-100) > 1e-9 {
+		d.errorf(at.Line, at.Col, "health component weights add up to %v (%s), expected 100", formatNum(s.weightSum), strings.Join(parts, " + "))
+	}
+}
+
+func checkRuleName(d *diags, what string, at pos, name text, seen map[string]int) {
+	switch {
+	case name.Value == "" && d.wasBad(name.pos):
+	case name.Value == "":
+		d.errorf(at.Line, at.Col, "%s: name is required", what)
+	case !validName(strings.ReplaceAll(name.Value, "-", "_")):
+		d.errorf(name.Line, name.Col, "%s name %q: use lower-case letters, digits, - and _", what, name.Value)
+	default:
+		if prev, dup := seen[name.Value]; dup {
+			d.errorf(name.Line, name.Col, "%s %q is declared twice (first at line %d)", what, name.Value, prev)
+		}
+		seen[name.Value] = name.Line
+	}
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r == '_':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

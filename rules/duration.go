@@ -1,0 +1,104 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// durationHint says what a duration looks like, for error messages.
+const durationHint = "expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first)"
+
+// durationUnits are the units of a duration, largest first, in
+// milliseconds (a year is 365 days).
+var durationUnits = []struct {
+	name string
+	ms   int64
+}{
+	{"y", 365 * 24 * 3600 * 1000}, {"w", 7 * 24 * 3600 * 1000}, {"d", 24 * 3600 * 1000},
+	{"h", 3600 * 1000}, {"m", 60 * 1000}, {"s", 1000}, {"ms", 1},
+}
+
+// ParseDuration parses a rule duration and returns it in milliseconds. A
+// duration is Prometheus's (model.ParseDuration, the one parser of
+// durations in rule packs and their tests): whole numbers, each followed
+// by a unit, the units largest first and each at most once: "14d", "2w",
+// "1d12h", "90m", "1s500ms"; units y (365 days), w, d, h, m, s, ms. It
+// must be positive. An error says, for a rule author, what to write
+// instead.
+func ParseDuration(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("empty duration: " + durationHint)
+	}
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		return 0, durationError(s)
+	}
+	ms := int64(time.Duration(d) / time.Millisecond)
+	if ms <= 0 {
+		return 0, fmt.Errorf("duration %q is zero: %s", s, durationHint)
+	}
+	return ms, nil
+}
+
+// durationError explains why s is not a duration: a unit it does not
+// know, units out of order or repeated (with the duration written right),
+// or else what a duration looks like.
+func durationError(s string) error {
+	tooLong := fmt.Errorf("duration %q is too long: at most about 292y", s)
+	if strings.ContainsAny(s, ".,") {
+		return fmt.Errorf("duration %q: use whole numbers (1d12h, not 1.5d); %s", s, durationHint)
+	}
+	var total int64
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		j := i
+		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') {
+			j++
+		}
+		if i == 0 || j == i {
+			return fmt.Errorf("duration %q: %s", s, durationHint)
+		}
+		n, err := strconv.ParseInt(rest[:i], 10, 64)
+		if err != nil {
+			return tooLong
+		}
+		unit := rest[i:j]
+		found := false
+		for _, u := range durationUnits {
+			if u.name == unit {
+				if n > (1<<63-1)/u.ms-total {
+					return tooLong
+				}
+				total += n * u.ms
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("duration %q: unknown unit %q; %s", s, unit, durationHint)
+		}
+		rest = rest[j:]
+	}
+	if total >= int64(time.Duration(1<<63-1)/time.Millisecond) {
+		return tooLong // Prometheus's limit: a time.Duration
+	}
+	// Every unit is known: they are out of order or repeated.
+	return fmt.Errorf("duration %q: units go largest first, each once: write %s", s, formatDuration(total))
+}
+
+// formatDuration writes a positive number of milliseconds as a duration,
+// largest units first (a whole number of years or weeks as such).
+func formatDuration(ms int64) string {
+	if ms == 0 {
+		return "0s"
+	}
+	return model.Duration(time.Duration(ms) * time.Millisecond).String()
+}
