@@ -160,6 +160,14 @@ type KPIs struct {
 	Duplicates        int64            `json:"duplicates"`
 }
 
+// count is m[stage], 0 for no stage ("": the pack has none).
+func count(m map[string]int64, stage string) int64 {
+	if stage == "" {
+		return 0
+	}
+	return m[stage]
+}
+
 // Totals adds partition metas up.
 func Totals(metas map[int32]Meta) Meta {
 	var t Meta
@@ -192,17 +200,21 @@ func Totals(metas map[int32]Meta) Meta {
 	return t
 }
 
-// FunnelOf computes the funnel from totals, in the pack's stage order.
+// FunnelOf computes the funnel from totals, in the pack's stage order. The
+// pack's churned stage (rules.Pack.Churned) is a way out of the funnel,
+// not a step of it: it has no conversion rate, and the stage after it
+// converts from the one before it.
 func FunnelOf(pack *rules.Pack, t Meta) Funnel {
 	f := Funnel{Customers: t.Customers, Unstaged: t.Stages[""]}
 	var prev int64 = -1
 	for _, s := range pack.Stages {
 		fs := FunnelStage{Stage: s, Current: t.Stages[s], Entered: t.Entered[s]}
-		if prev > 0 && s != "churned" {
+		churned := s == pack.Churned
+		if prev > 0 && !churned {
 			r := float64(fs.Entered) / float64(prev)
 			fs.ConversionFromPrevious = &r
 		}
-		if s != "churned" {
+		if !churned {
 			prev = fs.Entered
 		}
 		f.Stages = append(f.Stages, fs)
@@ -210,14 +222,16 @@ func FunnelOf(pack *rules.Pack, t Meta) Funnel {
 	return f
 }
 
-// KPIsOf computes the KPIs from totals. Converted customers are those that
-// ever entered the stage after which churn is possible ("conversion" in
-// the default pack).
-func KPIsOf(t Meta) KPIs {
+// KPIsOf computes the KPIs from totals, with the stages the pack counts
+// from (rules.Pack.Converted and Churned: "conversion" and "churned" in
+// the default pack). Converted customers are those that ever entered the
+// converted stage; churned ones those in the churned stage now. A pack
+// without such a stage has no converted (or churned) customers.
+func KPIsOf(pack *rules.Pack, t Meta) KPIs {
 	k := KPIs{
 		Customers:     t.Customers,
-		Converted:     t.Entered["conversion"],
-		Churned:       t.Stages["churned"],
+		Converted:     count(t.Entered, pack.Converted),
+		Churned:       count(t.Stages, pack.Churned),
 		LifetimeValue: float64(t.RevenueCents) / 100,
 		AlertsOpen:    t.AlertsOpen,
 		Events:        t.Events,

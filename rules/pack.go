@@ -31,7 +31,8 @@ func Default() *Pack {
 // transitions and alerts see (through the touchpoint variable).
 type Category int
 
-// The built-in categories, in the order of DESIGN.md's vocabulary.
+// The built-in categories, in the order of the default pack's touchpoints
+// (rules/README.md, "touchpoints").
 const (
 	CatNone Category = iota - 1
 	CatReach

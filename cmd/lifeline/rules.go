@@ -62,13 +62,13 @@ func checkRulesFile(e *env, path string) bool {
 		if errors.As(err, &inv) {
 			n = len(inv.Diags)
 		}
-		fmt.Fprintf(e.stdout, "FAIL  %s: %s%s\n", name, plural(n, "error"), warningCount(warningsOf(diags)))
+		fmt.Fprintf(e.stdout, "FAIL  %s: %s%s\n", name, plural(n, "error"), warningCount(rules.Warnings(diags)))
 		return false
 	}
 	fmt.Fprintf(e.stdout, "ok    %s: version %s, %s, %s, %s, %s%s\n", name, pack.Version,
 		plural(len(pack.Stages), "stage"), plural(len(pack.Transitions), "transition"),
 		plural(len(pack.Alerts), "alert"), plural(len(pack.Health.Components), "health component"),
-		warningCount(warningsOf(diags)))
+		warningCount(rules.Warnings(diags)))
 	return true
 }
 
@@ -181,16 +181,6 @@ func printError(e *env, err error) int {
 	}
 	fmt.Fprintln(e.stdout, err)
 	return 1
-}
-
-func warningsOf(diags []rules.Diagnostic) []rules.Diagnostic {
-	var w []rules.Diagnostic
-	for _, d := range diags {
-		if d.Warning {
-			w = append(w, d)
-		}
-	}
-	return w
 }
 
 func warningCount(w []rules.Diagnostic) string {

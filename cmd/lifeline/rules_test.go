@@ -42,6 +42,7 @@ health:
     - {name: support, weight: 100, score: "max(0, 100 - open_tickets * 25)"}
 alerts:
   - {name: tickets, severity: warning, when: open_tickets >= 3, reasons: ["{open_tickets} open"]}
+kpis: {converted: customer}
 `
 
 func TestRulesCheck(t *testing.T) {

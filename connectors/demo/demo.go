@@ -124,7 +124,7 @@ func Summary(w io.Writer, rt *kafka.Runtime, reg prometheus.Gatherer, clock *Clo
 	pack := rt.Pack()
 	t := engine.Totals(rt.Metas())
 	f := engine.FunnelOf(pack, t)
-	k := engine.KPIsOf(t)
+	k := engine.KPIsOf(pack, t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- %s  produced %d  processed %d (%.0f/s)  customers %d  rules %s  ready: %s\n",
 		clock.Now().UTC().Format("2006-01-02"), produced, t.Events, rate, t.Customers, pack.Version, readiness(rt))

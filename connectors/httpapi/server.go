@@ -97,7 +97,7 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.
 	})
 	mux.HandleFunc("GET /v1/kpis", func(w http.ResponseWriter, r *http.Request) {
 		t := engine.Totals(src.Metas())
-		writeJSON(w, http.StatusOK, engine.KPIsOf(t))
+		writeJSON(w, http.StatusOK, engine.KPIsOf(src.Pack(), t))
 	})
 	return mux
 }
