@@ -165,10 +165,11 @@ func (p *Partition) Pending() bool { return p.ckpt.meta != nil }
 // Checkpoint writes the committed states, the timer index changes and
 // the meta (input and changelog positions, watermark, aggregates) to
 // Pebble in one atomic batch. Commit calls it when checkpoints are not
-// deferred; otherwise the runtime calls it when CheckpointDue says so,
-// when a partition falls idle and when it is handed back. It must not be
-// called during a batch (between Apply and Commit or Abort). A failed
-// checkpoint changes nothing: the next one writes the same and more.
+// deferred; otherwise the runtime calls it when CheckpointDue says so
+// (after a batch, or for a partition without input) and when the
+// partition is handed back. It must not be called during a batch (between
+// Process and Commit or Abort). A failed checkpoint changes nothing: the
+// next one writes the same and more.
 func (p *Partition) Checkpoint() error {
 	if len(p.dirty) > 0 || p.ckpt.flushed || len(p.timers.undo) > 0 || p.meta.Next != p.ckpt.committedNext {
 		return fmt.Errorf("partition %d: checkpoint during a batch", p.id)

@@ -25,7 +25,7 @@ type Source interface {
 type Stats struct {
 	Applied    int64 // events applied
 	Duplicates int64 // events dropped: their id was already applied
-	Skipped    int64 // records that carried no event (Source.Event false)
+	NoEvent    int64 // records that carried no event (Source.Event false)
 	// Stale counts records before the partition's position: applied by an
 	// earlier run (a resumed replay, a redelivery after a crash), and not
 	// applied again.
@@ -39,13 +39,13 @@ type Stats struct {
 func (s *Stats) Add(o Stats) {
 	s.Applied += o.Applied
 	s.Duplicates += o.Duplicates
-	s.Skipped += o.Skipped
+	s.NoEvent += o.NoEvent
 	s.Stale += o.Stale
 	s.TimerRuns += o.TimerRuns
 }
 
 // Records is how many input records the counts cover.
-func (s *Stats) Records() int64 { return s.Applied + s.Duplicates + s.Skipped + s.Stale }
+func (s *Stats) Records() int64 { return s.Applied + s.Duplicates + s.NoEvent + s.Stale }
 
 // Driver runs a partition's batch cycle, the one every runtime uses (the
 // Kafka runtime, replay, the rule-pack tests, the benchmarks):
@@ -94,30 +94,40 @@ var errFlushed = errors.New("the batch is flushed: Commit or Abort it first")
 // Stale and not applied again; a record without an event moves the
 // position past it. The error is src's (other than io.EOF) or the store's.
 func (d *Driver) Process(src Source) error {
+	_, err := d.process(context.Background(), src, 0)
+	return err
+}
+
+// process is Process up to max records that are not stale (0: no limit).
+// It reports whether src is exhausted, and checks ctx now and then.
+func (d *Driver) process(ctx context.Context, src Source, max int) (done bool, err error) {
 	p := d.p
 	if p.ckpt.flushed {
-		return errFlushed
+		return false, errFlushed
 	}
-	for {
+	for n := 0; max == 0 || n < max; {
 		pos, err := src.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if pos < p.meta.Next {
 			d.stats.Stale++
 			continue
 		}
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return false, ctx.Err()
+		}
 		if !src.Event(&d.ev) {
 			p.skip(pos)
-			d.stats.Skipped++
+			d.stats.NoEvent++
 			continue
 		}
 		applied, err := p.apply(&d.ev, pos, &d.out)
 		if err != nil {
-			return fmt.Errorf("partition %d position %d: %w", p.id, pos, err)
+			return false, fmt.Errorf("partition %d position %d: %w", p.id, pos, err)
 		}
 		if applied {
 			d.stats.Applied++
@@ -125,6 +135,7 @@ func (d *Driver) Process(src Source) error {
 			d.stats.Duplicates++
 		}
 	}
+	return false, nil
 }
 
 // Advance raises the watermark to wm (Unix ms) if it is behind, firing the
@@ -184,83 +195,61 @@ type RunOptions struct {
 }
 
 // Run drives the whole of src through the partition, for runtimes whose
-// outputs become durable in one call: batches of opts.BatchSize records,
-// each flushed, handed to emit, and committed once emit returns. emit must
-// make the outputs durable before it returns (nil: outputs are dropped);
-// a crash then repeats at most the batch in flight, never loses one. A
-// checkpoint follows each commit when one is due, and the last commit.
-// Run stops between batches when ctx ends. It returns the counts of the
-// batches it committed.
+// outputs become durable in one call: batches of opts.BatchSize records
+// (records already applied, before the partition's position, do not count
+// towards a batch), each flushed, handed to emit, and committed once emit
+// returns. emit must make the outputs durable before it returns (nil:
+// outputs are dropped); a crash then repeats at most the batch in flight,
+// never loses one. A checkpoint follows each commit when one is due, and
+// the last commit. Run stops when ctx ends (checking it every 1,024
+// records). On an error, the batch in progress is aborted. It returns the
+// counts of the batches it committed.
 func (d *Driver) Run(ctx context.Context, src Source, opts RunOptions, emit func(*Outputs) error) (Stats, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
 	}
 	var total Stats
-	commit := func() error {
-		out, err := d.Flush()
+	for done := false; !done; {
+		var err error
+		if err = ctx.Err(); err == nil {
+			done, err = d.process(ctx, src, opts.BatchSize)
+		}
+		if err == nil && done && opts.Until != 0 {
+			err = d.Advance(opts.Until)
+		}
+		if err == nil {
+			err = d.commitWith(emit, &total)
+		}
 		if err != nil {
-			return err
-		}
-		if emit != nil {
-			if err := emit(out); err != nil {
-				return err
-			}
-		}
-		s := d.Stats()
-		if err := d.Commit(0); err != nil {
-			return err
-		}
-		total.Add(s)
-		if d.p.CheckpointDue() {
-			return d.p.Checkpoint()
-		}
-		return nil
-	}
-	batch := &limited{src: src, n: opts.BatchSize}
-	for !batch.done {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		batch.left = batch.n
-		if err := d.Process(batch); err != nil {
-			return total, err
-		}
-		if batch.done && opts.Until != 0 {
-			if err := d.Advance(opts.Until); err != nil {
-				return total, err
-			}
-		}
-		if err := commit(); err != nil {
+			_ = d.Abort() // the error is the one to report
 			return total, err
 		}
 	}
 	return total, d.p.Checkpoint()
 }
 
-// limited is a Source that ends after n records of src (a batch), and
-// remembers whether src itself ended.
-type limited struct {
-	src     Source
-	n, left int
-	done    bool
-}
-
-func (l *limited) Next() (int64, error) {
-	if l.left == 0 {
-		return 0, io.EOF
-	}
-	pos, err := l.src.Next()
-	if errors.Is(err, io.EOF) {
-		l.done = true
-	}
+// commitWith flushes the batch, has emit make its outputs durable, commits
+// it, adds its counts to total, and checkpoints if one is due.
+func (d *Driver) commitWith(emit func(*Outputs) error, total *Stats) error {
+	out, err := d.Flush()
 	if err != nil {
-		return pos, err
+		return err
 	}
-	l.left--
-	return pos, nil
+	if emit != nil {
+		if err := emit(out); err != nil {
+			return err
+		}
+	}
+	s := d.Stats()
+	if err := d.Commit(0); err != nil {
+		return err
+	}
+	total.Add(s)
+	if d.p.CheckpointDue() {
+		return d.p.Checkpoint()
+	}
+	return nil
 }
-
-func (l *limited) Event(ev *Event) bool { return l.src.Event(ev) }
 
 // Events is a Source of events already decoded, at positions First,
 // First+1, ... (the rule-pack tests, the engine's own tests).

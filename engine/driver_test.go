@@ -70,7 +70,7 @@ func TestDriverRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := engine.Stats{Applied: 4, Duplicates: 1, Skipped: 1}
+	want := engine.Stats{Applied: 4, Duplicates: 1, NoEvent: 1}
 	st.TimerRuns = 0
 	if st != want {
 		t.Errorf("stats %+v, want %+v", st, want)

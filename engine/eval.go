@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/cespare/xxhash/v2"
+
 	"github.com/lifeline-hq/lifeline/rules"
 )
 

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/lifeline-hq/lifeline/rules"
 )
 

@@ -100,14 +100,22 @@ type lines struct {
 	next int64 // the position of the next line
 	raw  []byte
 	long bool // raw's line was longer than max
+	eof  bool // the input has ended (a last line without a newline was read)
 	dec  *decode.Decoder
 	sum  *Summary
 }
 
 func (l *lines) Next() (int64, error) {
-	raw, long, err := readLine(l.br, &l.buf, l.max)
-	if errors.Is(err, io.EOF) && raw == nil {
+	if l.eof {
 		return 0, io.EOF
+	}
+	raw, long, err := readLine(l.br, &l.buf, l.max)
+	if errors.Is(err, io.EOF) {
+		// Not read again: on a terminal, that would wait for another ^D.
+		l.eof = true
+		if raw == nil {
+			return 0, io.EOF
+		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return 0, fmt.Errorf("read input line %d: %w", l.next+1, err)
