@@ -124,17 +124,10 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// Serve listens on addr and serves h until ctx ends, then shuts down
-// gracefully. It returns the bound address through bound (useful with
-// port 0) as soon as it listens.
-func Serve(ctx context.Context, addr string, h http.Handler, bound chan<- string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	if bound != nil {
-		bound <- ln.Addr().String()
-	}
+// Serve serves h on ln until ctx ends, then shuts down gracefully (within
+// 3 seconds) and returns nil; it returns the error that stops it earlier.
+// It closes ln.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // A guarantee is how a batch's outputs become durable and its input
 // positions recorded: the one difference between exactly_once and
-// at_least_once. The loop calls it in this order, from its own goroutine:
-// poll, deliver, then stored (the workers committed the batch to the
-// store) or aborted (they took it back), then allowRebalance.
+// at_least_once. The loop calls it from its own goroutine, for each batch:
+// deliver, then stored (the workers committed the batch to the store) or
+// aborted (they took it back).
 type guarantee interface {
-	// poll fetches the next batch of input records.
-	poll(ctx context.Context, max int) kgo.Fetches
 	// deliver produces the batch: produceOutputs (output records and dead
 	// letters), then produceChangelog, and makes them durable with the
 	// input offsets. committed false: the group moved on (a rebalance) and
@@ -25,8 +24,6 @@ type guarantee interface {
 	// aborted runs once the workers have taken an undelivered batch back;
 	// next is each partition's input position.
 	aborted(next map[int32]int64)
-	allowRebalance()
-	close()
 }
 
 // transactional is exactly_once: a batch's outputs, dead letters,
@@ -35,10 +32,6 @@ type guarantee interface {
 // changelog, never lead it.
 type transactional struct {
 	sess *kgo.GroupTransactSession
-}
-
-func (t *transactional) poll(ctx context.Context, max int) kgo.Fetches {
-	return t.sess.PollRecords(ctx, max)
 }
 
 func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChangelog func()) (bool, error) {
@@ -62,19 +55,13 @@ func (t *transactional) stored(context.Context) {}
 // committed offsets of an aborted transaction.
 func (t *transactional) aborted(map[int32]int64) {}
 
-func (t *transactional) allowRebalance() { t.sess.AllowRebalance() }
-func (t *transactional) close()          { t.sess.Close() }
-
 // atLeastOnce flushes outputs before the changelog, the changelog before
 // the store, and commits input offsets last: a crash repeats outputs
 // (with the same deterministic ids), never loses them.
 type atLeastOnce struct {
-	r  *Runtime
-	cl *kgo.Client
-}
-
-func (a *atLeastOnce) poll(ctx context.Context, max int) kgo.Fetches {
-	return a.cl.PollRecords(ctx, max)
+	cl    *kgo.Client
+	input string // the input topic
+	log   zerolog.Logger
 }
 
 func (a *atLeastOnce) deliver(ctx context.Context, produceOutputs, produceChangelog func()) (bool, error) {
@@ -96,7 +83,7 @@ func (a *atLeastOnce) deliver(ctx context.Context, produceOutputs, produceChange
 // the records its stored position says it has applied.
 func (a *atLeastOnce) stored(ctx context.Context) {
 	if err := a.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
-		a.r.log.Warn().Err(err).Msg("commit offsets failed; the batch will be skipped by its stored position after a restart")
+		a.log.Warn().Err(err).Msg("commit offsets failed; the batch will be skipped by its stored position after a restart")
 	}
 }
 
@@ -107,8 +94,5 @@ func (a *atLeastOnce) aborted(next map[int32]int64) {
 	for p, n := range next {
 		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: n}
 	}
-	a.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{a.r.cfg.Topics.Input: offs})
+	a.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{a.input: offs})
 }
-
-func (a *atLeastOnce) allowRebalance() { a.cl.AllowRebalance() }
-func (a *atLeastOnce) close()          { a.cl.Close() }

@@ -71,6 +71,8 @@ type Runtime struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	closeOnce sync.Once
+
 	mu      sync.Mutex // guards workers for readers outside the loop
 	workers map[int32]*worker
 	joined  atomic.Bool
@@ -126,7 +128,7 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
-		r.g, r.cl = &atLeastOnce{r: r, cl: cl}, cl
+		r.g, r.cl = &atLeastOnce{cl: cl, input: cfg.Topics.Input, log: o.Logger}, cl
 	}
 	r.adm = kadm.NewClient(r.cl)
 	return r, nil
@@ -135,22 +137,30 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 // Run creates the topics if configured (and checks them), then consumes
 // until ctx ends, finishes the batch in hand, commits, leaves the group
 // and returns nil. It returns an error only when the runtime cannot go on
-// (missing topics, a fatal transaction or store error).
+// (missing topics, a fatal transaction or store error). Either way the
+// runtime is closed when it returns.
 func (r *Runtime) Run(ctx context.Context) error {
-	defer r.cancel()
+	defer r.Close()
 	stop := context.AfterFunc(ctx, r.cancel)
 	defer stop()
 	if err := EnsureTopics(ctx, r.adm, &r.cfg); err != nil {
-		r.g.close()
 		return err
 	}
-	err := r.loop(ctx)
-	// Leaving the group runs the revoke callback, which stops the
-	// workers; the loop has no batch in hand by now.
-	r.g.close()
-	r.stopAll()
-	r.wg.Wait()
-	return err
+	return r.loop(ctx)
+}
+
+// Close leaves the group and stops the workers; Run does it on its way
+// out, and a caller that never runs the runtime (its start failed
+// elsewhere) must, since New already began to join the group.
+func (r *Runtime) Close() {
+	r.closeOnce.Do(func() {
+		r.cancel()
+		// Leaving the group runs the revoke callback, which stops the
+		// workers; no batch is in hand by now.
+		r.cl.Close()
+		r.stopAll()
+		r.wg.Wait()
+	})
 }
 
 func (r *Runtime) loop(ctx context.Context) error {
@@ -159,7 +169,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return nil
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		fetches := r.g.poll(pollCtx, r.cfg.Engine.MaxPollRecords)
+		fetches := r.cl.PollRecords(pollCtx, r.cfg.Engine.MaxPollRecords)
 		cancel()
 		polled := time.Now()
 		fetches.EachError(func(topic string, p int32, err error) {
@@ -168,7 +178,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 			}
 		})
 		err := r.batch(ctx, fetches, polled)
-		r.g.allowRebalance()
+		r.cl.AllowRebalance()
 		if err != nil {
 			return err
 		}
@@ -207,6 +217,7 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	}
 	now := r.clock()
 	var jobs []*job
+	steps := map[*job]step{}
 	for _, w := range all {
 		l := &w.loop
 		if h, ok := hwm[w.id]; ok {
@@ -230,14 +241,19 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		}
 		if len(recs) > 0 || s.advance != 0 {
 			l.lastRecv = time.Now() // an idle advance waits another timeout
-			jobs = append(jobs, &job{w: w, recs: recs})
-			w.send(s)
+			j := &job{w: w, recs: recs}
+			jobs = append(jobs, j)
+			steps[j] = s
 		}
 	}
 	if len(jobs) == 0 {
 		r.checkpoint(all)
 		r.refreshEnds(ctx)
 		return nil
+	}
+	// Every partition checked: hand the workers their part.
+	for _, j := range jobs {
+		j.w.send(steps[j])
 	}
 
 	// The workers process in parallel; collect their results.
@@ -286,9 +302,6 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		return firstErr
 	}
 	r.g.stored(ctx)
-	// Checkpoints that are due are written while the loop polls for the
-	// next batch; the next batch settles them first.
-	r.checkpoint(all)
 	r.m.Batches.WithLabelValues("committed").Inc()
 	r.m.BatchSize.Observe(float64(nrec))
 	lat := time.Since(polled).Seconds()
@@ -296,9 +309,12 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		for range j.recs {
 			r.m.Latency.Observe(lat)
 		}
-		r.countInput(j)
+		r.countInput(j) // before the worker's next step: the result is its memory
 	}
 	r.updateGauges()
+	// Checkpoints that are due are written while the loop polls for the
+	// next batch; the next batch settles them first.
+	r.checkpoint(all)
 	return nil
 }
 
@@ -315,9 +331,10 @@ func (r *Runtime) snapshot() []*worker {
 }
 
 // checkpoint hands every ready worker a checkpoint-if-due step: it writes
-// its committed states to the store if a checkpoint is due (by events, by
-// time, or because the partition idles), while the loop goes on; the next
-// batch settles them.
+// its committed states to the store if one is due (engine.checkpoint_events
+// or checkpoint_interval; a partition without input still checkpoints once
+// the interval has passed), while the loop goes on; the next batch settles
+// them.
 func (r *Runtime) checkpoint(all []*worker) {
 	for _, w := range all {
 		if w.loop.started && !w.loop.checkpointing {
@@ -416,7 +433,7 @@ func (r *Runtime) countInput(j *job) {
 	}
 	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeApplied).Add(float64(st.Applied))
 	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDuplicate).Add(float64(st.Duplicates))
-	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDeadLetter).Add(float64(st.Skipped))
+	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDeadLetter).Add(float64(st.NoEvent))
 	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeSkipped).Add(float64(st.Stale))
 	m.RuleEvaluations.WithLabelValues(metrics.CauseEvent).Add(float64(st.Applied))
 	m.RuleEvaluations.WithLabelValues(metrics.CauseTimer).Add(float64(st.TimerRuns))

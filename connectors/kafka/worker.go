@@ -131,12 +131,6 @@ func (w *worker) stop() {
 // send hands the worker a step whose result the loop will take later.
 func (w *worker) send(s step) { w.in <- s }
 
-// do runs a step and waits for its result.
-func (w *worker) do(s step) result {
-	w.in <- s
-	return <-w.out
-}
-
 // settle takes the result of the worker's checkpoint, if one is out; the
 // loop calls it before it sends the worker anything else.
 func (w *worker) settle() error {
