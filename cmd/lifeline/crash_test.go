@@ -72,7 +72,7 @@ type runResult struct {
 	stderr string
 }
 
-// runReplay starts `lifeline replay --state dir --in file --batch N` and,
+// runReplay starts `lifeline replay --state-dir dir --in file --batch N` and,
 // when killAfterBytes > 0 or killAfter > 0, SIGKILLs it once it has written
 // that many bytes to stdout or that much time has passed, whichever first.
 func runReplay(t *testing.T, bin, dir, file string, batch, killAfterBytes int, killAfter time.Duration) runResult {
@@ -142,7 +142,7 @@ func completeLines(out []byte) []string {
 	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 }
 
-// TestCrashExactlyOnce kills `lifeline replay --state DIR` with SIGKILL at
+// TestCrashExactlyOnce kills `lifeline replay --state-dir DIR` with SIGKILL at
 // random moments while it works, restarts it on the same DIR until a run
 // finishes, and checks that (1) every customer's state and the partition's
 // checkpoint and aggregates equal those of one uninterrupted run: each

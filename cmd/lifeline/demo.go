@@ -29,9 +29,17 @@ type demoCmd struct {
 	Every      config.Duration `help:"Summary interval." default:"5s"`
 	Duration   config.Duration `help:"Stop after this long (default: run until Ctrl-C)." placeholder:"DURATION"`
 	LogLevel   string          `help:"Log level: debug, info, warn, error." default:"warn" placeholder:"LEVEL"`
+
+	State string `hidden:"" placeholder:"DIR"` // --state-dir's earlier name, still read (with a warning)
 }
 
 func (c *demoCmd) Run(e *env) error {
+	if c.State != "" {
+		fmt.Fprintln(e.stderr, "lifeline: --state is now --state-dir; the old name will go")
+		if c.StateDir == "" {
+			c.StateDir = c.State
+		}
+	}
 	if c.Partitions <= 0 || c.Customers <= 0 || c.Days <= 0 || c.Speed <= 0 {
 		return fmt.Errorf("--partitions, --customers, --days and --speed must be positive")
 	}
@@ -82,20 +90,17 @@ func (c *demoCmd) Run(e *env) error {
 		return err
 	}
 	clock := demo.NewClock(gen.Config().Start, c.Speed)
-	up := make(chan struct{})
-	n, err := newNode(nodeOptions{cfg: cfg, pack: pack, log: log, clock: clock.Now, anyPort: true,
-		httpBound: func(addr string) {
-			demo.Banner(e.stdout, broker, addr, cfg.Topics, c.Customers, c.Days, c.Speed, pack.Version)
-			close(up)
-		}})
-	if err != nil {
-		return err
-	}
 	pcl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerLinger(5*time.Millisecond), kgo.DefaultProduceTopic(cfg.Topics.Input))
 	if err != nil {
 		return fmt.Errorf("demo producer: %w", err)
 	}
 	defer pcl.Close()
+	n, err := newNode(nodeOptions{cfg: cfg, pack: pack, log: log, clock: clock.Now, anyPort: true})
+	if err != nil {
+		return err
+	}
+	defer n.close() // after the demo's own goroutines, which read its metrics
+	demo.Banner(e.stdout, broker, n.httpAddr(), cfg.Topics, c.Customers, c.Days, c.Speed, pack.Version)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -109,13 +114,7 @@ func (c *demoCmd) Run(e *env) error {
 	}()
 	go func() {
 		defer wg.Done()
-		select {
-		case <-up:
-		case <-ctx.Done():
-			return
-		}
-		every := max(c.Every.Std(), 100*time.Millisecond)
-		tick := time.NewTicker(every)
+		tick := time.NewTicker(max(c.Every.Std(), 100*time.Millisecond))
 		defer tick.Stop()
 		var lastEvents int64
 		last := time.Now()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -200,5 +201,22 @@ func TestDemo(t *testing.T) {
 	}
 	if sc := bufio.NewScanner(strings.NewReader(out.String())); sc.Scan() && sc.Text() != "Lifeline demo" {
 		t.Errorf("the demo's first line is %q", sc.Text())
+	}
+}
+
+// TestRunHTTPTaken: an HTTP address already in use stops `run` at once,
+// naming it, before anything joins the consumer group.
+func TestRunHTTPTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	var stderr strings.Builder
+	code := run(context.Background(), []string{"run", "--http", addr, "--state-dir", t.TempDir(), "--brokers", "127.0.0.1:1"},
+		strings.NewReader(""), io.Discard, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "http "+addr) || !strings.Contains(stderr.String(), "address already in use") {
+		t.Errorf("run on a taken address: exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -27,6 +28,7 @@ import (
 // over its store, the Kafka runtime, the metrics (Lifeline's, Pebble's and
 // the Kafka client's), the HTTP endpoints and the rule-pack watcher.
 type node struct {
+	ln  net.Listener // HTTP's, bound before anything else starts
 	eng *engine.Engine
 	reg *prometheus.Registry // Lifeline's own metrics and Pebble's
 	// gather serves /metrics: reg, and the Kafka client's.
@@ -46,18 +48,26 @@ type nodeOptions struct {
 	clock func() time.Time
 	// anyPort: when cfg.HTTP is taken, serve on any free port (the demo).
 	anyPort bool
-	// httpBound, if set, receives the address HTTP listens on.
-	httpBound func(addr string)
 }
 
-// newNode opens the engine on cfg.StateDir and connects the runtime; run
-// then runs it.
+// newNode binds the HTTP address, opens the engine on cfg.StateDir and
+// connects the runtime (which begins to join the group); run then runs it,
+// and close, which the caller defers, releases it all, run or not.
 func newNode(o nodeOptions) (*node, error) {
+	ln, err := net.Listen("tcp", o.cfg.HTTP)
+	if err != nil && o.anyPort {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", o.cfg.HTTP, err)
+	}
 	if err := os.MkdirAll(o.cfg.StateDir, 0o750); err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	eng, err := engine.Open(o.cfg.StateDir, o.pack, o.cfg.Engine.Options())
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -67,45 +77,43 @@ func newNode(o nodeOptions) (*node, error) {
 	km := metrics.NewKafka()
 	rt, err := kafka.New(o.cfg, eng, kafka.Options{Logger: o.log, Metrics: m, Clock: o.clock, ExtraOpts: []kgo.Opt{kgo.WithHooks(km.Hooks())}})
 	if err != nil {
+		ln.Close()
 		eng.Close()
 		return nil, err
 	}
-	return &node{eng: eng, reg: reg, gather: prometheus.Gatherers{reg, km}, m: m, rt: rt, o: o}, nil
+	return &node{ln: ln, eng: eng, reg: reg, gather: prometheus.Gatherers{reg, km}, m: m, rt: rt, o: o}, nil
+}
+
+// httpAddr is the address HTTP listens on.
+func (n *node) httpAddr() string { return n.ln.Addr().String() }
+
+// close leaves the group, stops the workers and closes the engine. The
+// caller defers it, after anything of its own that uses the node.
+func (n *node) close() {
+	n.rt.Close()
+	n.ln.Close()
+	if err := n.eng.Close(); err != nil {
+		n.o.log.Error().Err(err).Msg("close the state store")
+	}
 }
 
 // run serves HTTP, watches the rule pack (when it is a file) and runs the
-// runtime until ctx ends or one of them fails; then it stops them all and
-// closes the engine.
+// runtime until ctx ends or one of them fails, then stops them.
 func (n *node) run(ctx context.Context) error {
-	defer n.eng.Close()
 	var wg sync.WaitGroup
-	defer wg.Wait() // the goroutines are gone before the engine closes
+	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 1)
 
-	handler := httpapi.Handler(n.rt, n.gather, n.o.log)
-	bound := make(chan string, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := httpapi.Serve(ctx, n.o.cfg.HTTP, handler, bound)
-		if err != nil && n.o.anyPort && ctx.Err() == nil {
-			err = httpapi.Serve(ctx, "127.0.0.1:0", handler, bound)
-		}
-		if err != nil {
-			errs <- fmt.Errorf("http %s: %w", n.o.cfg.HTTP, err)
+		if err := httpapi.Serve(ctx, n.ln, httpapi.Handler(n.rt, n.gather, n.o.log)); err != nil {
+			errs <- fmt.Errorf("http %s: %w", n.httpAddr(), err)
 			cancel()
 		}
 	}()
-	select {
-	case addr := <-bound:
-		if n.o.httpBound != nil {
-			n.o.httpBound(addr)
-		}
-	case err := <-errs:
-		return err
-	}
 
 	if path := n.o.cfg.Rules; path != "" {
 		hup := make(chan os.Signal, 1)
@@ -120,7 +128,7 @@ func (n *node) run(ctx context.Context) error {
 	}
 
 	n.o.log.Info().Strs("brokers", n.o.cfg.Brokers).Str("group", n.o.cfg.Group).Str("guarantee", n.o.cfg.Guarantee).
-		Str("http", n.o.cfg.HTTP).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
+		Str("http", n.httpAddr()).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
 	err := n.rt.Run(ctx)
 	cancel()
 	wg.Wait()

@@ -20,9 +20,25 @@ type replayCmd struct {
 	Until           string          `help:"After the last line, raise the watermark to this time (RFC 3339), firing the timers due by then." placeholder:"TIME"`
 	AllowedLateness config.Duration `help:"The watermark trails the newest event time by this much (engine.allowed_lateness; 0 for none)." default:"10m" placeholder:"DURATION"`
 	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
+
+	// The names of earlier versions, still read (with a warning).
+	State    string `hidden:"" placeholder:"DIR"`
+	Lateness string `hidden:"" placeholder:"DURATION"`
 }
 
 func (c *replayCmd) Run(e *env) error {
+	if c.State != "" {
+		fmt.Fprintln(e.stderr, "lifeline: --state is now --state-dir; the old name will go")
+		if c.StateDir == "" {
+			c.StateDir = c.State
+		}
+	}
+	if c.Lateness != "" {
+		fmt.Fprintln(e.stderr, "lifeline: --lateness is now --allowed-lateness; the old name will go")
+		if err := c.AllowedLateness.UnmarshalText([]byte(c.Lateness)); err != nil {
+			return fmt.Errorf("--lateness: %w", err)
+		}
+	}
 	pack, err := loadPack(e, c.Rules)
 	if err != nil {
 		return err

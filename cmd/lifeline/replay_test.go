@@ -166,6 +166,14 @@ func TestFlagVocabulary(t *testing.T) {
 	if code, _, errs := lifeline(t, in, "replay", "--in", "-", "--allowed-lateness", "soon"); code == 0 || !strings.Contains(errs, "--allowed-lateness") {
 		t.Errorf("a bad duration: exit %d, %s", code, errs)
 	}
+	// The old names still work, with a warning.
+	old := t.TempDir()
+	if code, _, errs := lifeline(t, in, "replay", "--in", "-", "--state", old, "--lateness", "1d"); code != 0 || !strings.Contains(errs, "--state is now --state-dir") || !strings.Contains(errs, "--lateness is now --allowed-lateness") {
+		t.Errorf("replay --state --lateness: exit %d, %s", code, errs)
+	}
+	if m, _ := filepath.Glob(filepath.Join(old, "MANIFEST-*")); len(m) == 0 {
+		t.Errorf("--state DIR did not put the store in DIR")
+	}
 	if code, out, _ := lifeline(t, nil, "--version"); code != 0 || !strings.HasPrefix(string(out), "lifeline ") {
 		t.Errorf("--version: exit %d, %q", code, out)
 	}

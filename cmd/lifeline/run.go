@@ -77,5 +77,6 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	defer n.close()
 	return n.run(e.ctx)
 }
