@@ -107,8 +107,9 @@ type EngineSettings struct {
 	BlockCacheMB int `yaml:"block_cache_mb"`
 	// CheckpointInterval and CheckpointEvents: a partition writes its
 	// committed states to the local store once this much time has passed,
-	// or this many events have been applied, since its last checkpoint
-	// (and whenever it falls idle). The changelog carries every batch, so
+	// or this many events have been applied, since its last checkpoint (a
+	// partition without input: once the interval has passed), and when it
+	// is handed to another instance. The changelog carries every batch, so
 	// a restart restores what the store lacks; a customer changed in
 	// several batches in between is written once. 0 for both: every batch.
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
@@ -188,14 +189,20 @@ func Read(path string, environ []string) (Config, error) {
 			msg = unknownField.ReplaceAllString(msg, "unknown key $1 (see README.md, Configuration, for the keys)")
 			return cfg, fmt.Errorf("config %s: %s", path, msg)
 		}
-		// A second document would be ignored silently: refuse it.
-		var extra yaml.Node
-		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-			line := extra.Line
+		// A second document would be ignored silently: refuse it, unless
+		// it is empty (a file ending in ---, as templates write them).
+		for {
+			var extra yaml.Node
+			err := dec.Decode(&extra)
+			if errors.Is(err, io.EOF) {
+				break
+			}
 			if err != nil {
 				return cfg, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 			}
-			return cfg, fmt.Errorf("config %s:%d: a second YAML document (after ---); the config is one document", path, line)
+			if len(extra.Content) > 0 && extra.Content[0].Tag != "!!null" {
+				return cfg, fmt.Errorf("config %s:%d: a second YAML document (after ---); the config is one document", path, extra.Line)
+			}
 		}
 	}
 	if err := ApplyEnv(&cfg, environ); err != nil {
@@ -359,8 +366,8 @@ func (c *Config) Validate() error {
 		bad("http: a listen address is needed (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 in a container)")
 	} else if _, port, err := net.SplitHostPort(c.HTTP); err != nil {
 		bad("http: %q is not host:port (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 in a container)", c.HTTP)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		bad("http: port %q of %q is not a number from 0 to 65535", port, c.HTTP)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		bad("http: port %q of %q is not a number from 0 to 65535 or a service name", port, c.HTTP)
 	}
 	if err := (decode.Options{CustomerField: c.CustomerField}).Validate(); err != nil {
 		bad("customer_field: %v", err)

@@ -6,20 +6,23 @@ import (
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // Duration is a span of time in the configuration, written the way rule
 // packs and Prometheus write them: a whole number and a unit, largest
 // units first, e.g. 30s, 10m, 1h30m, 2d, 1w (units y, w, d, h, m, s, ms;
 // a day is 24h). "0" is zero. The same parser reads rule packs' durations
-// (rules.ParseDuration) and the command line's (--allowed-lateness).
+// and the command line's (--allowed-lateness).
 type Duration time.Duration
 
-// ParseDuration parses s as a Duration.
+// ParseDuration parses s as a Duration, with the rule packs' parser
+// (rules.ParseSpan), whose errors say what to write instead.
 func ParseDuration(s string) (Duration, error) {
-	d, err := model.ParseDuration(s)
+	d, err := rules.ParseSpan(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (write e.g. 30s, 10m, 1h30m or 2d: a whole number and a unit, largest units first)", s)
+		return 0, err
 	}
 	return Duration(d), nil
 }

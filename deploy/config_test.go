@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,7 +149,7 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	ll := c.Services["lifeline"]
-	if !contains(ll.Ports, "8080:8080") {
+	if !slices.Contains(ll.Ports, "8080:8080") {
 		t.Errorf("lifeline ports %v: 8080 should be published", ll.Ports)
 	}
 	if ll.DependsOn["redpanda"].Condition != "service_healthy" {
@@ -173,7 +174,7 @@ func TestCompose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", cfgFile, err)
 	}
-	if !cfg.CreateTopics.Enabled || cfg.CreateTopics.Replication != 1 || !contains(cfg.Brokers, "redpanda:9092") || cfg.ClientID == "" {
+	if !cfg.CreateTopics.Enabled || cfg.CreateTopics.Replication != 1 || !slices.Contains(cfg.Brokers, "redpanda:9092") || cfg.ClientID == "" {
 		t.Errorf("compose config: %+v", cfg)
 	}
 	if p := c.Services["producer"]; !strings.Contains(fmt.Sprint(p.Command), "kcat") || !strings.Contains(fmt.Sprint(p.Command), cfg.Topics.Input) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -478,7 +479,7 @@ rules:
 			}
 			// The pod name as client_id.
 			env := podEnviron(t, c, objs, "x", tc.extSecrets)
-			if !contains(env, "LIFELINE_CLIENT_ID=x") {
+			if !slices.Contains(env, "LIFELINE_CLIENT_ID=x") {
 				t.Errorf("no LIFELINE_CLIENT_ID from metadata.name in %v", env)
 			}
 			// Service links would inject a variable per Service in the namespace (for one named
@@ -601,13 +602,4 @@ func serviceNamed(objs []k8sObject, name string) k8sObject {
 		}
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

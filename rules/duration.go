@@ -31,6 +31,21 @@ var durationUnits = []struct {
 // must be positive. An error says, for a rule author, what to write
 // instead.
 func ParseDuration(s string) (int64, error) {
+	d, err := ParseSpan(s)
+	if err != nil {
+		return 0, err
+	}
+	ms := int64(d / time.Millisecond)
+	if ms <= 0 {
+		return 0, fmt.Errorf("duration %q is zero: %s", s, durationHint)
+	}
+	return ms, nil
+}
+
+// ParseSpan parses a duration the way ParseDuration does, zero ("0",
+// "0s") included: the one duration syntax of Lifeline, for rule packs,
+// lifeline.yaml and the command line alike.
+func ParseSpan(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, errors.New("empty duration: " + durationHint)
 	}
@@ -38,11 +53,7 @@ func ParseDuration(s string) (int64, error) {
 	if err != nil {
 		return 0, durationError(s)
 	}
-	ms := int64(time.Duration(d) / time.Millisecond)
-	if ms <= 0 {
-		return 0, fmt.Errorf("duration %q is zero: %s", s, durationHint)
-	}
-	return ms, nil
+	return time.Duration(d), nil
 }
 
 // durationError explains why s is not a duration: a unit it does not
@@ -51,6 +62,10 @@ func ParseDuration(s string) (int64, error) {
 func durationError(s string) error {
 	tooLong := fmt.Errorf("duration %q is too long: at most about 292y", s)
 	if strings.ContainsAny(s, ".,") {
+		// Go's own syntax (1.5s, 2m0.5s, 1h30.5m): say how to write it.
+		if d, err := time.ParseDuration(s); err == nil && d >= time.Millisecond && d%time.Millisecond == 0 {
+			return fmt.Errorf("duration %q: use whole numbers: write %s", s, formatDuration(int64(d/time.Millisecond)))
+		}
 		return fmt.Errorf("duration %q: use whole numbers (1d12h, not 1.5d); %s", s, durationHint)
 	}
 	var total int64
