@@ -32,6 +32,11 @@ type cli struct {
 	Ver    versionCmd `cmd:"" name:"version" help:"Print the version."`
 }
 
+// Help is shown under `lifeline --help`.
+func (cli) Help() string {
+	return "lifeline run reads lifeline.yaml and LIFELINE_* environment variables; lifeline run --help lists them. README.md is the guide."
+}
+
 // env carries what commands need from the process: streams and the
 // signal-bound context. Nothing global.
 type env struct {
