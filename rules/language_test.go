@@ -34,19 +34,26 @@ var outsideTheLanguage = []string{
 // as a number.
 func TestExpressionErrorsSpeakRules(t *testing.T) {
 	for _, src := range outsideTheLanguage {
-		for _, asNum := range []bool{false, true} {
-			var err error
-			if asNum {
-				_, _, err = compileNum(src)
-			} else {
-				_, _, err = compileBool(src)
-			}
-			if err == nil {
-				continue
-			}
-			if bad := goSpeakIn(src, err.Error()); bad != "" {
-				t.Errorf("%s: %q in the message %q", src, bad, err)
-			}
+		checkWording(t, src)
+	}
+}
+
+// checkWording compiles src as a condition and as a number, and fails on
+// an error message that speaks Go.
+func checkWording(t *testing.T, src string) {
+	t.Helper()
+	for _, asNum := range []bool{false, true} {
+		var err error
+		if asNum {
+			_, _, err = compileNum(src)
+		} else {
+			_, _, err = compileBool(src)
+		}
+		if err == nil {
+			continue
+		}
+		if bad := goSpeakIn(src, err.Error()); bad != "" {
+			t.Errorf("%q: %q in the message %q", src, bad, err)
 		}
 	}
 }
@@ -70,20 +77,5 @@ func FuzzExpression(f *testing.F) {
 	}
 	f.Add("clamp(100 - days_since_engagement * 100 / 30, 0, 100)")
 	f.Add(`has_nps && nps <= 6 || stage in ["retention", "loyalty"] && revenue % 7 > 1`)
-	f.Fuzz(func(t *testing.T, src string) {
-		for _, asNum := range []bool{false, true} {
-			var err error
-			if asNum {
-				_, _, err = compileNum(src)
-			} else {
-				_, _, err = compileBool(src)
-			}
-			if err == nil {
-				continue
-			}
-			if bad := goSpeakIn(src, err.Error()); bad != "" {
-				t.Errorf("%q: %q in the message %q", src, bad, err)
-			}
-		}
-	})
+	f.Fuzz(checkWording)
 }

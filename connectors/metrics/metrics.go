@@ -159,29 +159,37 @@ func (m *Metrics) SetPack(p *rules.Pack) {
 	}
 }
 
-// AddPartition starts a newly assigned partition's series at zero.
+// AddPartition starts a newly assigned partition's counters at zero.
 func (m *Metrics) AddPartition(label string) {
-	m.EventsConsumed.WithLabelValues(label)
-	for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeDeadLetter, OutcomeSkipped} {
-		m.EventsProcessed.WithLabelValues(label, o)
+	for _, c := range m.partitionCounters(label) {
+		c.vec.WithLabelValues(c.labels...)
 	}
-	m.RestoreRecords.WithLabelValues(label)
-	m.IdleAdvances.WithLabelValues(label)
 }
 
 // RemovePartition drops the series of a partition this instance no longer
 // holds: its new owner exports them, and an instance that saw many
 // rebalances would otherwise keep a set per partition it ever held.
 func (m *Metrics) RemovePartition(label string) {
-	m.EventsConsumed.DeleteLabelValues(label)
-	for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeDeadLetter, OutcomeSkipped} {
-		m.EventsProcessed.DeleteLabelValues(label, o)
+	for _, c := range m.partitionCounters(label) {
+		c.vec.DeleteLabelValues(c.labels...)
 	}
-	m.RestoreRecords.DeleteLabelValues(label)
-	m.IdleAdvances.DeleteLabelValues(label)
 	m.ConsumerLag.DeleteLabelValues(label)
 	m.WatermarkLag.DeleteLabelValues(label)
 	m.RestoreRemaining.DeleteLabelValues(label)
+}
+
+type series struct {
+	vec    *prometheus.CounterVec
+	labels []string
+}
+
+// partitionCounters are the counter series of one partition.
+func (m *Metrics) partitionCounters(label string) []series {
+	s := []series{{m.EventsConsumed, []string{label}}, {m.RestoreRecords, []string{label}}, {m.IdleAdvances, []string{label}}}
+	for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeDeadLetter, OutcomeSkipped} {
+		s = append(s, series{m.EventsProcessed, []string{label, o}})
+	}
+	return s
 }
 
 // Partition formats a partition number as a label value.
