@@ -118,6 +118,11 @@ type EngineSettings struct {
 	MaxPollRecords int `yaml:"max_poll_records"`
 	// TransactionTimeout is the Kafka transaction timeout.
 	TransactionTimeout Duration `yaml:"transaction_timeout"`
+	// SessionTimeout: the group takes an instance that has not
+	// heartbeated for this long (killed, cut off) for dead and gives its
+	// partitions to the others. Heartbeats go every tenth of it (3s at
+	// most).
+	SessionTimeout Duration `yaml:"session_timeout"`
 }
 
 // Log configures logging.
@@ -162,6 +167,7 @@ func Defaults() Config {
 			CheckpointEvents:   20_000,
 			MaxPollRecords:     5_000,
 			TransactionTimeout: Duration(time.Minute),
+			SessionTimeout:     Duration(45 * time.Second),
 		},
 		Log:           Log{Level: "info", Format: "auto"},
 		CustomerField: "customer_id",
@@ -398,6 +404,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Engine.TransactionTimeout.Std() < time.Second {
 		bad("engine.transaction_timeout: expected at least 1s")
+	}
+	if s := c.Engine.SessionTimeout.Std(); s < time.Second || s > 30*time.Minute {
+		bad("engine.session_timeout: expected 1s to 30m (the broker also bounds it: group.min/max.session.timeout.ms)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

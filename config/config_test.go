@@ -65,6 +65,7 @@ engine:
   checkpoint_events: 0
   max_poll_records: 200
   transaction_timeout: 2m
+  session_timeout: 10s
 log:
   level: debug
   format: json
@@ -82,7 +83,7 @@ customer_field: account_user
 	fullWant.HTTP = "0.0.0.0:8080"
 	fullWant.TLS = config.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "config.internal"}
 	fullWant.SASL = config.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute)}
+	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second)}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 
@@ -224,6 +225,7 @@ func TestValidate(t *testing.T) {
 		{"negative checkpoint events", func(c *config.Config) { c.Engine.CheckpointEvents = -1 }, "engine.checkpoint_events"},
 		{"no poll records", func(c *config.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
 		{"short transaction timeout", func(c *config.Config) { c.Engine.TransactionTimeout = config.Duration(500 * time.Millisecond) }, "engine.transaction_timeout"},
+		{"short session timeout", func(c *config.Config) { c.Engine.SessionTimeout = config.Duration(500 * time.Millisecond) }, "engine.session_timeout"},
 		{"unknown log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"unknown log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 	}
@@ -295,7 +297,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_TLS_SERVER_NAME=sn", "LIFELINE_TLS_INSECURE_SKIP_VERIFY=true",
 		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
 		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
-		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s",
+		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s", "LIFELINE_ENGINE_SESSION_TIMEOUT=7s",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
 	}
 	var c config.Config
@@ -309,7 +311,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Guarantee:    config.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
 		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second)},
+		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second)},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 	}

@@ -42,7 +42,30 @@ type Options struct {
 	Clock func() time.Time
 	// ExtraOpts are added to the consuming client (e.g. kprom hooks).
 	ExtraOpts []kgo.Opt
+	// Failpoint, if set, is called at the named instants of the batch
+	// cycle (the Failpoint* constants), from the goroutine that reaches
+	// them. The fault-injection tests kill the process there; it is nil
+	// in production.
+	Failpoint func(name string)
 }
+
+// The instants a Failpoint is called at.
+const (
+	// FailpointProduced: a batch's outputs, dead letters and changelog
+	// entries are on the broker; its transaction is not yet committed
+	// (nothing of it is in the store either: the store is written only
+	// after the commit).
+	FailpointProduced = "produced"
+	// FailpointCommitted: the batch's transaction committed; the
+	// partitions' committed state in memory and the store do not have it
+	// yet.
+	FailpointCommitted = "committed"
+	// FailpointCheckpointed: a partition wrote a checkpoint to the store.
+	FailpointCheckpointed = "checkpointed"
+	// FailpointRestoring: a partition applied part of its changelog while
+	// restoring, and more remains.
+	FailpointRestoring = "restoring"
+)
 
 // Runtime consumes the input topic and drives the engine. Create it with
 // New, run it with Run; it stops when Run's context ends.
@@ -58,6 +81,7 @@ type Runtime struct {
 	log   zerolog.Logger
 	m     *metrics.Metrics
 	clock func() time.Time
+	fp    func(name string) // Options.Failpoint
 	base  []kgo.Opt
 
 	g   guarantee
@@ -95,7 +119,7 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	base = append(base, kgo.WithLogger(newLogger(o.Logger)))
 	// Restore readers get base without ExtraOpts: hooks such as kprom
 	// register collectors per client and would panic on a second one.
-	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, base: base, workers: map[int32]*worker{}}
+	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, fp: o.Failpoint, base: base, workers: map[int32]*worker{}}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	opts := append(base[:len(base):len(base)], o.ExtraOpts...)
 	opts = append(opts,
@@ -112,6 +136,8 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.revoked),
+		kgo.SessionTimeout(cfg.Engine.SessionTimeout.Std()),
+		kgo.HeartbeatInterval(min(cfg.Engine.SessionTimeout.Std()/10, 3*time.Second)),
 	)
 	if cfg.Guarantee == config.ExactlyOnce {
 		opts = append(opts,
@@ -287,6 +313,7 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	for _, j := range jobs {
 		r.countOutputs(j)
 	}
+	r.failpoint(FailpointCommitted)
 	for _, j := range jobs {
 		j.w.send(step{kind: stepCommit, changelogNext: j.clNext})
 	}
@@ -316,6 +343,13 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 	// next batch; the next batch settles them first.
 	r.checkpoint(all)
 	return nil
+}
+
+// failpoint calls Options.Failpoint, if set.
+func (r *Runtime) failpoint(name string) {
+	if r.fp != nil {
+		r.fp(name)
+	}
 }
 
 // snapshot returns the workers, by partition.
@@ -384,6 +418,13 @@ func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 		for _, j := range jobs {
 			for i := range j.res.changelog {
 				r.cl.Produce(bctx, &j.res.changelog[i], promise)
+			}
+		}
+		if r.fp != nil {
+			// Everything on the broker first, so that the failpoint
+			// leaves the transaction open with its records written.
+			if err := r.cl.Flush(bctx); err == nil {
+				r.failpoint(FailpointProduced)
 			}
 		}
 	}
