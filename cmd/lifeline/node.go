@@ -48,6 +48,10 @@ type nodeOptions struct {
 	clock func() time.Time
 	// anyPort: when cfg.HTTP is taken, serve on any free port (the demo).
 	anyPort bool
+	// failpoint and kafkaOpts are the fault injection of a -tags
+	// failpoints build (faults_on.go); nil otherwise.
+	failpoint func(string)
+	kafkaOpts []kgo.Opt
 }
 
 // newNode binds the HTTP address, opens the engine on cfg.StateDir and
@@ -75,7 +79,13 @@ func newNode(o nodeOptions) (*node, error) {
 	reg.MustRegister(metrics.NewPebbleCollector(eng.Metrics))
 	m.SetPack(o.pack)
 	km := metrics.NewKafka()
-	rt, err := kafka.New(o.cfg, eng, kafka.Options{Logger: o.log, Metrics: m, Clock: o.clock, ExtraOpts: []kgo.Opt{kgo.WithHooks(km.Hooks())}})
+	rt, err := kafka.New(o.cfg, eng, kafka.Options{
+		Logger:    o.log,
+		Metrics:   m,
+		Clock:     o.clock,
+		ExtraOpts: append([]kgo.Opt{kgo.WithHooks(km.Hooks())}, o.kafkaOpts...),
+		Failpoint: o.failpoint,
+	})
 	if err != nil {
 		ln.Close()
 		eng.Close()

@@ -73,7 +73,11 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	n, err := newNode(nodeOptions{cfg: cfg, pack: pack, log: log})
+	failpoint, kafkaOpts, err := faultInjection(os.Environ(), e.stderr)
+	if err != nil {
+		return err
+	}
+	n, err := newNode(nodeOptions{cfg: cfg, pack: pack, log: log, failpoint: failpoint, kafkaOpts: kafkaOpts})
 	if err != nil {
 		return err
 	}

@@ -217,6 +217,9 @@ func (w *worker) step(s step) result {
 	case stepCheckpoint:
 		if w.part.CheckpointDue() {
 			res.err = w.part.Checkpoint()
+			if res.err == nil {
+				w.r.failpoint(FailpointCheckpointed)
+			}
 		}
 	}
 	res.next = w.part.Next()
@@ -426,6 +429,9 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 			progress = time.Now()
 			if err := w.part.CommitRestore(next, 0); err != nil {
 				return n, err
+			}
+			if next < end {
+				w.r.failpoint(FailpointRestoring)
 			}
 			continue
 		}

@@ -1,0 +1,130 @@
+//go:build failpoints
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/lifeline-hq/lifeline/connectors/kafka"
+)
+
+// faultInjection reads the fault-injection variables of a -tags failpoints
+// build (the tests' binary; the shipped one has none of this):
+//
+//	LIFELINE_FAILPOINT=NAME[:N]  SIGKILL this process the Nth time (default
+//	                             the first) the runtime reaches the named
+//	                             instant (kafka.Failpoint*)
+//	LIFELINE_CHAOS=MIN-MAX       cut every Kafka connection after a random
+//	                             life between MIN and MAX (e.g. 500ms-1500ms)
+//	LIFELINE_CHAOS_SEED=N        the chaos dialer's seed (default 1)
+//
+// Before a kill it writes "failpoint NAME: killing" to w (stderr), so that
+// a test knows the instant was reached.
+func faultInjection(environ []string, w io.Writer) (func(string), []kgo.Opt, error) {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LIFELINE_") {
+			vars[k] = v
+		}
+	}
+	var fp func(string)
+	if spec := vars["LIFELINE_FAILPOINT"]; spec != "" {
+		name, nth, err := parseFailpoint(spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		var hits atomic.Int64
+		fp = func(at string) {
+			if at != name || hits.Add(1) != nth {
+				return
+			}
+			fmt.Fprintf(w, "failpoint %s: killing\n", name)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
+	var opts []kgo.Opt
+	if spec := vars["LIFELINE_CHAOS"]; spec != "" {
+		lo, hi, ok := strings.Cut(spec, "-")
+		minLife, err1 := time.ParseDuration(lo)
+		maxLife, err2 := time.ParseDuration(hi)
+		if !ok || err1 != nil || err2 != nil || minLife <= 0 || maxLife < minLife {
+			return nil, nil, fmt.Errorf("LIFELINE_CHAOS=%q: expected MIN-MAX durations, such as 500ms-1500ms", spec)
+		}
+		seed := uint64(1)
+		if s := vars["LIFELINE_CHAOS_SEED"]; s != "" {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return nil, nil, fmt.Errorf("LIFELINE_CHAOS_SEED=%q: expected a number", s)
+			}
+			seed = n
+		}
+		d := &chaosDialer{min: minLife, max: maxLife, rng: rand.New(rand.NewPCG(seed, 0))}
+		opts = append(opts, kgo.Dialer(d.DialContext))
+	}
+	return fp, opts, nil
+}
+
+func parseFailpoint(spec string) (string, int64, error) {
+	name, n, hasN := strings.Cut(spec, ":")
+	switch name {
+	case kafka.FailpointProduced, kafka.FailpointCommitted, kafka.FailpointCheckpointed, kafka.FailpointRestoring:
+	default:
+		return "", 0, fmt.Errorf("LIFELINE_FAILPOINT=%q: unknown failpoint %q (known: %s, %s, %s, %s)", spec, name,
+			kafka.FailpointProduced, kafka.FailpointCommitted, kafka.FailpointCheckpointed, kafka.FailpointRestoring)
+	}
+	nth := int64(1)
+	if hasN {
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || v < 1 {
+			return "", 0, fmt.Errorf("LIFELINE_FAILPOINT=%q: expected NAME:N with N ≥ 1", spec)
+		}
+		nth = v
+	}
+	return name, nth, nil
+}
+
+// chaosDialer dials Kafka connections that are cut after a random life.
+type chaosDialer struct {
+	min, max time.Duration
+	mu       sync.Mutex
+	rng      *rand.Rand
+	d        net.Dialer
+}
+
+func (c *chaosDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := c.d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	life := c.min + time.Duration(c.rng.Int64N(int64(c.max-c.min)+1))
+	c.mu.Unlock()
+	cc := &chaosConn{Conn: conn}
+	// The timer belongs to the connection: closing it stops the timer.
+	cc.timer = time.AfterFunc(life, func() { cc.Conn.Close() })
+	return cc, nil
+}
+
+type chaosConn struct {
+	net.Conn
+	timer *time.Timer
+}
+
+func (c *chaosConn) Close() error {
+	c.timer.Stop()
+	return c.Conn.Close()
+}
