@@ -22,26 +22,27 @@ import (
 )
 
 // faultInjection reads the fault-injection variables of a -tags failpoints
-// build (the tests' binary; the shipped one has none of this):
+// build (the tests' binary; the shipped one has none of this). They are
+// not LIFELINE_* variables, which config.Read takes for config keys:
 //
-//	LIFELINE_FAILPOINT=NAME[:N]  SIGKILL this process the Nth time (default
+//	FAILPOINT=NAME[:N]  SIGKILL this process the Nth time (default
 //	                             the first) the runtime reaches the named
 //	                             instant (kafka.Failpoint*)
-//	LIFELINE_CHAOS=MIN-MAX       cut every Kafka connection after a random
+//	CHAOS_DIAL=MIN-MAX       cut every Kafka connection after a random
 //	                             life between MIN and MAX (e.g. 500ms-1500ms)
-//	LIFELINE_CHAOS_SEED=N        the chaos dialer's seed (default 1)
+//	CHAOS_SEED=N        the chaos dialer's seed (default 1)
 //
 // Before a kill it writes "failpoint NAME: killing" to w (stderr), so that
 // a test knows the instant was reached.
 func faultInjection(environ []string, w io.Writer) (func(string), []kgo.Opt, error) {
 	vars := map[string]string{}
 	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LIFELINE_") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
 			vars[k] = v
 		}
 	}
 	var fp func(string)
-	if spec := vars["LIFELINE_FAILPOINT"]; spec != "" {
+	if spec := vars["FAILPOINT"]; spec != "" {
 		name, nth, err := parseFailpoint(spec)
 		if err != nil {
 			return nil, nil, err
@@ -57,18 +58,18 @@ func faultInjection(environ []string, w io.Writer) (func(string), []kgo.Opt, err
 		}
 	}
 	var opts []kgo.Opt
-	if spec := vars["LIFELINE_CHAOS"]; spec != "" {
+	if spec := vars["CHAOS_DIAL"]; spec != "" {
 		lo, hi, ok := strings.Cut(spec, "-")
 		minLife, err1 := time.ParseDuration(lo)
 		maxLife, err2 := time.ParseDuration(hi)
 		if !ok || err1 != nil || err2 != nil || minLife <= 0 || maxLife < minLife {
-			return nil, nil, fmt.Errorf("LIFELINE_CHAOS=%q: expected MIN-MAX durations, such as 500ms-1500ms", spec)
+			return nil, nil, fmt.Errorf("CHAOS_DIAL=%q: expected MIN-MAX durations, such as 500ms-1500ms", spec)
 		}
 		seed := uint64(1)
-		if s := vars["LIFELINE_CHAOS_SEED"]; s != "" {
+		if s := vars["CHAOS_SEED"]; s != "" {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil {
-				return nil, nil, fmt.Errorf("LIFELINE_CHAOS_SEED=%q: expected a number", s)
+				return nil, nil, fmt.Errorf("CHAOS_SEED=%q: expected a number", s)
 			}
 			seed = n
 		}
@@ -83,14 +84,14 @@ func parseFailpoint(spec string) (string, int64, error) {
 	switch name {
 	case kafka.FailpointProduced, kafka.FailpointCommitted, kafka.FailpointCheckpointed, kafka.FailpointRestoring:
 	default:
-		return "", 0, fmt.Errorf("LIFELINE_FAILPOINT=%q: unknown failpoint %q (known: %s, %s, %s, %s)", spec, name,
+		return "", 0, fmt.Errorf("FAILPOINT=%q: unknown failpoint %q (known: %s, %s, %s, %s)", spec, name,
 			kafka.FailpointProduced, kafka.FailpointCommitted, kafka.FailpointCheckpointed, kafka.FailpointRestoring)
 	}
 	nth := int64(1)
 	if hasN {
 		v, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || v < 1 {
-			return "", 0, fmt.Errorf("LIFELINE_FAILPOINT=%q: expected NAME:N with N ≥ 1", spec)
+			return "", 0, fmt.Errorf("FAILPOINT=%q: expected NAME:N with N ≥ 1", spec)
 		}
 		nth = v
 	}

@@ -62,8 +62,9 @@ const (
 	FailpointCommitted = "committed"
 	// FailpointCheckpointed: a partition wrote a checkpoint to the store.
 	FailpointCheckpointed = "checkpointed"
-	// FailpointRestoring: a partition applied part of its changelog while
-	// restoring, and more remains.
+	// FailpointRestoring: a partition restoring from the changelog stored
+	// part or all of what it read; the restore is not complete (the
+	// partition is not yet processing).
 	FailpointRestoring = "restoring"
 )
 

@@ -430,9 +430,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 			if err := w.part.CommitRestore(next, 0); err != nil {
 				return n, err
 			}
-			if next < end {
-				w.r.failpoint(FailpointRestoring)
-			}
+			w.r.failpoint(FailpointRestoring)
 			continue
 		}
 		// Every offset below the last stable offset holds a record or a
