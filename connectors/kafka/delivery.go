@@ -16,9 +16,10 @@ import (
 type guarantee interface {
 	// deliver produces the batch: produceOutputs (output records and dead
 	// letters), then produceChangelog, and makes them durable with the
-	// input offsets. committed false: the group moved on (a rebalance) and
-	// the batch must be processed again.
-	deliver(ctx context.Context, produceOutputs, produceChangelog func()) (committed bool, err error)
+	// input offsets. committed false: the group moved on (a rebalance), or
+	// a record failed to be produced (produceErr), and the batch must be
+	// processed again.
+	deliver(ctx context.Context, produceOutputs, produceChangelog func(), produceErr func() error) (committed bool, err error)
 	// stored runs once the store holds the batch.
 	stored(ctx context.Context)
 	// aborted runs once the workers have taken an undelivered batch back;
@@ -34,15 +35,30 @@ type transactional struct {
 	sess *kgo.GroupTransactSession
 }
 
-func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChangelog func()) (bool, error) {
+func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChangelog func(), produceErr func() error) (bool, error) {
 	if err := t.sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
 	produceOutputs()
 	produceChangelog()
-	// TryCommit: a transaction whose partitions were revoked meanwhile, or
-	// whose produce failed, is aborted instead (committed false).
-	committed, err := t.sess.End(ctx, kgo.TryCommit)
+	// franz-go commits whatever was produced when asked to, even after a
+	// record failed (a non-retriable answer such as UNKNOWN_SERVER_ERROR,
+	// which leaves the producer usable): the input offsets would commit
+	// without that record, and it would be lost. So wait for every
+	// record's answer first, and abort if any failed.
+	if err := t.sess.Client().Flush(ctx); err != nil {
+		return false, fmt.Errorf("flush transaction: %w", err)
+	}
+	end := kgo.TryCommit
+	if produceErr() != nil {
+		end = kgo.TryAbort
+	}
+	// A transaction whose partitions were revoked meanwhile is aborted
+	// too (committed false). An error the producer cannot recover from
+	// (fenced; OUT_OF_ORDER_SEQUENCE_NUMBER) makes End return an error:
+	// the instance stops, and a restart's new producer id fences and
+	// aborts what is left of the transaction.
+	committed, err := t.sess.End(ctx, end)
 	if err != nil {
 		return false, fmt.Errorf("commit transaction: %w", err)
 	}
@@ -64,18 +80,23 @@ type atLeastOnce struct {
 	log   zerolog.Logger
 }
 
-func (a *atLeastOnce) deliver(ctx context.Context, produceOutputs, produceChangelog func()) (bool, error) {
+func (a *atLeastOnce) deliver(ctx context.Context, produceOutputs, produceChangelog func(), produceErr func() error) (bool, error) {
 	produceOutputs()
 	// Outputs are durable before the state that produced them is recorded
-	// anywhere.
+	// anywhere: if one failed, the changelog is not written and the batch
+	// is processed again (its outputs that did land repeat, with the same
+	// ids).
 	if err := a.cl.Flush(ctx); err != nil {
 		return false, fmt.Errorf("flush outputs: %w", err)
+	}
+	if produceErr() != nil {
+		return false, nil
 	}
 	produceChangelog()
 	if err := a.cl.Flush(ctx); err != nil {
 		return false, fmt.Errorf("flush changelog: %w", err)
 	}
-	return true, nil
+	return produceErr() == nil, nil
 }
 
 // stored commits the input offsets, after the store holds the batch. A

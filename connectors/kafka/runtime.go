@@ -387,7 +387,12 @@ func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 			}
 		}
 	}
-	committed, err := r.g.deliver(bctx, outputs, changelog)
+	produceErr := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return prodErr
+	}
+	committed, err := r.g.deliver(bctx, outputs, changelog, produceErr)
 	if err != nil {
 		return false, err
 	}
@@ -395,6 +400,9 @@ func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 	defer mu.Unlock()
 	if committed && prodErr != nil {
 		return false, fmt.Errorf("produce: %w", prodErr)
+	}
+	if prodErr != nil {
+		r.log.Warn().Err(prodErr).Msg("a record could not be produced; the batch is not committed and will be processed again")
 	}
 	for _, j := range jobs {
 		j.clNext = clNext[j.w.id]
