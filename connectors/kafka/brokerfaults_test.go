@@ -1,0 +1,237 @@
+package kafka_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/journey"
+)
+
+// faultEnv is what a fault case needs to aim at one instance's requests.
+type faultEnv struct {
+	t     *testing.T
+	c     *kfake.Cluster
+	addr  string
+	cfg   config.Config
+	txnID string
+}
+
+// faultCase is one row of the broker-error matrix.
+type faultCase struct {
+	name      string
+	guarantee string // config.ExactlyOnce unless set
+	// early: the fault is installed before the instance starts (it aims at
+	// requests made when joining or initialising the producer).
+	early  bool
+	inject func(e *faultEnv) injected
+}
+
+// errFault is a case failing Count requests of key with err, selected by
+// what sel adds (the instance's transactional id, group or a topic).
+func errFault(key kmsg.Key, err *kerr.Error, count int, sel func(e *faultEnv, f *kfake.Fault)) func(e *faultEnv) injected {
+	return func(e *faultEnv) injected {
+		f := kfake.Fault{Keys: []kmsg.Key{key}, Err: err, Count: count}
+		sel(e, &f)
+		return faulted(e.c, f)
+	}
+}
+
+// The selectors aim at the instance's own requests, never the test's
+// producer or reader: its transactions, its group, its changelog (which
+// only it writes) and its input fetches.
+func byTxn(e *faultEnv, f *kfake.Fault)       { f.TxnID = e.txnID }
+func byGroup(e *faultEnv, f *kfake.Fault)     { f.Group = e.cfg.Group }
+func byChangelog(e *faultEnv, f *kfake.Fault) { f.Topic = e.cfg.Topics.Changelog }
+func byAlerts(e *faultEnv, f *kfake.Fault)    { f.Topic = e.cfg.Topics.Alerts }
+func byInput(e *faultEnv, f *kfake.Fault)     { f.Topic = e.cfg.Topics.Input }
+
+// slowFetch holds the instance's input fetches.
+func slowFetch(n int) func(e *faultEnv) injected {
+	return func(e *faultEnv) injected {
+		id := topicID(e.t, e.addr, e.cfg.Topics.Input)
+		return slowed(e.c, kmsg.Fetch, n, func(req kmsg.Request) bool { return fetchesTopic(req, e.cfg.Topics.Input, id) })
+	}
+}
+
+// slowProduce holds the instance's produce requests that write the
+// changelog or the alerts (the test's own producer writes only the input).
+func slowProduce(n int) func(e *faultEnv) injected {
+	return func(e *faultEnv) injected {
+		ids := map[[16]byte]bool{}
+		for _, topic := range []string{e.cfg.Topics.Changelog, e.cfg.Topics.Alerts} {
+			ids[topicID(e.t, e.addr, topic)] = true
+		}
+		return slowed(e.c, kmsg.Produce, n, func(req kmsg.Request) bool {
+			for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+				if tp.Topic == e.cfg.Topics.Changelog || tp.Topic == e.cfg.Topics.Alerts || ids[tp.TopicID] {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+// slowEndTxn holds the instance's EndTxn requests.
+func slowEndTxn(n int) func(e *faultEnv) injected {
+	return func(e *faultEnv) injected {
+		return slowed(e.c, kmsg.EndTxn, n, func(req kmsg.Request) bool {
+			return req.(*kmsg.EndTxnRequest).TransactionalID == e.txnID
+		})
+	}
+}
+
+func faultMatrix() []faultCase {
+	const eos, alo = config.ExactlyOnce, config.AtLeastOnce
+	return []faultCase{
+		// franz-go adds partitions to a transaction by producing to them
+		// (KIP-890, transaction version 2, which kfake speaks): it sends
+		// no AddPartitionsToTxn, and CONCURRENT_TRANSACTIONS comes back on
+		// Produce instead.
+		{name: "concurrent-transactions/produce", inject: errFault(kmsg.Produce, kerr.ConcurrentTransactions, 3, byChangelog)},
+		{name: "concurrent-transactions/end-txn", inject: errFault(kmsg.EndTxn, kerr.ConcurrentTransactions, 3, byTxn)},
+		{name: "concurrent-transactions/init-producer-id", early: true, inject: errFault(kmsg.InitProducerID, kerr.ConcurrentTransactions, 3, byTxn)},
+		{name: "out-of-order-sequence/produce", inject: errFault(kmsg.Produce, kerr.OutOfOrderSequenceNumber, 1, byChangelog)},
+		{name: "not-leader/produce", inject: errFault(kmsg.Produce, kerr.NotLeaderForPartition, 3, byChangelog)},
+		{name: "not-leader/fetch", inject: errFault(kmsg.Fetch, kerr.NotLeaderForPartition, 3, byInput)},
+		{name: "rebalance-in-progress/heartbeat", inject: errFault(kmsg.Heartbeat, kerr.RebalanceInProgress, 2, byGroup)},
+		{name: "rebalance-in-progress/join-group", early: true, inject: errFault(kmsg.JoinGroup, kerr.RebalanceInProgress, 2, byGroup)},
+		{name: "rebalance-in-progress/sync-group", early: true, inject: errFault(kmsg.SyncGroup, kerr.RebalanceInProgress, 2, byGroup)},
+		{name: "rebalance-in-progress/txn-offset-commit", inject: errFault(kmsg.TxnOffsetCommit, kerr.RebalanceInProgress, 2, byTxn)},
+		{name: "unknown-server-error/produce-changelog", inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byChangelog)},
+		{name: "unknown-server-error/produce-alerts", inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byAlerts)},
+		{name: "unknown-server-error/end-txn", inject: errFault(kmsg.EndTxn, kerr.UnknownServerError, 1, byTxn)},
+		{name: "unknown-server-error/txn-offset-commit", inject: errFault(kmsg.TxnOffsetCommit, kerr.UnknownServerError, 1, byTxn)},
+		{name: "unknown-server-error/fetch", inject: errFault(kmsg.Fetch, kerr.UnknownServerError, 2, byInput)},
+		{name: "producer-fenced/end-txn", inject: errFault(kmsg.EndTxn, kerr.ProducerFenced, 1, byTxn)},
+		{name: "invalid-producer-epoch/produce", inject: errFault(kmsg.Produce, kerr.InvalidProducerEpoch, 1, byChangelog)},
+		{name: "slow/produce", inject: slowProduce(3)},
+		{name: "slow/end-txn", inject: slowEndTxn(3)},
+		{name: "slow/fetch", inject: slowFetch(3)},
+
+		{name: "alo/not-leader/produce", guarantee: alo, inject: errFault(kmsg.Produce, kerr.NotLeaderForPartition, 3, byChangelog)},
+		{name: "alo/unknown-server-error/produce-changelog", guarantee: alo, inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byChangelog)},
+		{name: "alo/unknown-server-error/produce-alerts", guarantee: alo, inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byAlerts)},
+		{name: "alo/rebalance-in-progress/heartbeat", guarantee: alo, inject: errFault(kmsg.Heartbeat, kerr.RebalanceInProgress, 2, byGroup)},
+		{name: "alo/unknown-server-error/fetch", guarantee: alo, inject: errFault(kmsg.Fetch, kerr.UnknownServerError, 2, byInput)},
+		{name: "alo/slow/produce", guarantee: alo, inject: slowProduce(3)},
+	}
+}
+
+// TestBrokerFaults is the broker-error matrix: one instance processes a
+// workload while the broker answers some of its requests with an error
+// (or late). Whatever the error, the instance either recovers by itself
+// or stops with an error, and a restart on the same state dir recovers;
+// at the end the output topics, read with read_committed, hold exactly
+// the offline replay's records (no duplicate, no loss; at_least_once may
+// repeat records, never lose or reorder them), every customer's state
+// equals the replay's, and no transaction is left open. Each case must
+// have injected its fault at least once: a fault that never fires proves
+// nothing.
+func TestBrokerFaults(t *testing.T) {
+	t.Parallel()
+	for i, fc := range faultMatrix() {
+		t.Run(fc.name, func(t *testing.T) {
+			t.Parallel()
+			testBrokerFault(t, fc, int64(100+i))
+		})
+	}
+}
+
+func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
+	const nparts = 2
+	guarantee := fc.guarantee
+	if guarantee == "" {
+		guarantee = config.ExactlyOnce
+	}
+	c, addr := newCluster(t)
+	cfg := testConfig(t, addr, "lifeline-faults", "faults-1", nparts, guarantee)
+	cfg.Engine.MaxPollRecords = 100 // many transactions
+	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID}
+
+	recs := journeys(t, journey.Config{Customers: 60, Days: 60, Seed: seed})
+	half := len(recs) / 2
+
+	var inj injected
+	if fc.early {
+		inj = fc.inject(env)
+	}
+	in := startInstance(t, cfg)
+	prod := newClient(t, addr)
+	if !fc.early {
+		// A clean first half: the fault lands on a running instance.
+		waitReady(t, nparts, in)
+		produce(t, prod, cfg.Topics.Input, nparts, recs[:half])
+		waitProcessed(t, endOffsets(nparts, recs[:half]), in)
+		inj = fc.inject(env)
+	} else {
+		produce(t, prod, cfg.Topics.Input, nparts, recs[:half])
+	}
+	t.Cleanup(inj.remove) // before the cluster closes
+	produce(t, prod, cfg.Topics.Input, nparts, recs[half:])
+	ends := endOffsets(nparts, recs)
+
+	// Process to the end, and until the fault has fired (a heartbeat may
+	// come after the last batch), restarting the instance (on the same
+	// state dir) whenever it stops by itself.
+	start, restarts := time.Now(), 0
+	for {
+		var exited bool
+		waitFor(t, waitLong, "the instance to process every record, or to stop", func() (bool, string) {
+			if in.stopped() {
+				exited = true
+				return true, ""
+			}
+			next := map[int32]int64{}
+			for p, m := range in.rt.Metas() {
+				next[p] = m.Next
+			}
+			state := fmt.Sprintf("at %v of %v; %d faults injected", next, ends, inj.hits())
+			for p, e := range ends {
+				if next[p] < e {
+					return false, state
+				}
+			}
+			return inj.hits() > 0, state
+		})
+		if !exited {
+			break
+		}
+		if in.err == nil {
+			t.Fatal("the instance stopped by itself without an error")
+		}
+		if restarts++; restarts > 3 {
+			t.Fatalf("the instance stopped %d times; last: %v", restarts, in.err)
+		}
+		t.Logf("the instance stopped: %v; restarting it on its state dir", in.err)
+		in.stop(t)
+		in = startInstance(t, cfg)
+	}
+	hits := inj.hits()
+	inj.remove()
+	if hits == 0 {
+		t.Fatal("the fault was never injected")
+	}
+
+	want, offline := replayOffline(t, recs, nparts, cfg.Engine.AllowedLateness)
+	compareStates(t, recs, nparts, offline, in.eng)
+	got := outputsOf(t, cfg, readAll(t, addr, cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health))
+	dups := 0
+	if guarantee == config.AtLeastOnce {
+		want, _ = dedup(want)
+		got, dups = dedup(got)
+	}
+	compareOutputs(t, want, got)
+	if guarantee == config.ExactlyOnce {
+		compareAlerts(t, want, got)
+		requireNoOpenTransaction(t, addr)
+	}
+	t.Logf("%d records, %d faults injected, %d restarts, %d repeated outputs (at_least_once), %v",
+		len(recs), hits, restarts, dups, time.Since(start).Round(time.Millisecond))
+}
