@@ -98,6 +98,11 @@ func faultMatrix() []faultCase {
 		{name: "concurrent-transactions/end-txn", inject: errFault(kmsg.EndTxn, kerr.ConcurrentTransactions, 3, byTxn)},
 		{name: "concurrent-transactions/init-producer-id", early: true, inject: errFault(kmsg.InitProducerID, kerr.ConcurrentTransactions, 3, byTxn)},
 		{name: "out-of-order-sequence/produce", inject: errFault(kmsg.Produce, kerr.OutOfOrderSequenceNumber, 1, byChangelog)},
+		// A produce that the broker applied but whose answer was lost
+		// (REQUEST_TIMED_OUT after the append): franz-go sends the batch
+		// again with the same sequence numbers, which the broker must
+		// take as a duplicate, not an OUT_OF_ORDER_SEQUENCE_NUMBER.
+		{name: "request-timed-out-after-append/produce", inject: errFault(kmsg.Produce, kerr.RequestTimedOut, 2, byChangelog)},
 		{name: "not-leader/produce", inject: errFault(kmsg.Produce, kerr.NotLeaderForPartition, 3, byChangelog)},
 		{name: "not-leader/fetch", inject: errFault(kmsg.Fetch, kerr.NotLeaderForPartition, 3, byInput)},
 		{name: "rebalance-in-progress/heartbeat", inject: errFault(kmsg.Heartbeat, kerr.RebalanceInProgress, 2, byGroup)},

@@ -146,7 +146,26 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err := EnsureTopics(ctx, r.adm, &r.cfg); err != nil {
 		return err
 	}
+	r.fencePrevious(ctx)
 	return r.loop(ctx)
+}
+
+// fencePrevious initialises the transactional producer (exactly_once) at
+// start rather than at the first batch: the broker then aborts the
+// transaction that a previous run with the same transactional id left
+// open (killed, fenced, stalled), and fences that run if it is still
+// alive. Otherwise the open transaction holds the changelog's last stable
+// offset back, and the restore of the partitions waits for the broker to
+// time it out (engine.transaction_timeout) before the first batch.
+func (r *Runtime) fencePrevious(ctx context.Context) {
+	if r.cfg.Guarantee != config.ExactlyOnce {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, _, err := r.cl.ProducerID(ictx); err != nil && ctx.Err() == nil {
+		r.log.Warn().Err(err).Msg("initialising the transactional producer failed; the first batch tries again")
+	}
 }
 
 // Close leaves the group and stops the workers; Run does it on its way
