@@ -1,12 +1,19 @@
 package kafka_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lifeline-hq/lifeline/config"
@@ -239,4 +246,249 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 	}
 	t.Logf("%d records, %d faults injected, %d restarts, %d repeated outputs (at_least_once), %v",
 		len(recs), hits, restarts, dups, time.Since(start).Round(time.Millisecond))
+}
+
+// splitDays splits a workload at day boundaries. produce records where
+// each record landed in the phase's slice: join them again (joinPhases)
+// for the replay.
+func splitDays(recs []inputRecord, days ...int) [][]inputRecord {
+	out := make([][]inputRecord, len(days)+1)
+	for _, r := range recs {
+		day := int(r.Time.Sub(workloadStart) / (24 * time.Hour))
+		i := 0
+		for i < len(days) && day >= days[i] {
+			i++
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+func joinPhases(phases [][]inputRecord) []inputRecord {
+	var out []inputRecord
+	for _, p := range phases {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// TestZombieSameTransactionalID starts a second instance with the same
+// group and client_id as a running one (a copy started by mistake, or a
+// restart while the old process still lives): both have the same
+// transactional id. The newer one initialises its producer at start, which
+// fences the older one: its next transaction fails with PRODUCER_FENCED or
+// INVALID_PRODUCER_EPOCH, nothing of it is committed, and it stops with an
+// error that names the transactional id. The survivor takes its
+// partitions over; the outputs hold the offline replay's records exactly
+// once.
+func TestZombieSameTransactionalID(t *testing.T) {
+	t.Parallel()
+	const nparts = 4
+	_, addr := newCluster(t)
+	cfgA := testConfig(t, addr, "lifeline-twins", "twin", nparts, config.ExactlyOnce)
+	cfgA.Engine.MaxPollRecords = 100
+	cfgB := cfgA
+	cfgB.StateDir = t.TempDir() // another machine: the same identity, its own disk
+	txnID := cfgA.Group + "-" + cfgA.ClientID
+
+	recs := journeys(t, journey.Config{Customers: 80, Days: 60, Seed: 21})
+	phases := splitDays(recs, 30)
+	prod := newClient(t, addr)
+
+	a := startInstance(t, cfgA)
+	waitReady(t, nparts, a)
+	produce(t, prod, cfgA.Topics.Input, nparts, phases[0])
+	waitProcessed(t, endOffsets(nparts, phases[0]), a)
+	aCommitted := counter(t, a.reg, "lifeline_batches_total", map[string]string{"result": "committed"})
+
+	b := startInstance(t, cfgB)
+	waitFor(t, waitLong, "the twin to join the group", func() (bool, string) {
+		return len(b.rt.Partitions()) > 0, fmt.Sprint(b.rt.Partitions())
+	})
+	produce(t, prod, cfgA.Topics.Input, nparts, phases[1])
+	recs = joinPhases(phases)
+	ends := endOffsets(nparts, recs)
+	waitFor(t, waitLong, "the older twin to be fenced and stop", func() (bool, string) {
+		return a.stopped(), fmt.Sprint(a.rt.Metas())
+	})
+	switch {
+	case a.err == nil:
+		t.Fatal("the older twin stopped without an error")
+	case !errors.Is(a.err, kerr.ProducerFenced) && !errors.Is(a.err, kerr.InvalidProducerEpoch):
+		t.Fatalf("the older twin stopped with %v; want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", a.err)
+	case !strings.Contains(a.err.Error(), txnID):
+		t.Errorf("the older twin's error does not name the transactional id %q: %v", txnID, a.err)
+	}
+	t.Logf("the older twin stopped: %v", a.err)
+	after := counter(t, a.reg, "lifeline_batches_total", map[string]string{"result": "committed"})
+	t.Logf("the older twin committed %v batches before the twin started, none of phase 2 (%v)", aCommitted, after-aCommitted)
+	if after != aCommitted {
+		t.Errorf("the older twin committed %v batches after the newer one started", after-aCommitted)
+	}
+
+	waitReady(t, nparts, b)
+	waitProcessed(t, ends, b)
+	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
+	compareStates(t, recs, nparts, offline, b.eng)
+	got := outputsOf(t, cfgA, readAll(t, addr, cfgA.Topics.Alerts, cfgA.Topics.Stages, cfgA.Topics.Health))
+	compareOutputs(t, want, got)
+	compareAlerts(t, want, got)
+	requireNoOpenTransaction(t, addr)
+}
+
+// TestPausedInstanceAfterTakeover freezes an instance (every connection
+// held, as in a long GC pause or a frozen VM) in the middle of committing
+// a batch, past its session timeout, while another instance takes its
+// partitions over and processes the rest of the input; then un-freezes
+// it. Its late transaction must not commit: the group has moved on, and
+// the broker has timed the transaction out. At the end the outputs hold
+// the offline replay's records exactly once.
+//
+// "before-heartbeat" freezes it as its TxnOffsetCommit reaches the broker
+// (the offsets are in the transaction; the heartbeat that would allow the
+// commit is not sent); "at-end-txn" as its EndTxn(commit) reaches the
+// broker, which holds it until the freeze ends: a late commit.
+func TestPausedInstanceAfterTakeover(t *testing.T) {
+	t.Parallel()
+	for _, at := range []kmsg.Key{kmsg.TxnOffsetCommit, kmsg.EndTxn} {
+		name := "before-heartbeat"
+		if at == kmsg.EndTxn {
+			name = "at-end-txn"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testPausedInstance(t, at)
+		})
+	}
+}
+
+func testPausedInstance(t *testing.T, at kmsg.Key) {
+	const nparts = 2
+	c, addr := newCluster(t, kfake.GroupMinSessionTimeout(time.Second))
+	cfgA := testConfig(t, addr, "lifeline-paused", "paused-a", nparts, config.ExactlyOnce)
+	cfgB := testConfig(t, addr, "lifeline-paused", "paused-b", nparts, config.ExactlyOnce)
+	for _, cfg := range []*config.Config{&cfgA, &cfgB} {
+		cfg.Engine.MaxPollRecords = 100
+		// The frozen instance's transaction holds its partitions' offsets
+		// (and the changelog) until the broker times it out.
+		cfg.Engine.TransactionTimeout = config.Duration(5 * time.Second)
+	}
+	txnA := cfgA.Group + "-" + cfgA.ClientID
+	group := []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond), kgo.RebalanceTimeout(3 * time.Second)}
+	dialer := &stallDialer{}
+	// No request of a times out while it is frozen: it learns what
+	// happened only from the broker's answers once it resumes.
+	optsA := append([]kgo.Opt{kgo.Dialer(dialer.DialContext), kgo.RequestTimeoutOverhead(time.Minute)}, group...)
+
+	recs := journeys(t, journey.Config{Customers: 80, Days: 60, Seed: 31})
+	phases := splitDays(recs, 20, 30)
+	prod := newClient(t, addr)
+
+	a := startInstance(t, cfgA, optsA...)
+	t.Cleanup(dialer.resume) // before a stops
+	waitReady(t, nparts, a)
+	produce(t, prod, cfgA.Topics.Input, nparts, phases[0])
+	waitProcessed(t, endOffsets(nparts, phases[0]), a)
+
+	var (
+		frozen   = make(chan struct{})
+		thawed   = make(chan struct{})
+		fired    atomic.Bool
+		thawOnce sync.Once
+	)
+	thaw := func() {
+		thawOnce.Do(func() {
+			close(thawed)
+			dialer.resume()
+		})
+	}
+	t.Cleanup(thaw)
+	c.ControlKey(int16(at), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if fired.Load() {
+			return nil, nil, false // the control is dropped
+		}
+		c.KeepControl()
+		switch r := req.(type) {
+		case *kmsg.TxnOffsetCommitRequest:
+			if r.TransactionalID != txnA {
+				return nil, nil, false
+			}
+		case *kmsg.EndTxnRequest:
+			if r.TransactionalID != txnA || !r.Commit {
+				return nil, nil, false
+			}
+		}
+		fired.Store(true)
+		dialer.pause()
+		close(frozen)
+		if at == kmsg.EndTxn {
+			// The request is on its way: it lands when a resumes.
+			c.SleepControl(func() { <-thawed })
+		}
+		return nil, nil, false
+	})
+	produce(t, prod, cfgA.Topics.Input, nparts, phases[1])
+	select {
+	case <-frozen:
+	case <-time.After(waitLong):
+		t.Fatal("instance a never committed a batch of phase 2")
+	}
+	committed := func(in *instance, result string) float64 {
+		return counter(t, in.reg, "lifeline_batches_total", map[string]string{"result": result})
+	}
+	frozenAt := time.Now()
+	aCommitted, aAborted := committed(a, "committed"), committed(a, "aborted")
+
+	// b takes everything over while a is frozen, and processes the rest.
+	b := startInstance(t, cfgB, group...)
+	produce(t, prod, cfgA.Topics.Input, nparts, phases[2])
+	recs = joinPhases(phases)
+	ends := endOffsets(nparts, recs)
+	waitFor(t, waitLong, "instance b to take every partition over", func() (bool, string) {
+		ready, why := b.rt.Ready()
+		return ready && len(b.rt.Partitions()) == nparts, why
+	})
+	waitProcessed(t, ends, b)
+	// b read past a's frozen batch, so the broker has ended a's
+	// transaction; a sent no EndTxn (or the broker holds it unanswered),
+	// so the broker timed it out and aborted it: a's late EndTxn cannot
+	// commit it. (kfake reports an ended transaction as Empty.)
+	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+	defer cancel()
+	txns, err := kadm.NewClient(newClient(t, addr)).DescribeTransactions(ctx, txnA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := txns[txnA].State; st == "Ongoing" || st == "PrepareCommit" || st == "CompleteCommit" {
+		t.Errorf("instance a's transaction is %q while a is frozen and b has read past it; want it aborted by the broker", st)
+	} else {
+		t.Logf("instance a's transaction while a is frozen: %s", st)
+	}
+
+	// a resumes: its late transaction fails, and it commits nothing more
+	// (it is stopped as soon as that batch has ended, so that whatever it
+	// does next cannot be mistaken for the late commit).
+	thaw()
+	waitFor(t, waitLong, "instance a's late batch to end", func() (bool, string) {
+		return a.stopped() || committed(a, "aborted") > aAborted || committed(a, "committed") > aCommitted, ""
+	})
+	if late := committed(a, "committed") - aCommitted; late > 0 {
+		t.Errorf("instance a committed %v batches after it resumed", late)
+	}
+	if a.stopped() {
+		t.Logf("instance a stopped after resuming: %v", a.err)
+	} else {
+		t.Logf("instance a aborted its late batch and went on")
+	}
+	a.stop(t)
+	t.Logf("instance a was frozen for about %v", time.Since(frozenAt).Round(time.Second))
+
+	waitReady(t, nparts, b)
+	waitProcessed(t, ends, b)
+	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
+	compareStates(t, recs, nparts, offline, b.eng)
+	got := outputsOf(t, cfgA, readAll(t, addr, cfgA.Topics.Alerts, cfgA.Topics.Stages, cfgA.Topics.Health))
+	compareOutputs(t, want, got)
+	compareAlerts(t, want, got)
+	requireNoOpenTransaction(t, addr)
 }

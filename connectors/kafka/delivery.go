@@ -2,9 +2,11 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -33,6 +35,7 @@ type guarantee interface {
 // changelog, never lead it.
 type transactional struct {
 	sess *kgo.GroupTransactSession
+	id   string // the transactional id
 }
 
 func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChangelog func(), produceErr func() error) (bool, error) {
@@ -59,6 +62,9 @@ func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChan
 	// the instance stops, and a restart's new producer id fences and
 	// aborts what is left of the transaction.
 	committed, err := t.sess.End(ctx, end)
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+		return false, fmt.Errorf("commit transaction: fenced: a newer producer uses transactional id %q (another instance with the same group and client_id, or a restart of this one), or the broker timed the transaction out (engine.transaction_timeout); nothing of it is committed: %w", t.id, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("commit transaction: %w", err)
 	}

@@ -8,6 +8,7 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,4 +140,65 @@ func dedup(o outputs) (outputs, int) {
 		}
 	}
 	return out, dups
+}
+
+// stallDialer dials loopback like net.Dialer, and can pause every
+// connection it made: while paused, nothing is written and nothing read
+// reaches the client (what was read is held until resume), as in a long
+// GC pause or a frozen VM. Deadlines are not honoured meanwhile: the
+// client does not learn that anything is wrong until it resumes.
+type stallDialer struct {
+	mu     sync.Mutex
+	paused chan struct{} // non-nil while paused; closed by resume
+}
+
+func (d *stallDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.wait()
+	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &stallConn{Conn: c, d: d}, nil
+}
+
+func (d *stallDialer) pause() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.paused == nil {
+		d.paused = make(chan struct{})
+	}
+}
+
+func (d *stallDialer) resume() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.paused != nil {
+		close(d.paused)
+		d.paused = nil
+	}
+}
+
+func (d *stallDialer) wait() {
+	d.mu.Lock()
+	ch := d.paused
+	d.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+type stallConn struct {
+	net.Conn
+	d *stallDialer
+}
+
+func (c *stallConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.d.wait()
+	return n, err
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	c.d.wait()
+	return c.Conn.Write(p)
 }

@@ -114,15 +114,16 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		kgo.OnPartitionsLost(r.revoked),
 	)
 	if cfg.Guarantee == config.ExactlyOnce {
+		txnID := cfg.Group + "-" + cfg.ClientID
 		opts = append(opts,
-			kgo.TransactionalID(cfg.Group+"-"+cfg.ClientID),
+			kgo.TransactionalID(txnID),
 			kgo.TransactionTimeout(cfg.Engine.TransactionTimeout.Std()),
 		)
 		sess, err := kgo.NewGroupTransactSession(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
-		r.g, r.cl = &transactional{sess: sess}, sess.Client()
+		r.g, r.cl = &transactional{sess: sess, id: txnID}, sess.Client()
 	} else {
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
