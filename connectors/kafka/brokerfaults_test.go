@@ -27,6 +27,8 @@ type faultEnv struct {
 	addr  string
 	cfg   config.Config
 	txnID string
+	// dialer is the instance's: a case may cut its connections.
+	dialer *stallDialer
 }
 
 // faultCase is one row of the broker-error matrix.
@@ -85,6 +87,36 @@ func slowProduce(n int) func(e *faultEnv) injected {
 	}
 }
 
+// droppedProduce cuts the instance's connections while the broker
+// appends its first n changelog produce requests: the records land, the
+// answers are lost, and franz-go sends the batches again, with the same
+// producer epoch and sequence numbers, on new connections. The broker
+// must answer them as duplicates of what it has, not with
+// OUT_OF_ORDER_SEQUENCE_NUMBER. This is how a loaded machine (a -race
+// run) can reach the sequence checks: a request timeout closes the
+// connection under a produce in flight.
+func droppedProduce(n int) func(e *faultEnv) injected {
+	return func(e *faultEnv) injected {
+		id := topicID(e.t, e.addr, e.cfg.Topics.Changelog)
+		var hits atomic.Int32
+		e.c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			if int(hits.Load()) >= n {
+				return nil, nil, false // not kept: the control is dropped
+			}
+			e.c.KeepControl()
+			for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+				if tp.Topic == e.cfg.Topics.Changelog || tp.TopicID == id {
+					hits.Add(1)
+					e.dialer.cut()
+					break
+				}
+			}
+			return nil, nil, false // the broker appends as usual
+		})
+		return injected{hits: func() int { return int(hits.Load()) }, remove: func() {}}
+	}
+}
+
 // slowEndTxn holds the instance's EndTxn requests.
 func slowEndTxn(n int) func(e *faultEnv) injected {
 	return func(e *faultEnv) injected {
@@ -110,6 +142,7 @@ func faultMatrix() []faultCase {
 		// again with the same sequence numbers, which the broker must
 		// take as a duplicate, not an OUT_OF_ORDER_SEQUENCE_NUMBER.
 		{name: "request-timed-out-after-append/produce", inject: errFault(kmsg.Produce, kerr.RequestTimedOut, 2, byChangelog)},
+		{name: "dropped-response/produce", inject: droppedProduce(2)},
 		{name: "not-leader/produce", inject: errFault(kmsg.Produce, kerr.NotLeaderForPartition, 3, byChangelog)},
 		{name: "not-leader/fetch", inject: errFault(kmsg.Fetch, kerr.NotLeaderForPartition, 3, byInput)},
 		{name: "rebalance-in-progress/heartbeat", inject: errFault(kmsg.Heartbeat, kerr.RebalanceInProgress, 2, byGroup)},
@@ -127,6 +160,7 @@ func faultMatrix() []faultCase {
 		{name: "slow/end-txn", inject: slowEndTxn(3)},
 		{name: "slow/fetch", inject: slowFetch(3)},
 
+		{name: "alo/dropped-response/produce", guarantee: alo, inject: droppedProduce(2)},
 		{name: "alo/not-leader/produce", guarantee: alo, inject: errFault(kmsg.Produce, kerr.NotLeaderForPartition, 3, byChangelog)},
 		{name: "alo/unknown-server-error/produce-changelog", guarantee: alo, inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byChangelog)},
 		{name: "alo/unknown-server-error/produce-alerts", guarantee: alo, inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byAlerts)},
@@ -165,7 +199,7 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 	c, addr := newCluster(t)
 	cfg := testConfig(t, addr, "lifeline-faults", "faults-1", nparts, guarantee)
 	cfg.Engine.MaxPollRecords = 100 // many transactions
-	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID}
+	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID, dialer: &stallDialer{}}
 
 	recs := journeys(t, journey.Config{Customers: 60, Days: 60, Seed: seed})
 	half := len(recs) / 2
@@ -174,7 +208,7 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 	if fc.early {
 		inj = fc.inject(env)
 	}
-	in := startInstance(t, cfg)
+	in := startInstance(t, cfg, kgo.Dialer(env.dialer.DialContext))
 	prod := newClient(t, addr)
 	if !fc.early {
 		// A clean first half: the fault lands on a running instance.
@@ -223,7 +257,7 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 		}
 		t.Logf("the instance stopped: %v; restarting it on its state dir", in.err)
 		in.stop(t)
-		in = startInstance(t, cfg)
+		in = startInstance(t, cfg, kgo.Dialer(env.dialer.DialContext))
 	}
 	hits := inj.hits()
 	inj.remove()

@@ -147,9 +147,13 @@ func dedup(o outputs) (outputs, int) {
 // reaches the client (what was read is held until resume), as in a long
 // GC pause or a frozen VM. Deadlines are not honoured meanwhile: the
 // client does not learn that anything is wrong until it resumes.
+//
+// cut closes every connection it made, at once: requests in flight may
+// have reached the broker, and their answers are lost.
 type stallDialer struct {
 	mu     sync.Mutex
 	paused chan struct{} // non-nil while paused; closed by resume
+	conns  []net.Conn
 }
 
 func (d *stallDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -158,7 +162,19 @@ func (d *stallDialer) DialContext(ctx context.Context, network, addr string) (ne
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.conns = append(d.conns, c)
 	return &stallConn{Conn: c, d: d}, nil
+}
+
+func (d *stallDialer) cut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		c.Close()
+	}
+	d.conns = nil
 }
 
 func (d *stallDialer) pause() {
