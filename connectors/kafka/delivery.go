@@ -57,13 +57,19 @@ func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChan
 		end = kgo.TryAbort
 	}
 	// A transaction whose partitions were revoked meanwhile is aborted
-	// too (committed false). An error the producer cannot recover from
-	// (fenced; OUT_OF_ORDER_SEQUENCE_NUMBER) makes End return an error:
-	// the instance stops, and a restart's new producer id fences and
-	// aborts what is left of the transaction.
+	// too (committed false). OUT_OF_ORDER_SEQUENCE_NUMBER on a produce
+	// fails the producer id: with transaction version 2 (Kafka 4.0+,
+	// kfake) the abort bumps the epoch and the batch is processed again
+	// in process; with older brokers the id cannot be recovered and End
+	// returns an error, like a fenced producer: the instance stops, and
+	// the restart's new producer id aborts what is left of the
+	// transaction (see fencePrevious) before the batch is processed again.
 	committed, err := t.sess.End(ctx, end)
 	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
 		return false, fmt.Errorf("commit transaction: fenced: a newer producer uses transactional id %q (another instance with the same group and client_id, or a restart of this one), or the broker timed the transaction out (engine.transaction_timeout); nothing of it is committed: %w", t.id, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false, fmt.Errorf("commit transaction: not answered within engine.transaction_timeout, after which the broker aborts it: %w", err)
 	}
 	if err != nil {
 		return false, fmt.Errorf("commit transaction: %w", err)
