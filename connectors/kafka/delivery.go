@@ -50,7 +50,7 @@ func (t *transactional) deliver(ctx context.Context, produceOutputs, produceChan
 	// without that record, and it would be lost. So wait for every
 	// record's answer first, and abort if any failed.
 	if err := t.sess.Client().Flush(ctx); err != nil {
-		return false, fmt.Errorf("flush transaction: %w", err)
+		return false, fmt.Errorf("produce: not done within engine.transaction_timeout, after which the broker aborts the transaction: %w", err)
 	}
 	end := kgo.TryCommit
 	if produceErr() != nil {
