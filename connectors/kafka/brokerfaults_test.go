@@ -41,8 +41,12 @@ type faultCase struct {
 	guarantee string // config.ExactlyOnce unless set
 	// early: the fault is installed before the instance starts (it aims at
 	// requests made when joining or initialising the producer).
-	early  bool
-	inject func(e *faultEnv) injected
+	early bool
+	// permanent: the fault does not go away by itself; the instance must
+	// stop with its error, and the operator's fix (here: removing the
+	// fault) comes before the restart.
+	permanent bool
+	inject    func(e *faultEnv) injected
 }
 
 // errFault is a case failing Count requests of key with err, selected by
@@ -175,6 +179,10 @@ func faultMatrix() []faultCase {
 		{name: "unknown-server-error/fetch", inject: errFault(kmsg.Fetch, kerr.UnknownServerError, 2, byInput)},
 		{name: "producer-fenced/end-txn", inject: errFault(kmsg.EndTxn, kerr.ProducerFenced, 1, byTxn)},
 		{name: "invalid-producer-epoch/produce", inject: errFault(kmsg.Produce, kerr.InvalidProducerEpoch, 1, byChangelog)},
+		// A record the broker refuses for good must stop the instance
+		// with the broker's error after a few aborted attempts, not keep
+		// it retrying unseen, nor commit without the record.
+		{name: "message-too-large/produce-permanent", permanent: true, inject: errFault(kmsg.Produce, kerr.MessageTooLarge, -1, byAlerts)},
 		{name: "slow/produce", inject: slowProduce(3)},
 		{name: "slow/end-txn", inject: slowEndTxn(3)},
 		{name: "slow/fetch", inject: slowFetch(3)},
@@ -185,6 +193,7 @@ func faultMatrix() []faultCase {
 		{name: "alo/unknown-server-error/produce-alerts", guarantee: alo, inject: errFault(kmsg.Produce, kerr.UnknownServerError, 1, byAlerts)},
 		{name: "alo/rebalance-in-progress/heartbeat", guarantee: alo, inject: errFault(kmsg.Heartbeat, kerr.RebalanceInProgress, 2, byGroup)},
 		{name: "alo/unknown-server-error/fetch", guarantee: alo, inject: errFault(kmsg.Fetch, kerr.UnknownServerError, 2, byInput)},
+		{name: "alo/message-too-large/produce-permanent", guarantee: alo, permanent: true, inject: errFault(kmsg.Produce, kerr.MessageTooLarge, -1, byAlerts)},
 		{name: "alo/slow/produce", guarantee: alo, inject: slowProduce(3)},
 	}
 }
@@ -277,6 +286,12 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 		}
 		if restarts++; restarts > 3*env.scale {
 			t.Fatalf("the instance stopped %d times; last: %v", restarts, in.err)
+		}
+		if fc.permanent {
+			if !errors.Is(in.err, kerr.MessageTooLarge) {
+				t.Errorf("the instance stopped with %v; want the broker's error", in.err)
+			}
+			inj.remove()
 		}
 		t.Logf("the instance stopped: %v; restarting it on its state dir", in.err)
 		in.stop(t)

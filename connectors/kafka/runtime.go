@@ -78,7 +78,16 @@ type Runtime struct {
 	joined  atomic.Bool
 	nparts  atomic.Int32
 	lastEnd time.Time // loop-owned: when idle partitions' end offsets were last listed
+	// prodFails is loop-owned: how many batches in a row were aborted
+	// because a record could not be produced.
+	prodFails int
 }
+
+// maxProduceFailures is how many batches in a row may fail to produce a
+// record, each aborted and processed again, before the runtime gives up:
+// a broker that keeps refusing a record (too large, not authorised) must
+// stop the instance with that error, not keep it retrying unseen.
+const maxProduceFailures = 5
 
 // New connects to the brokers (it does not join the group until Run).
 func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
@@ -421,7 +430,12 @@ func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 	if committed && prodErr != nil {
 		return false, fmt.Errorf("produce: %w", prodErr)
 	}
-	if prodErr != nil {
+	if prodErr == nil {
+		r.prodFails = 0
+	} else {
+		if r.prodFails++; r.prodFails >= maxProduceFailures {
+			return false, fmt.Errorf("produce: %d batches in a row failed, each aborted: %w", r.prodFails, prodErr)
+		}
 		r.log.Warn().Err(prodErr).Msg("a record could not be produced; the batch is not committed and will be processed again")
 	}
 	for _, j := range jobs {
