@@ -103,7 +103,16 @@ type Runtime struct {
 	joined  atomic.Bool
 	nparts  atomic.Int32
 	lastEnd time.Time // loop-owned: when idle partitions' end offsets were last listed
+	// prodFails is loop-owned: how many batches in a row were aborted
+	// because a record could not be produced.
+	prodFails int
 }
+
+// maxProduceFailures is how many batches in a row may fail to produce a
+// record, each aborted and processed again, before the runtime gives up:
+// a broker that keeps refusing a record (too large, not authorised) must
+// stop the instance with that error, not keep it retrying unseen.
+const maxProduceFailures = 5
 
 // New connects to the brokers (it does not join the group until Run).
 func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
@@ -141,15 +150,16 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		kgo.HeartbeatInterval(min(cfg.Engine.SessionTimeout.Std()/10, 3*time.Second)),
 	)
 	if cfg.Guarantee == config.ExactlyOnce {
+		txnID := cfg.Group + "-" + cfg.ClientID
 		opts = append(opts,
-			kgo.TransactionalID(cfg.Group+"-"+cfg.ClientID),
+			kgo.TransactionalID(txnID),
 			kgo.TransactionTimeout(cfg.Engine.TransactionTimeout.Std()),
 		)
 		sess, err := kgo.NewGroupTransactSession(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
-		r.g, r.cl = &transactional{sess: sess}, sess.Client()
+		r.g, r.cl = &transactional{sess: sess, id: txnID}, sess.Client()
 	} else {
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -173,7 +183,26 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err := EnsureTopics(ctx, r.adm, &r.cfg); err != nil {
 		return err
 	}
+	r.fencePrevious(ctx)
 	return r.loop(ctx)
+}
+
+// fencePrevious initialises the transactional producer (exactly_once) at
+// start rather than at the first batch: the broker then aborts the
+// transaction that a previous run with the same transactional id left
+// open (killed, fenced, stalled), and fences that run if it is still
+// alive. Otherwise the open transaction holds the changelog's last stable
+// offset back, and the restore of the partitions waits for the broker to
+// time it out (engine.transaction_timeout) before the first batch.
+func (r *Runtime) fencePrevious(ctx context.Context) {
+	if r.cfg.Guarantee != config.ExactlyOnce {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, _, err := r.cl.ProducerID(ictx); err != nil && ctx.Err() == nil {
+		r.log.Warn().Err(err).Msg("initialising the transactional producer failed; the first batch tries again")
+	}
 }
 
 // Close leaves the group and stops the workers; Run does it on its way
@@ -429,7 +458,12 @@ func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 			}
 		}
 	}
-	committed, err := r.g.deliver(bctx, outputs, changelog)
+	produceErr := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return prodErr
+	}
+	committed, err := r.g.deliver(bctx, outputs, changelog, produceErr)
 	if err != nil {
 		return false, err
 	}
@@ -437,6 +471,14 @@ func (r *Runtime) deliver(ctx context.Context, jobs []*job) (bool, error) {
 	defer mu.Unlock()
 	if committed && prodErr != nil {
 		return false, fmt.Errorf("produce: %w", prodErr)
+	}
+	if prodErr == nil {
+		r.prodFails = 0
+	} else {
+		if r.prodFails++; r.prodFails >= maxProduceFailures {
+			return false, fmt.Errorf("produce: %d batches in a row failed, each aborted: %w", r.prodFails, prodErr)
+		}
+		r.log.Warn().Err(prodErr).Msg("a record could not be produced; the batch is not committed and will be processed again")
 	}
 	for _, j := range jobs {
 		j.clNext = clNext[j.w.id]
