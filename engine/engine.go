@@ -238,8 +238,8 @@ func corruptAtOpen(err error) bool {
 		strings.Contains(err.Error(), "object size mismatch")
 }
 
-// checkMarker refuses a directory that holds a store's files but not
-// the marker naming its current MANIFEST. Pebble would take it for a new
+// checkMarker refuses a directory that holds a store's data (sstables,
+// WALs) but not the marker naming its current MANIFEST. Pebble would take it for a new
 // store, write a new MANIFEST over the old one, delete the sstables as
 // obsolete and replay whatever WAL files are left: a store that opens
 // with the meta of the last WAL's checkpoint but without the customers
@@ -257,7 +257,9 @@ func checkMarker(fs vfs.FS, dir string) error {
 		switch {
 		case strings.HasPrefix(n, "marker.manifest."):
 			return nil
-		case strings.HasPrefix(n, "MANIFEST-"), strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".log"):
+		case strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".log"):
+			// Not a MANIFEST alone: Pebble creates it before the marker,
+			// so a creation cut short leaves one, and nothing to lose.
 			data = n
 		}
 	}
