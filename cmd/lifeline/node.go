@@ -65,10 +65,18 @@ func newNode(o nodeOptions) (*node, error) {
 		ln.Close()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	eng, err := engine.Open(o.cfg.StateDir, o.pack, o.cfg.Engine.Options())
+	eopts := o.cfg.Engine.Options()
+	// Every partition restores from the changelog: a corrupt store is
+	// rebuilt from it rather than keeping the node down.
+	eopts.RebuildCorrupt = true
+	eng, err := engine.Open(o.cfg.StateDir, o.pack, eopts)
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if rb := eng.Rebuilt(); rb != nil {
+		o.log.Error().Err(rb.Reason).Str("state_dir", o.cfg.StateDir).Str("set_aside", rb.Aside).
+			Msg("the state store is corrupt: set aside for inspection; starting with an empty one, every partition restores from the changelog")
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, version)
