@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
@@ -293,5 +296,63 @@ func TestCorruptionFoundWhileReading(t *testing.T) {
 	}
 	if _, ok, err := eng.StoredMeta(0); ok || err != nil {
 		t.Errorf("rebuilt store has a meta (%v, %v)", ok, err)
+	}
+}
+
+// TestRebuildWhenDirCannotBeRenamed: the state dir is often a volume's
+// mount point (the container image's VOLUME, the StatefulSet's claim),
+// which cannot be renamed. The corrupt store's files then go into a
+// corrupt-<time> directory inside it, which Pebble ignores, and a later
+// rebuild leaves that one alone.
+func TestRebuildWhenDirCannotBeRenamed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpRename && filepath.Clean(op.Path) == dir {
+			return fmt.Errorf("rename %s: %w", op.Path, syscall.EBUSY)
+		}
+		return nil
+	}))
+	opts := engine.Options{FS: fs, RebuildCorrupt: true}
+	var asides []string
+	for round := range 2 {
+		files := fillStore(t, dir)
+		for _, f := range glob(t, dir, "MANIFEST-*") {
+			must(t, os.Truncate(f, 10))
+		}
+		eng, err := engine.Open(dir, rules.Default(), opts)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		rb := eng.Rebuilt()
+		if rb == nil || filepath.Dir(rb.Aside) != dir || !strings.HasPrefix(filepath.Base(rb.Aside), "corrupt-") {
+			t.Fatalf("round %d: Rebuilt() = %+v, want the store moved into %s/corrupt-<time>", round, rb, dir)
+		}
+		for _, f := range files {
+			if strings.HasPrefix(filepath.Base(f), "corrupt-") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(rb.Aside, filepath.Base(f))); err != nil {
+				t.Errorf("round %d: %s not kept: %v", round, filepath.Base(f), err)
+			}
+		}
+		if _, ok, err := eng.StoredMeta(0); ok || err != nil {
+			t.Errorf("round %d: rebuilt store has a meta (%v, %v)", round, ok, err)
+		}
+		must(t, eng.Close())
+		asides = append(asides, rb.Aside)
+	}
+	if asides[0] == asides[1] {
+		t.Fatalf("both rebuilds used %s", asides[0])
+	}
+	if m, _ := filepath.Glob(filepath.Join(asides[0], "MANIFEST-*")); len(m) == 0 {
+		t.Errorf("the second rebuild moved the first one's files away from %s", asides[0])
+	}
+	eng, err := engine.Open(dir, rules.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if eng.Rebuilt() != nil {
+		t.Fatalf("a healthy store beside corrupt-* directories was rebuilt: %+v", eng.Rebuilt())
 	}
 }

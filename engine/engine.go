@@ -64,7 +64,9 @@ type Options struct {
 	// one in dir is corrupt (Pebble reports corruption opening it, or an
 	// earlier run found a corrupt file while reading: see
 	// ErrStoreCorrupt): the corrupt store is renamed to
-	// <dir>.corrupt-<UTC time>, kept for inspection, and Rebuilt reports
+	// <dir>.corrupt-<UTC time> (or, when dir cannot be renamed, as a
+	// volume's mount point cannot, its files are moved into
+	// <dir>/corrupt-<UTC time>), kept for inspection, and Rebuilt reports
 	// it. Only a runtime that restores every partition it owns from a
 	// changelog may set it (the Kafka runtime: a store without a meta
 	// restores from the changelog's start); replay, without one, would
@@ -330,24 +332,57 @@ func readNote(fs vfs.FS, dir string) (string, error) {
 }
 
 // moveAside renames the store dir to dir.corrupt-<UTC time> (with a
-// number added if that exists) and returns the new name.
+// number added if that exists) and returns the new name. When dir cannot
+// be renamed (a volume's mount point, as in the container image and the
+// StatefulSet; a parent directory not writable), it moves dir's entries
+// into dir/corrupt-<UTC time> instead, leaving out earlier such
+// directories; Pebble ignores subdirectories.
 func moveAside(fs vfs.FS, dir string, now time.Time) (string, error) {
-	base := strings.TrimRight(dir, "/") + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-	aside := base
+	stamp := "corrupt-" + now.UTC().Format("20060102T150405Z")
+	aside, err := freeName(fs, strings.TrimRight(dir, "/")+"."+stamp)
+	if err != nil {
+		return "", err
+	}
+	renameErr := fs.Rename(dir, aside)
+	if renameErr == nil {
+		return aside, nil
+	}
+	inside, err := freeName(fs, fs.PathJoin(dir, stamp))
+	if err != nil {
+		return "", err
+	}
+	names, err := fs.List(dir)
+	if err != nil {
+		return "", fmt.Errorf("rename to %s: %w; list the store to move it within: %w", aside, renameErr, err)
+	}
+	if err := fs.MkdirAll(inside, 0o750); err != nil {
+		return "", fmt.Errorf("rename to %s: %w; create %s: %w", aside, renameErr, inside, err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "corrupt-") {
+			continue
+		}
+		if err := fs.Rename(fs.PathJoin(dir, n), fs.PathJoin(inside, n)); err != nil {
+			return "", fmt.Errorf("rename to %s: %w; move %s into %s: %w", aside, renameErr, n, inside, err)
+		}
+	}
+	return inside, nil
+}
+
+// freeName returns name, or name.2, name.3 ..., the first that does not
+// exist.
+func freeName(fs vfs.FS, name string) (string, error) {
+	try := name
 	for i := 2; ; i++ {
-		_, err := fs.Stat(aside)
+		_, err := fs.Stat(try)
 		if errors.Is(err, os.ErrNotExist) {
-			break
+			return try, nil
 		}
 		if err != nil {
 			return "", err
 		}
-		aside = fmt.Sprintf("%s.%d", base, i)
+		try = fmt.Sprintf("%s.%d", name, i)
 	}
-	if err := fs.Rename(dir, aside); err != nil {
-		return "", err
-	}
-	return aside, nil
 }
 
 // QuietPebbleLogger is the store's pebble.Logger: it drops Pebble's
