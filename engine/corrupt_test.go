@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -276,6 +277,13 @@ func TestCorruptionFoundWhileReading(t *testing.T) {
 	}
 	if !errors.Is(lookupErr, engine.ErrStoreCorrupt) || !strings.Contains(lookupErr.Error(), strings.TrimSuffix(filepath.Base(ssts[0]), ".sst")) {
 		t.Fatalf("lookups in a corrupt sstable: %v, want ErrStoreCorrupt naming the file", lookupErr)
+	}
+	// Pebble's table-statistics job may have met the corruption first,
+	// and be writing the note still.
+	select {
+	case <-eng.Corrupted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Corrupted() is not closed after a corrupt read")
 	}
 	if !errors.Is(eng.Corruption(), engine.ErrStoreCorrupt) {
 		t.Errorf("Corruption() = %v after a corrupt read", eng.Corruption())

@@ -120,8 +120,11 @@ type Engine struct {
 
 	// rebuilt is set when Open replaced a corrupt store (RebuildCorrupt).
 	rebuilt *Rebuild
-	// corrupt is the first corruption Pebble reported since Open.
-	corrupt atomic.Pointer[error]
+	// corrupt is the first corruption Pebble reported since Open;
+	// corrupted closes then.
+	noteMu    sync.Mutex
+	corrupt   atomic.Pointer[error]
+	corrupted chan struct{}
 
 	// failCheckpoint, set by tests only, makes the next checkpoint's
 	// commit fail.
@@ -160,7 +163,7 @@ func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
 		return nil, errors.New("open engine: no rule pack")
 	}
 	o := opts.withDefaults()
-	e := &Engine{dir: dir, opts: o, parts: map[int32]*Partition{}}
+	e := &Engine{dir: dir, opts: o, parts: map[int32]*Partition{}, corrupted: make(chan struct{})}
 	e.pack.Store(pack)
 	db, err := e.openDB()
 	if err != nil && o.RebuildCorrupt && errors.Is(err, ErrStoreCorrupt) {
@@ -279,22 +282,26 @@ func storeErr(err error) error {
 	return err
 }
 
-// noteCorruption is Pebble's DataCorruption event: it records the first
-// corruption, and leaves a CorruptNote in the store's directory for the
-// next Open.
+// noteCorruption is Pebble's DataCorruption event: it leaves a
+// CorruptNote in the store's directory for the next Open, then records
+// the first corruption and closes Corrupted (so that whoever sees either
+// may exit: the note is there).
 func (e *Engine) noteCorruption(info pebble.DataCorruptionInfo) {
-	err := fmt.Errorf("%w: %s", ErrStoreCorrupt, info)
-	if !e.corrupt.CompareAndSwap(nil, &err) {
+	e.noteMu.Lock()
+	defer e.noteMu.Unlock()
+	if e.corrupt.Load() != nil {
 		return
 	}
+	err := fmt.Errorf("%w: %s", ErrStoreCorrupt, info)
 	fs := e.opts.FS
-	f, ferr := fs.Create(fs.PathJoin(e.dir, CorruptNote), vfs.WriteCategoryUnspecified)
-	if ferr != nil {
-		return // the reader gets the error all the same
+	// Best effort: the reader gets the error all the same.
+	if f, ferr := fs.Create(fs.PathJoin(e.dir, CorruptNote), vfs.WriteCategoryUnspecified); ferr == nil {
+		_, _ = f.Write([]byte(info.String() + "\n"))
+		_ = f.Sync()
+		_ = f.Close()
 	}
-	_, _ = f.Write([]byte(info.String() + "\n"))
-	_ = f.Sync()
-	_ = f.Close()
+	e.corrupt.Store(&err)
+	close(e.corrupted)
 }
 
 // Corruption returns the first corruption Pebble found in the store since
@@ -305,6 +312,12 @@ func (e *Engine) Corruption() error {
 	}
 	return nil
 }
+
+// Corrupted is closed when Pebble first finds a corrupt file, in a read
+// or in a job of its own (a compaction, table statistics) that no caller
+// hears of: a runtime watches it to stop, so that the next start, seeing
+// the note, rebuilds the store.
+func (e *Engine) Corrupted() <-chan struct{} { return e.corrupted }
 
 // Rebuilt reports the corrupt store Open replaced with an empty one (nil:
 // it opened the store it found). The runtime logs it: every partition now

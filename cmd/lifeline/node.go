@@ -135,11 +135,27 @@ func (n *node) run(ctx context.Context) error {
 		}()
 	}
 
+	// A corrupt file found while running (by a read, or by a Pebble job
+	// of its own) stops the node: the next start sees the engine's note,
+	// sets the store aside and restores it from the changelog.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-n.eng.Corrupted():
+			cancel()
+		}
+	}()
+
 	n.o.log.Info().Strs("brokers", n.o.cfg.Brokers).Str("group", n.o.cfg.Group).Str("guarantee", n.o.cfg.Guarantee).
 		Str("http", n.httpAddr()).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
 	err := n.rt.Run(ctx)
 	cancel()
 	wg.Wait()
+	if cerr := n.eng.Corruption(); cerr != nil {
+		return fmt.Errorf("stopped: %w; the next start sets the store aside and restores it from the changelog", cerr)
+	}
 	if err == nil {
 		select {
 		case err = <-errs:
