@@ -142,8 +142,9 @@ var ErrStoreCorrupt = errors.New("state store is corrupt")
 
 // CorruptNote is the file, in the store's directory, that records a
 // corruption found while the store was open (its text says what and
-// where). Open with Options.RebuildCorrupt treats a store holding it as
-// corrupt.
+// where). Open treats a store holding it as corrupt: it rebuilds it with
+// Options.RebuildCorrupt, and refuses it without. An operator who
+// removes the note makes Open try the store as it is.
 const CorruptNote = "LIFELINE-CORRUPT"
 
 // Rebuild describes a corrupt store that Open replaced with an empty one.
@@ -244,11 +245,11 @@ func corruptAtOpen(err error) bool {
 }
 
 // checkMarker refuses a directory that holds a store's data (sstables,
-// WALs) but not the marker naming its current MANIFEST. Pebble would take it for a new
-// store, write a new MANIFEST over the old one, delete the sstables as
-// obsolete and replay whatever WAL files are left: a store that opens
-// with the meta of the last WAL's checkpoint but without the customers
-// that only the sstables held.
+// WALs) but not the marker naming its current MANIFEST. Pebble would
+// take it for a new store, write a new MANIFEST over the old one, delete
+// the sstables as obsolete and replay whatever WAL files are left: a
+// store that opens with the meta of the last WAL's checkpoint but without
+// the customers that only the sstables held.
 func checkMarker(fs vfs.FS, dir string) error {
 	names, err := fs.List(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -401,8 +402,14 @@ func freeName(fs vfs.FS, name string) (string, error) {
 // QuietPebbleLogger is the store's pebble.Logger: it drops Pebble's
 // informational and error chatter (every failure reaches the engine's
 // caller as an error, with context) and panics on a fatal one, which
-// Pebble raises only for a store it cannot go on with. Tools that open a
-// Pebble store of their own beside the engine's use it too.
+// Pebble raises for a store it cannot go on with: a WAL write or sync, or
+// a MANIFEST write, that failed (its commit pipeline or version set is
+// then wedged). The panic ends the process (it happens in a goroutine
+// that writes: a partition's, or Pebble's own, which nothing recovers),
+// and the restart finds the store at a checkpoint,
+// as after any crash (TestStoreFaults). Corrupt files are not fatal: the
+// engine's own event listener turns them into ErrStoreCorrupt. Tools
+// that open a Pebble store of their own beside the engine's use it too.
 type QuietPebbleLogger struct{}
 
 // Infof implements pebble.Logger.
