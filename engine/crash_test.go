@@ -355,7 +355,7 @@ func firstDiffStr(want, got []string) string {
 func TestCrashConsistency(t *testing.T) {
 	customers, days, seeds := 80, 45, 2
 	if soak() {
-		customers, days, seeds = 400, 120, 25
+		customers, days, seeds = 200, 90, 5
 	}
 	evs, ids := journeyStream(t, customers, days)
 	t.Logf("workload: %d events, %d customers", len(evs), len(ids))
@@ -559,7 +559,7 @@ func (r *crashRun) faultRun(n int64) (outcome, detail string, openOps, ops int64
 func TestStoreFaults(t *testing.T) {
 	customers, days, faults := 80, 45, 16
 	if soak() {
-		customers, days, faults = 150, 90, 150
+		customers, days, faults = 150, 90, 40
 	}
 	evs, ids := journeyStream(t, customers, days)
 	total := map[string]int{}
