@@ -47,6 +47,21 @@
 // an older one refuses newer ones (ErrNewerState). The changelog carries
 // the same encodings under the customer id, and the meta under MetaKey.
 //
+// # Crashes, faults and corruption
+//
+// A checkpoint is one Pebble batch, so a crash at any instant leaves the
+// store at a checkpoint: the last one written with Options.Sync, or an
+// earlier one without (crash_test.go takes crash clones of Pebble's
+// crashable filesystem at every kind of write and sync to prove it). A
+// failed WAL write or sync, or MANIFEST write, is fatal to Pebble (its
+// commit pipeline cannot go on): it calls Logger.Fatalf, and
+// QuietPebbleLogger panics, ending the process; the restart finds the
+// store at a checkpoint as after any crash. A corrupt file (a checksum or
+// format that is wrong, a file missing or cut short) is reported as
+// ErrStoreCorrupt, by Open or by the read that meets it; with
+// Options.RebuildCorrupt, Open then sets the store aside and starts an
+// empty one, which the Kafka runtime restores from the changelog.
+//
 // # Goroutines
 //
 // A Partition, and the Driver over it, belong to one goroutine: the one the

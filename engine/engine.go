@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -52,6 +56,24 @@ type Options struct {
 	// (the default) checkpoints at every Commit.
 	CheckpointEvents   int
 	CheckpointInterval time.Duration
+	// FS is the filesystem the store lives on. Default (nil): the
+	// operating system's. Tests pass Pebble's in-memory, crashable
+	// (vfs.NewCrashableMem) or fault-injecting (vfs/errorfs) ones.
+	FS vfs.FS
+	// RebuildCorrupt makes Open start over with an empty store when the
+	// one in dir is corrupt (Pebble reports corruption opening it, or an
+	// earlier run found a corrupt file while reading: see
+	// ErrStoreCorrupt): the corrupt store is renamed to
+	// <dir>.corrupt-<UTC time> (or, when dir cannot be renamed, as a
+	// volume's mount point cannot, its files are moved into
+	// <dir>/corrupt-<UTC time>), kept for inspection, and Rebuilt reports
+	// it. Only a runtime that restores every partition it owns from a
+	// changelog may set it (the Kafka runtime: a store without a meta
+	// restores from the changelog's start); replay, without one, would
+	// silently start over. Off by default. A store that is not corrupt
+	// but cannot be opened (locked by another process, written by a newer
+	// Pebble format) still fails Open.
+	RebuildCorrupt bool
 }
 
 // Lateness returns a configured allowed lateness as
@@ -68,6 +90,9 @@ func (o *Options) withDefaults() Options {
 	r := *o
 	if r.CacheStates <= 0 {
 		r.CacheStates = 50_000
+	}
+	if r.FS == nil {
+		r.FS = vfs.Default
 	}
 	if r.BlockCacheBytes <= 0 {
 		r.BlockCacheBytes = 256 << 20
@@ -86,52 +111,305 @@ func (o *Options) withDefaults() Options {
 // each by one goroutine.
 type Engine struct {
 	db   *pebble.DB
+	dir  string
 	opts Options
 	pack atomic.Pointer[rules.Pack]
 
 	mu    sync.Mutex
 	parts map[int32]*Partition
 
+	// rebuilt is set when Open replaced a corrupt store (RebuildCorrupt).
+	rebuilt *Rebuild
+	// corrupt is the first corruption Pebble reported since Open;
+	// corrupted closes then.
+	noteMu    sync.Mutex
+	corrupt   atomic.Pointer[error]
+	corrupted chan struct{}
+
 	// failCheckpoint, set by tests only, makes the next checkpoint's
 	// commit fail.
 	failCheckpoint atomic.Bool
 }
 
-// Open opens (creating if needed) the store in dir.
+// ErrStoreCorrupt marks errors caused by a corrupt store: a file whose
+// checksum or format is wrong, or missing. Reads that meet one return it
+// (wrapped, with Pebble's error and the file's path); the engine also
+// leaves a note in the store's directory (CorruptNote) so that the next
+// Open with Options.RebuildCorrupt rebuilds the store instead of meeting
+// the same file again. The state in the store cannot be trusted: a
+// runtime should stop and restart.
+var ErrStoreCorrupt = errors.New("state store is corrupt")
+
+// CorruptNote is the file, in the store's directory, that records a
+// corruption found while the store was open (its text says what and
+// where). Open treats a store holding it as corrupt: it rebuilds it with
+// Options.RebuildCorrupt, and refuses it without. An operator who
+// removes the note makes Open try the store as it is.
+const CorruptNote = "LIFELINE-CORRUPT"
+
+// Rebuild describes a corrupt store that Open replaced with an empty one.
+type Rebuild struct {
+	// Aside is where the corrupt store was moved, for inspection.
+	Aside string
+	// Reason is the corruption found.
+	Reason error
+}
+
+// Open opens (creating if needed) the store in dir. With
+// Options.RebuildCorrupt, a corrupt store is moved aside and replaced
+// with an empty one (Rebuilt says so); without it, Open fails with an
+// error that wraps ErrStoreCorrupt.
 func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
 	if pack == nil {
 		return nil, errors.New("open engine: no rule pack")
 	}
 	o := opts.withDefaults()
+	e := &Engine{dir: dir, opts: o, parts: map[int32]*Partition{}, corrupted: make(chan struct{})}
+	e.pack.Store(pack)
+	db, err := e.openDB()
+	if err != nil && o.RebuildCorrupt && errors.Is(err, ErrStoreCorrupt) {
+		aside, merr := moveAside(o.FS, dir, time.Now())
+		if merr != nil {
+			return nil, fmt.Errorf("%w; setting it aside to rebuild it failed: %w", err, merr)
+		}
+		e.rebuilt = &Rebuild{Aside: aside, Reason: err}
+		db, err = e.openDB()
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.db = db
+	return e, nil
+}
+
+// openDB opens Pebble on e.dir, reporting a corrupt store (Pebble's
+// corruption errors, or a CorruptNote left by an earlier run) with an
+// error that wraps ErrStoreCorrupt.
+func (e *Engine) openDB() (*pebble.DB, error) {
+	o := &e.opts
+	if note, err := readNote(o.FS, e.dir); err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", e.dir, err)
+	} else if note != "" {
+		return nil, fmt.Errorf("open state store %s: %w: an earlier run found: %s", e.dir, ErrStoreCorrupt, note)
+	}
+	if err := checkMarker(o.FS, e.dir); err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", e.dir, err)
+	}
 	cache := pebble.NewCache(o.BlockCacheBytes)
 	defer cache.Unref()
 	popts := &pebble.Options{
+		FS:                          o.FS,
 		Cache:                       cache,
 		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      QuietPebbleLogger{},
+		EventListener: &pebble.EventListener{
+			// Pebble's default makes a corrupt file fatal (a panic, with
+			// QuietPebbleLogger), even when only a background job read
+			// it: every restart would die the same way. The reader gets
+			// the error instead, and the note makes the next Open rebuild.
+			DataCorruption: e.noteCorruption,
+		},
 	}
 	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		popts.Levels[i].BlockSize = 16 << 10
 	}
-	db, err := pebble.Open(dir, popts)
+	db, err := pebble.Open(e.dir, popts)
 	if err != nil {
-		return nil, fmt.Errorf("open state store %s: %w", dir, err)
+		if corruptAtOpen(err) && !errors.Is(err, ErrStoreCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrStoreCorrupt, err)
+		}
+		return nil, fmt.Errorf("open state store %s: %w", e.dir, err)
 	}
-	e := &Engine{db: db, opts: o, parts: map[int32]*Partition{}}
-	e.pack.Store(pack)
-	return e, nil
+	return db, nil
+}
+
+// corruptAtOpen reports whether pebble.Open failed because the store's
+// files are damaged, rather than because it cannot be opened now (locked
+// by another process, no permission, an I/O error) or by this binary (a
+// newer format version): Pebble's corruption errors (a malformed MANIFEST
+// or OPTIONS file, a corrupt WAL record before its tail), a file the
+// MANIFEST names that is missing, an sstable of another size than the
+// MANIFEST says (truncated), and WALs in a directory without a MANIFEST
+// marker. TestOpenCorruptStore covers each, so that a Pebble upgrade that
+// words them differently fails there.
+func corruptAtOpen(err error) bool {
+	return pebble.IsCorruptionError(err) ||
+		errors.Is(err, os.ErrNotExist) ||
+		errors.Is(err, pebble.ErrDBNotPristine) ||
+		strings.Contains(err.Error(), "object size mismatch")
+}
+
+// checkMarker refuses a directory that holds a store's data (sstables,
+// WALs) but not the marker naming its current MANIFEST. Pebble would
+// take it for a new store, write a new MANIFEST over the old one, delete
+// the sstables as obsolete and replay whatever WAL files are left: a
+// store that opens with the meta of the last WAL's checkpoint but without
+// the customers that only the sstables held.
+func checkMarker(fs vfs.FS, dir string) error {
+	names, err := fs.List(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	var data string
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "marker.manifest."):
+			return nil
+		case strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".log"):
+			// Not a MANIFEST alone: Pebble creates it before the marker,
+			// so a creation cut short leaves one, and nothing to lose.
+			data = n
+		}
+	}
+	if data != "" {
+		return fmt.Errorf("%w: it holds %s but no marker.manifest file naming its MANIFEST", ErrStoreCorrupt, data)
+	}
+	return nil
+}
+
+// storeErr marks Pebble's corruption errors with ErrStoreCorrupt.
+func storeErr(err error) error {
+	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, ErrStoreCorrupt) {
+		return fmt.Errorf("%w: %w", ErrStoreCorrupt, err)
+	}
+	return err
+}
+
+// noteCorruption is Pebble's DataCorruption event: it leaves a
+// CorruptNote in the store's directory for the next Open, then records
+// the first corruption and closes Corrupted (so that whoever sees either
+// may exit: the note is there).
+func (e *Engine) noteCorruption(info pebble.DataCorruptionInfo) {
+	e.noteMu.Lock()
+	defer e.noteMu.Unlock()
+	if e.corrupt.Load() != nil {
+		return
+	}
+	err := fmt.Errorf("%w: %s", ErrStoreCorrupt, info)
+	fs := e.opts.FS
+	// Best effort: the reader gets the error all the same.
+	if f, ferr := fs.Create(fs.PathJoin(e.dir, CorruptNote), vfs.WriteCategoryUnspecified); ferr == nil {
+		_, _ = f.Write([]byte(info.String() + "\n"))
+		_ = f.Sync()
+		_ = f.Close()
+	}
+	e.corrupt.Store(&err)
+	close(e.corrupted)
+}
+
+// Corruption returns the first corruption Pebble found in the store since
+// Open (nil: none), wrapping ErrStoreCorrupt.
+func (e *Engine) Corruption() error {
+	if p := e.corrupt.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Corrupted is closed when Pebble first finds a corrupt file, in a read
+// or in a job of its own (a compaction, table statistics) that no caller
+// hears of: a runtime watches it to stop, so that the next start, seeing
+// the note, rebuilds the store.
+func (e *Engine) Corrupted() <-chan struct{} { return e.corrupted }
+
+// Rebuilt reports the corrupt store Open replaced with an empty one (nil:
+// it opened the store it found). The runtime logs it: every partition now
+// restores from its changelog.
+func (e *Engine) Rebuilt() *Rebuild { return e.rebuilt }
+
+// readNote returns the text of dir's CorruptNote ("" when there is none).
+func readNote(fs vfs.FS, dir string) (string, error) {
+	f, err := fs.Open(fs.PathJoin(dir, CorruptNote))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", CorruptNote, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", CorruptNote, err)
+	}
+	if s := strings.TrimSpace(string(b)); s != "" {
+		return s, nil
+	}
+	return "(no details)", nil
+}
+
+// moveAside renames the store dir to dir.corrupt-<UTC time> (with a
+// number added if that exists) and returns the new name. When dir cannot
+// be renamed (a volume's mount point, as in the container image and the
+// StatefulSet; a parent directory not writable), it moves dir's entries
+// into dir/corrupt-<UTC time> instead, leaving out earlier such
+// directories; Pebble ignores subdirectories.
+func moveAside(fs vfs.FS, dir string, now time.Time) (string, error) {
+	stamp := "corrupt-" + now.UTC().Format("20060102T150405Z")
+	aside, err := freeName(fs, strings.TrimRight(dir, "/")+"."+stamp)
+	if err != nil {
+		return "", err
+	}
+	renameErr := fs.Rename(dir, aside)
+	if renameErr == nil {
+		return aside, nil
+	}
+	inside, err := freeName(fs, fs.PathJoin(dir, stamp))
+	if err != nil {
+		return "", err
+	}
+	names, err := fs.List(dir)
+	if err != nil {
+		return "", fmt.Errorf("rename to %s: %w; list the store to move it within: %w", aside, renameErr, err)
+	}
+	if err := fs.MkdirAll(inside, 0o750); err != nil {
+		return "", fmt.Errorf("rename to %s: %w; create %s: %w", aside, renameErr, inside, err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "corrupt-") {
+			continue
+		}
+		if err := fs.Rename(fs.PathJoin(dir, n), fs.PathJoin(inside, n)); err != nil {
+			return "", fmt.Errorf("rename to %s: %w; move %s into %s: %w", aside, renameErr, n, inside, err)
+		}
+	}
+	return inside, nil
+}
+
+// freeName returns name, or name.2, name.3 ..., the first that does not
+// exist.
+func freeName(fs vfs.FS, name string) (string, error) {
+	try := name
+	for i := 2; ; i++ {
+		_, err := fs.Stat(try)
+		if errors.Is(err, os.ErrNotExist) {
+			return try, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		try = fmt.Sprintf("%s.%d", name, i)
+	}
 }
 
 // QuietPebbleLogger is the store's pebble.Logger: it drops Pebble's
 // informational and error chatter (every failure reaches the engine's
 // caller as an error, with context) and panics on a fatal one, which
-// Pebble raises only for a store it cannot go on with. Tools that open a
-// Pebble store of their own beside the engine's use it too.
+// Pebble raises for a store it cannot go on with: a WAL write or sync, or
+// a MANIFEST write, that failed (its commit pipeline or version set is
+// then wedged). The panic ends the process (it happens in a goroutine
+// that writes: a partition's, or Pebble's own, which nothing recovers),
+// and the restart finds the store at a checkpoint,
+// as after any crash (TestStoreFaults). Corrupt files are not fatal: the
+// engine's own event listener turns them into ErrStoreCorrupt. Tools
+// that open a Pebble store of their own beside the engine's use it too.
 type QuietPebbleLogger struct{}
 
 // Infof implements pebble.Logger.
@@ -321,7 +599,7 @@ func (e *Engine) StoredMeta(id int32) (m Meta, ok bool, err error) {
 		return m, false, nil
 	}
 	if err != nil {
-		return m, false, fmt.Errorf("read partition %d meta: %w", id, err)
+		return m, false, fmt.Errorf("read partition %d meta: %w", id, storeErr(err))
 	}
 	defer closer.Close()
 	m, err = decodeMeta(v)
@@ -348,7 +626,7 @@ func (e *Engine) Lookup(id int32, customer string) (State, bool, error) {
 		return st, false, nil
 	}
 	if err != nil {
-		return st, false, fmt.Errorf("look up customer %q: %w", customer, err)
+		return st, false, fmt.Errorf("look up customer %q: %w", customer, storeErr(err))
 	}
 	defer closer.Close()
 	if err := st.Decode(v); err != nil {

@@ -162,7 +162,7 @@ func (p *Partition) load(customer string) (*entry, error) {
 		p.meta.Customers++
 		p.meta.Stages[""]++
 	case err != nil:
-		return nil, fmt.Errorf("read customer %q: %w", customer, err)
+		return nil, fmt.Errorf("read customer %q: %w", customer, storeErr(err))
 	default:
 		err = e.st.Decode(v)
 		closer.Close()

@@ -109,14 +109,14 @@ func (p *Partition) fireTimers(wm int64, out *Outputs) error {
 	for {
 		iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
-			return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+			return fmt.Errorf("scan timers of partition %d: %w", p.id, storeErr(err))
 		}
 		p.timers.keys = p.timers.keys[:0]
 		for ok := iter.First(); ok && len(p.timers.keys) < 4096; ok = iter.Next() {
 			p.timers.keys = append(p.timers.keys, append([]byte(nil), iter.Key()...))
 		}
 		if err := iter.Close(); err != nil {
-			return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+			return fmt.Errorf("scan timers of partition %d: %w", p.id, storeErr(err))
 		}
 		if len(p.timers.keys) == 0 {
 			break
@@ -176,14 +176,14 @@ func (p *Partition) recordUndo(key []byte, set bool) {
 func (p *Partition) peekTimers() error {
 	iter, err := p.batch.NewIter(&pebble.IterOptions{LowerBound: appendTimerKey(nil, p.id, p.timers.floor+1, ""), UpperBound: partKey(prefixTimer, p.id+1)})
 	if err != nil {
-		return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+		return fmt.Errorf("scan timers of partition %d: %w", p.id, storeErr(err))
 	}
 	p.timers.nextDue = 0
 	if iter.First() {
 		p.timers.nextDue = int64(binary.BigEndian.Uint64(iter.Key()[5:13]))
 	}
 	if err := iter.Close(); err != nil {
-		return fmt.Errorf("scan timers of partition %d: %w", p.id, err)
+		return fmt.Errorf("scan timers of partition %d: %w", p.id, storeErr(err))
 	}
 	return nil
 }

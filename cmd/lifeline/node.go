@@ -69,10 +69,18 @@ func newNode(o nodeOptions) (*node, error) {
 		ln.Close()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	eng, err := engine.Open(o.cfg.StateDir, o.pack, o.cfg.Engine.Options())
+	eopts := o.cfg.Engine.Options()
+	// Every partition restores from the changelog: a corrupt store is
+	// rebuilt from it rather than keeping the node down.
+	eopts.RebuildCorrupt = true
+	eng, err := engine.Open(o.cfg.StateDir, o.pack, eopts)
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if rb := eng.Rebuilt(); rb != nil {
+		o.log.Error().Err(rb.Reason).Str("state_dir", o.cfg.StateDir).Str("set_aside", rb.Aside).
+			Msg("the state store is corrupt: set aside for inspection; starting with an empty one, every partition restores from the changelog")
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, version)
@@ -137,11 +145,27 @@ func (n *node) run(ctx context.Context) error {
 		}()
 	}
 
+	// A corrupt file found while running (by a read, or by a Pebble job
+	// of its own) stops the node: the next start sees the engine's note,
+	// sets the store aside and restores it from the changelog.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-n.eng.Corrupted():
+			cancel()
+		}
+	}()
+
 	n.o.log.Info().Strs("brokers", n.o.cfg.Brokers).Str("group", n.o.cfg.Group).Str("guarantee", n.o.cfg.Guarantee).
 		Str("http", n.httpAddr()).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
 	err := n.rt.Run(ctx)
 	cancel()
 	wg.Wait()
+	if cerr := n.eng.Corruption(); cerr != nil {
+		return fmt.Errorf("stopped: %w; the next start sets the store aside and restores it from the changelog", cerr)
+	}
 	if err == nil {
 		select {
 		case err = <-errs:
