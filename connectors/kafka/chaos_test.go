@@ -52,6 +52,7 @@ type chaosFigures struct {
 	moves, shuffles, rehashes       int
 	nodesAdded, nodesRemoved        int
 	cuts                            int64
+	committed, aborted              int // batches, over every instance
 	elapsed                         time.Duration
 	eos                             eosFigures
 }
@@ -69,6 +70,8 @@ func (f *chaosFigures) add(g chaosFigures) {
 	f.nodesAdded += g.nodesAdded
 	f.nodesRemoved += g.nodesRemoved
 	f.cuts += g.cuts
+	f.committed += g.committed
+	f.aborted += g.aborted
 	f.elapsed += g.elapsed
 	f.eos.outputs += g.eos.outputs
 	f.eos.alerts += g.eos.alerts
@@ -81,9 +84,10 @@ func (f *chaosFigures) add(g chaosFigures) {
 
 func (f chaosFigures) String() string {
 	return fmt.Sprintf("%d runs, %d events in %v; instances: %d joined, %d left cleanly, %d crashed, %d restarted; "+
-		"brokers: %d partition moves, %d leader shuffles, %d coordinator rehashes, %d nodes added, %d removed; %d connections cut; %s",
+		"brokers: %d partition moves, %d leader shuffles, %d coordinator rehashes, %d nodes added, %d removed; %d connections cut; "+
+		"%d batches committed, %d aborted; %s",
 		f.runs, f.events, f.elapsed.Round(time.Second), f.joined, f.left, f.crashed, f.restarts,
-		f.moves, f.shuffles, f.rehashes, f.nodesAdded, f.nodesRemoved, f.cuts, f.eos)
+		f.moves, f.shuffles, f.rehashes, f.nodesAdded, f.nodesRemoved, f.cuts, f.committed, f.aborted, f.eos)
 }
 
 // runScenario runs one scenario in the short version, or loops it in
@@ -234,7 +238,8 @@ type fleet struct {
 	rnd    *rand.Rand // the scenario's choices, seeded
 
 	live  []*member
-	dirs  int // client ids handed out
+	all   []*member // every instance started, for the figures
+	dirs  int       // client ids handed out
 	nodes []int32
 	f     chaosFigures
 	ended sync.WaitGroup // crashed instances being stopped
@@ -283,6 +288,7 @@ func (fl *fleet) run(cfg config.Config) *member {
 	)
 	m := &member{in: in, d: d}
 	fl.live = append(fl.live, m)
+	fl.all = append(fl.all, m)
 	return m
 }
 
@@ -431,6 +437,10 @@ func (fl *fleet) finish(sent []inputRecord) chaosFigures {
 	fl.f.elapsed = time.Since(fl.start)
 	fl.f.cuts = fl.net.cuts.Load()
 	fl.f.runs, fl.f.events = 1, len(sent)
+	for _, m := range fl.all {
+		fl.f.committed += int(counter(fl.t, m.in.reg, "lifeline_batches_total", map[string]string{"result": "committed"}))
+		fl.f.aborted += int(counter(fl.t, m.in.reg, "lifeline_batches_total", map[string]string{"result": "aborted"}))
+	}
 	fl.f.eos = verifyExactlyOnce(fl.t, fl.addr, fl.config(0), sent, fl.nparts)
 	return fl.f
 }

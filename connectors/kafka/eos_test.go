@@ -132,13 +132,12 @@ func verifyExactlyOnce(t *testing.T, addr string, cfg config.Config, recs []inpu
 	f.duplicates, f.lost = multisetDiff(t, "output record", flatten(want), flatten(got))
 	// Alerts by (alert_id, status), explicitly: the id is what alert
 	// consumers deduplicate and page on.
-	ad, al := multisetDiff(t, "alert", alertIDs(t, want), alertIDs(t, got))
+	// (A subset of the records above: reported, not counted twice.)
+	multisetDiff(t, "alert", alertIDs(t, want), alertIDs(t, got))
 	f.alerts = len(alertIDs(t, got))
 	if f.alerts == 0 {
 		t.Error("no alert to compare: the workload is too small to prove anything about alerts")
 	}
-	f.duplicates += ad
-	f.lost += al
 	dd, dl := compareDeadLetters(t, recs, dead)
 	f.deadLetters = len(dead)
 	f.duplicates += dd
