@@ -24,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/journey"
@@ -536,4 +537,49 @@ func testNetworkChaos(t *testing.T, w journey.Config, seed uint64) chaosFigures 
 		return "stop and restart " + m.in.name
 	})
 	return fl.finish(sent)
+}
+
+// TestRestoreRetriesAfterFetchError is the reduction of a partition that
+// network chaos left stuck: the changelog reader of a restore got an error
+// from a fetch (there, franz-go's ErrDataLoss after the broker could not
+// answer for a leader epoch; here, one UNKNOWN_SERVER_ERROR), the restore
+// gave up, and the partition stayed paused for good, its instance still in
+// the group, so that no one else took it over. A failed restore must be
+// tried again, from the local checkpoint, until it succeeds or the
+// partition is taken away.
+func TestRestoreRetriesAfterFetchError(t *testing.T) {
+	t.Parallel()
+	const nparts = 2
+	c, addr := newCluster(t)
+	cfgA := testConfig(t, addr, "lifeline-restore-retry", "retry-a", nparts, config.ExactlyOnce)
+	cfgB := testConfig(t, addr, "lifeline-restore-retry", "retry-b", nparts, config.ExactlyOnce)
+	recs := journeys(t, journey.Config{Customers: 80, Days: 40, Seed: 9})
+	w := waves(recs, 2)
+	prod := newClient(t, addr)
+
+	// a processes the first half; b, on a fresh store, the second.
+	a := startInstance(t, cfgA)
+	waitReady(t, nparts, a)
+	produce(t, prod, cfgA.Topics.Input, nparts, w[0])
+	waitProcessed(t, endOffsets(nparts, w[0]), a)
+	a.stop(t)
+	b := startInstance(t, cfgB)
+	waitReady(t, nparts, b)
+	produce(t, prod, cfgA.Topics.Input, nparts, w[1])
+	sent := append(append([]inputRecord{}, w[0]...), w[1]...)
+	waitProcessed(t, endOffsets(nparts, sent), b)
+	b.stop(t)
+
+	// a comes back on its store and restores what b did; the first
+	// changelog fetch fails.
+	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: cfgA.Topics.Changelog, Count: 1})
+	a = startInstance(t, cfgA)
+	waitReady(t, nparts, a)
+	if fault.Hits() == 0 {
+		t.Fatal("the fault never hit a changelog fetch: the test tests nothing")
+	}
+	_, offline := replayOffline(t, sent, nparts, cfgA.Engine.AllowedLateness)
+	compareStates(t, sent, nparts, offline, a.eng)
+	a.stop(t)
+	t.Logf("%s", verifyExactlyOnce(t, addr, cfgA, sent, nparts))
 }
