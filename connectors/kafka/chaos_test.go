@@ -50,6 +50,7 @@ func soakFor(t *testing.T) time.Duration {
 type chaosFigures struct {
 	runs, events                    int
 	joined, left, crashed, restarts int
+	exits                           int // Run gave up on a transaction; restarted
 	moves, shuffles, rehashes       int
 	nodesAdded, nodesRemoved        int
 	cuts                            int64
@@ -65,6 +66,7 @@ func (f *chaosFigures) add(g chaosFigures) {
 	f.left += g.left
 	f.crashed += g.crashed
 	f.restarts += g.restarts
+	f.exits += g.exits
 	f.moves += g.moves
 	f.shuffles += g.shuffles
 	f.rehashes += g.rehashes
@@ -84,10 +86,10 @@ func (f *chaosFigures) add(g chaosFigures) {
 }
 
 func (f chaosFigures) String() string {
-	return fmt.Sprintf("%d runs, %d events in %v; instances: %d joined, %d left cleanly, %d crashed, %d restarted; "+
+	return fmt.Sprintf("%d runs, %d events in %v; instances: %d joined, %d left cleanly, %d crashed, %d restarted, %d exited on a transaction error; "+
 		"brokers: %d partition moves, %d leader shuffles, %d coordinator rehashes, %d nodes added, %d removed; %d connections cut; "+
 		"%d batches committed, %d aborted; %s",
-		f.runs, f.events, f.elapsed.Round(time.Second), f.joined, f.left, f.crashed, f.restarts,
+		f.runs, f.events, f.elapsed.Round(time.Second), f.joined, f.left, f.crashed, f.restarts, f.exits,
 		f.moves, f.shuffles, f.rehashes, f.nodesAdded, f.nodesRemoved, f.cuts, f.committed, f.aborted, f.eos)
 }
 
@@ -377,14 +379,35 @@ func (fl *fleet) brokerOp(topics []string) string {
 	}
 }
 
+// supervise restarts, on its store, an instance whose Run gave up on a
+// transaction, as a process supervisor (Kubernetes) would: franz-go
+// documents that no error of ending a transaction is retryable, so the
+// runtime exits on one, and its restart fences the old producer. Any
+// other return of Run fails the test.
+func (fl *fleet) supervise() {
+	for i, m := range fl.live {
+		if !m.in.stopped() {
+			continue
+		}
+		err := m.in.err
+		if err == nil || !strings.HasPrefix(err.Error(), "commit transaction: ") && !strings.HasPrefix(err.Error(), "begin transaction: ") {
+			fl.t.Fatalf("%s: Run returned while running: %v", m.in.name, err)
+		}
+		fl.t.Logf("+%v: %s exited (%v); restarting it on its store", time.Since(fl.start).Round(time.Millisecond), m.in.name, err)
+		m.in.stop(fl.t)
+		fl.f.exits++
+		fl.live = append(fl.live[:i], fl.live[i+1:]...)
+		fl.run(m.in.cfg)
+		return // one at a time: the slice changed
+	}
+}
+
 // processed reports whether the live instances have committed every
-// record up to ends; an instance whose Run returned fails the test.
+// record up to ends.
 func (fl *fleet) processed(ends map[int32]int64) (bool, string) {
+	fl.supervise()
 	next := map[int32]int64{}
 	for _, m := range fl.live {
-		if m.in.stopped() {
-			fl.t.Fatalf("%s: Run returned while running: %v", m.in.name, m.in.err)
-		}
 		for p, meta := range m.in.rt.Metas() {
 			next[p] = max(next[p], meta.Next)
 		}
@@ -415,6 +438,7 @@ func (fl *fleet) drive(recs []inputRecord, nwaves, opsPerWave int, interval time
 		sent = append(sent, wave...)
 		for range opsPerWave {
 			time.Sleep(interval)
+			fl.supervise()
 			what := op(n)
 			n++
 			t.Logf("wave %d, +%v: %s", wi, time.Since(fl.start).Round(time.Millisecond), what)
@@ -430,6 +454,7 @@ func (fl *fleet) drive(recs []inputRecord, nwaves, opsPerWave int, interval time
 // finish stops the live instances cleanly, waits for the crashed ones to
 // have stopped, and verifies the outputs against the offline replay.
 func (fl *fleet) finish(sent []inputRecord) chaosFigures {
+	fl.supervise()
 	for len(fl.live) > 0 {
 		fl.leave(fl.pick())
 		fl.f.left-- // the end of the run is no departure
