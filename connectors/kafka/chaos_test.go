@@ -523,7 +523,11 @@ func testPartitionMoves(t *testing.T, w journey.Config, seed uint64) chaosFigure
 		m := fl.join()
 		return "join " + m.in.name
 	})
-	return fl.finish(sent)
+	f := fl.finish(sent)
+	if f.moves == 0 || f.shuffles == 0 || f.rehashes == 0 || f.nodesAdded == 0 || f.nodesRemoved == 0 || f.crashed == 0 || f.left == 0 {
+		t.Errorf("some kind of operation never ran, so went untested: %s", f)
+	}
+	return f
 }
 
 // TestNetworkChaos cuts every connection of every instance after a
@@ -561,7 +565,11 @@ func testNetworkChaos(t *testing.T, w journey.Config, seed uint64) chaosFigures 
 		fl.run(cfg)
 		return "stop and restart " + m.in.name
 	})
-	return fl.finish(sent)
+	f := fl.finish(sent)
+	if f.cuts == 0 {
+		t.Error("no connection was cut: the chaos dialer is not in use")
+	}
+	return f
 }
 
 // TestRestoreRetriesAfterFetchError is the reduction of a partition that
