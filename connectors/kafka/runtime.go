@@ -97,6 +97,9 @@ type Runtime struct {
 	wg     sync.WaitGroup
 
 	closeOnce sync.Once
+	// built is closed once New has set every field: the group join, and so
+	// the first assignment, may begin before then, in franz-go's goroutine.
+	built chan struct{}
 
 	mu      sync.Mutex // guards workers for readers outside the loop
 	workers map[int32]*worker
@@ -129,7 +132,7 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	base = append(base, kgo.WithLogger(newLogger(o.Logger)))
 	// Restore readers get base without ExtraOpts: hooks such as kprom
 	// register collectors per client and would panic on a second one.
-	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, fp: o.Failpoint, base: base, workers: map[int32]*worker{}}
+	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, fp: o.Failpoint, base: base, workers: map[int32]*worker{}, built: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	opts := append(base[:len(base):len(base)], o.ExtraOpts...)
 	opts = append(opts,
@@ -168,6 +171,7 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 		r.g, r.cl = &atLeastOnce{cl: cl, input: cfg.Topics.Input, log: o.Logger}, cl
 	}
 	r.adm = kadm.NewClient(r.cl)
+	close(r.built)
 	return r, nil
 }
 
@@ -588,6 +592,8 @@ func (r *Runtime) refreshEnds(ctx context.Context) {
 // assigned starts a worker for each new partition; each restores its
 // state from the changelog while its input stays paused.
 func (r *Runtime) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	// Workers use the clients New sets after the group join has begun.
+	<-r.built
 	parts := assigned[r.cfg.Topics.Input]
 	if len(parts) == 0 {
 		return

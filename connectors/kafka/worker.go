@@ -166,15 +166,34 @@ func (w *worker) run(ctx context.Context) {
 		return
 	}
 	w.part = part
-	defer func() { w.r.eng.Release(w.part) }()
-	start := time.Now()
-	n, err := w.restore(ctx)
-	if err != nil {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, errStopped) {
-			log.Error().Err(err).Msg("restore from changelog failed; the partition stays paused")
+	defer func() {
+		if w.part != nil {
+			w.r.eng.Release(w.part)
 		}
-		<-w.quit
-		return
+	}()
+	start := time.Now()
+	// A failed restore is tried again, from the checkpoint it reached,
+	// until it succeeds or the partition is taken away: given up, the
+	// partition would stay paused for good while this instance, still in
+	// the group, keeps anyone else from taking it over.
+	n, err := w.restore(ctx)
+	for wait := restoreRetry; err != nil; wait = min(2*wait, restoreRetryMax) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, errStopped) {
+			<-w.quit
+			return
+		}
+		log.Error().Err(err).Dur("retry_in", wait).Msg("restore from changelog failed; the partition stays paused until a retry succeeds")
+		select {
+		case <-w.quit:
+			return
+		case <-time.After(wait):
+		}
+		if w.part == nil { // released by a failed drop and reopen
+			if w.part, err = w.r.eng.Partition(w.id); err != nil {
+				continue
+			}
+		}
+		n, err = w.restore(ctx)
 	}
 	w.d = engine.NewDriver(w.part)
 	m := w.part.Meta()
@@ -339,6 +358,13 @@ func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
 
 var errStopped = errors.New("worker stopped")
 
+// A failed restore is retried after restoreRetry, doubling up to
+// restoreRetryMax.
+const (
+	restoreRetry    = 500 * time.Millisecond
+	restoreRetryMax = 30 * time.Second
+)
+
 // restoreStall is how long a restore waits for the changelog to return
 // anything more before it takes the offsets left below the end as empty.
 const restoreStall = 30 * time.Second
@@ -357,6 +383,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 		// cannot be trusted to match it. Start over from the changelog.
 		w.r.log.Warn().Int32("partition", w.id).Int64("store_at", from).Int64("changelog_end", end).Msg("local state is ahead of the changelog; dropping it and restoring from the changelog")
 		w.r.eng.Release(w.part)
+		w.part = nil
 		if err := w.r.eng.DropPartition(w.id); err != nil {
 			return 0, err
 		}
