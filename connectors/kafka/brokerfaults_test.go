@@ -31,7 +31,7 @@ type faultEnv struct {
 	// dialer is the instance's: a case may cut its connections.
 	dialer *stallDialer
 	// scale multiplies the faults injected (and the workload):
-	// LIFELINE_FAULTS_LONG=1 runs the matrix ten times larger.
+	// LIFELINE_SOAK (any value) runs the matrix ten times larger.
 	scale int
 }
 
@@ -198,7 +198,7 @@ func faultMatrix() []faultCase {
 	}
 }
 
-// TestBrokerFaults is the broker-error matrix (LIFELINE_FAULTS_LONG=1:
+// TestBrokerFaults is the broker-error matrix (LIFELINE_SOAK set:
 // ten times the faults and the customers): one instance processes a
 // workload while the broker answers some of its requests with an error
 // (or late). Whatever the error, the instance either recovers by itself
@@ -229,7 +229,7 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 	cfg := testConfig(t, addr, "lifeline-faults", "faults-1", nparts, guarantee)
 	cfg.Engine.MaxPollRecords = 100 // many transactions
 	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID, dialer: &stallDialer{}, scale: 1}
-	if os.Getenv("LIFELINE_FAULTS_LONG") != "" {
+	if os.Getenv("LIFELINE_SOAK") != "" {
 		env.scale = 10
 	}
 
