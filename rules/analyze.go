@@ -49,31 +49,77 @@ func hull(a, b span) span {
 	return span{lo: math.Min(a.lo, b.lo), hi: math.Max(a.hi, b.hi), nan: a.nan || b.nan}
 }
 
-// strDom is the set of possible values of a string: any, or vals.
+// strDom is the set of possible values of a string: any, or vals. A large
+// set that is looked up often (the event names of a category) carries an
+// index of its values.
 type strDom struct {
-	any  bool
-	vals []string
+	any   bool
+	vals  []string
+	index map[string]bool
 }
 
 var anyStr = strDom{any: true}
 
 func strSet(vals ...string) strDom { return strDom{vals: vals} }
 
+// indexed returns s with an index of its values when it is large enough
+// for one to pay.
+func (s strDom) indexed() strDom {
+	if s.any || len(s.vals) < 16 || s.index != nil {
+		return s
+	}
+	s.index = make(map[string]bool, len(s.vals))
+	for _, v := range s.vals {
+		s.index[v] = true
+	}
+	return s
+}
+
 func (s strDom) empty() bool { return !s.any && len(s.vals) == 0 }
 
-func (s strDom) has(v string) bool { return s.any || slices.Contains(s.vals, v) }
+func (s strDom) has(v string) bool {
+	if s.index != nil {
+		return s.index[v]
+	}
+	return s.any || slices.Contains(s.vals, v)
+}
+
+// sameSet tells whether a and b are the same set by construction (one
+// cached domain joined with itself, as a transition from several stages
+// on one category does).
+func sameSet(a, b strDom) bool {
+	return len(a.vals) == len(b.vals) && (len(a.vals) == 0 || &a.vals[0] == &b.vals[0])
+}
 
 func unionStr(a, b strDom) strDom {
-	if a.any || b.any {
+	switch {
+	case a.any || b.any:
 		return anyStr
+	case sameSet(a, b) || len(b.vals) == 0:
+		return a
+	case len(a.vals) == 0:
+		return b
 	}
 	out := slices.Clone(a.vals)
+	if len(a.vals)*len(b.vals) <= 256 {
+		for _, v := range b.vals {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+		return strDom{vals: out}
+	}
+	in := make(map[string]bool, len(a.vals)+len(b.vals))
+	for _, v := range a.vals {
+		in[v] = true
+	}
 	for _, v := range b.vals {
-		if !slices.Contains(out, v) {
+		if !in[v] {
+			in[v] = true
 			out = append(out, v)
 		}
 	}
-	return strDom{vals: out}
+	return strDom{vals: out, index: in}
 }
 
 // keep returns the values of s for which f holds (s must not be any).

@@ -62,6 +62,9 @@ type compiled struct {
 	// are reachable cannot be judged then, and is not reported.
 	transErrors bool
 	bandsPos    pos // health.bands, when written
+	// eventDoms caches, per category, what the event variable can be
+	// (check.go, eventNames).
+	eventDoms map[Category]strDom
 }
 
 type transInfo struct {
@@ -70,6 +73,9 @@ type transInfo struct {
 	from   []int    // stage indexes
 	when   ast.Node // nil: no when, or one that did not compile
 	broken bool     // the transition has an error: the checks skip it
+	// indexed tells that its to names a known stage, so that it is in
+	// Pack.Transitions and the engine's indexes.
+	indexed bool
 }
 
 type alertInfo struct {
@@ -251,6 +257,7 @@ func compileTransitions(d *diags, p *Pack, c *compiled, docs []transitionDoc) {
 	for i := range docs {
 		ti, toOK := compileTransition(d, p, c, &docs[i], seen)
 		c.transErrors = c.transErrors || ti.broken
+		ti.indexed = toOK
 		c.trans = append(c.trans, ti)
 		if !toOK {
 			continue

@@ -135,7 +135,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 				line = top.Line
 			}
 			if !reported[line] && !strings.Contains(msg, badTag) {
-				d.errorf(line, firstCol(d.src, line), "%s", plainYAML(msg))
+				d.errorf(line, d.firstCol(line), "%s", plainYAML(msg))
 			}
 		}
 		if te == nil {
@@ -242,7 +242,7 @@ func syntaxError(d *diags, err error) {
 	if line == 0 {
 		line = 1
 	}
-	d.errorf(line, firstCol(d.src, line), "YAML syntax: %s", msg)
+	d.errorf(line, d.firstCol(line), "YAML syntax: %s", msg)
 }
 
 // splitYAMLError splits yaml.v3's "yaml: line 12: msg" into 12 and msg.
@@ -260,8 +260,8 @@ func splitYAMLError(m string) (int, string) {
 
 // firstCol is the column of the first non-blank character of line (1 when
 // the line is blank or out of range).
-func firstCol(src []byte, line int) int {
-	l := srcLine(src, line)
+func (d *diags) firstCol(line int) int {
+	l := d.srcLine(line)
 	n := len(l) - len(bytes.TrimLeft(l, " \t"))
 	if n == len(l) {
 		return 1
@@ -269,19 +269,26 @@ func firstCol(src []byte, line int) int {
 	return utf8.RuneCount(l[:n]) + 1
 }
 
-// srcLine returns line (1-based) of src, without its newline.
-func srcLine(src []byte, line int) []byte {
-	for i := 1; i < line; i++ {
-		j := bytes.IndexByte(src, '\n')
-		if j < 0 {
-			return nil
+// srcLine returns line (1-based) of the pack's text, without its newline.
+// The first call indexes where each line starts, so that placing every
+// diagnostic of a large pack costs no more than reading it once.
+func (d *diags) srcLine(line int) []byte {
+	if d.lineStarts == nil {
+		d.lineStarts = []int{0}
+		for i, c := range d.src {
+			if c == '\n' {
+				d.lineStarts = append(d.lineStarts, i+1)
+			}
 		}
-		src = src[j+1:]
 	}
-	if j := bytes.IndexByte(src, '\n'); j >= 0 {
-		src = src[:j]
+	if line < 1 || line > len(d.lineStarts) {
+		return nil
 	}
-	return bytes.TrimSuffix(src, []byte("\r"))
+	l := d.src[d.lineStarts[line-1]:]
+	if j := bytes.IndexByte(l, '\n'); j >= 0 {
+		l = l[:j]
+	}
+	return bytes.TrimSuffix(l, []byte("\r"))
 }
 
 func unalias(n *yaml.Node) *yaml.Node {
@@ -485,15 +492,22 @@ func didYouMean(s string, options []string) string {
 			}
 		}
 	}
+	limit := 2
+	if len(s) <= 4 {
+		limit = 1
+	}
+	// Names whose lengths differ by more than the limit are further apart
+	// than it: skip them without working out the distance (a large pack
+	// has many names, and many mentions of them).
+	n := utf8.RuneCountInString(s)
 	for _, o := range options {
+		if m := utf8.RuneCountInString(o); m > n+limit || m < n-limit {
+			continue
+		}
 		dist := editDistance(strings.ToLower(s), strings.ToLower(o))
 		if best == "" || dist < bestD {
 			best, bestD = o, dist
 		}
-	}
-	limit := 2
-	if len(s) <= 4 {
-		limit = 1
 	}
 	if best == "" || bestD > limit || best == s {
 		return ""
