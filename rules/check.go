@@ -23,6 +23,9 @@ func check(d *diags, p *Pack, c *compiled) {
 	used := c.checkLiterals(d, p, exprs)
 	c.checkTouchpoints(d, p, used)
 	live := c.checkTransitions(d, p)
+	if d.stopped() {
+		return
+	}
 	c.checkStages(d, p, live)
 	c.checkAlerts(d, p, live)
 	c.checkHealth(d, p)
@@ -93,6 +96,9 @@ func (c *compiled) checkLiterals(d *diags, p *Pack, exprs []ruleExpr) map[string
 	touchpoints := append(slices.Clone(p.Categories), TimerCategory)
 	bands := []string{Green.String(), Yellow.String(), Red.String()}
 	for _, e := range exprs {
+		if d.stopped() {
+			break
+		}
 		before := d.errorCount()
 		lit := func(name string, s *ast.StringNode) {
 			line, col := d.nodeAt(e.src, s)
@@ -320,6 +326,9 @@ func (c *compiled) checkTransitions(d *diags, p *Pack) liveSet {
 	blocker := map[key]*transInfo{}
 	timerBlockers := make([][]*transInfo, p.NumStages())
 	for i := range c.trans {
+		if d.stopped() {
+			break
+		}
 		ti := &c.trans[i]
 		t := ti.t
 		if !ti.indexed {
@@ -617,6 +626,9 @@ func finalLooking(s string) bool {
 func (c *compiled) checkAlerts(d *diags, p *Pack, live liveSet) {
 	out := c.stageEdges(p, live)
 	for i := range c.alerts {
+		if d.stopped() {
+			break
+		}
 		ai := &c.alerts[i]
 		a := ai.a
 		if ai.broken {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -78,6 +79,10 @@ type diags struct {
 	// visiting holds the YAML nodes the shape check is inside (a cycle
 	// guard for aliases).
 	visiting map[*yaml.Node]bool
+	// ctx bounds the time Parse takes (nil: unbounded); see stopped.
+	ctx    context.Context
+	polls  int
+	halted bool
 }
 
 func (d *diags) errorf(line, col int, format string, args ...any) {

@@ -83,6 +83,9 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		syntaxError(d, err)
 		return false
 	}
+	if !d.checkAliases(&root) || d.stopped() {
+		return false
+	}
 	top := &root
 	if top.Kind == yaml.DocumentNode {
 		if len(top.Content) == 0 {
@@ -117,6 +120,9 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		}
 	}
 	d.shape(top, packDocType, "")
+	if d.stopped() {
+		return false
+	}
 	if err := top.Decode(doc); err != nil {
 		// The shape check has reported these in plain words already;
 		// keep only what it missed, on lines it said nothing about.
@@ -340,7 +346,7 @@ func yamlKeys(t reflect.Type) ([]string, map[string]reflect.Type) {
 // messages (its key, or "" for the top).
 func (d *diags) shape(n *yaml.Node, t reflect.Type, label string) {
 	n = unalias(n)
-	if n == nil || isNull(n) {
+	if n == nil || isNull(n) || d.stopped() {
 		return // an empty value: each section says what it requires
 	}
 	if !d.enter(n) {
