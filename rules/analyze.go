@@ -75,6 +75,10 @@ func (s strDom) indexed() strDom {
 	return s
 }
 
+// large tells whether s is a set too big to walk once per rule; only
+// indexed sets are (see indexed), whose values are distinct.
+func (s strDom) large() bool { return s.index != nil }
+
 func (s strDom) empty() bool { return !s.any && len(s.vals) == 0 }
 
 func (s strDom) has(v string) bool {
@@ -518,7 +522,11 @@ func (s *scope) binary(n *ast.BinaryNode) truth {
 		}
 		eq := truth{t: true, f: true}
 		if !a.any && !b.any {
-			eq.t = slices.ContainsFunc(a.vals, b.has)
+			small, other := a, b
+			if len(b.vals) < len(a.vals) {
+				small, other = b, a
+			}
+			eq.t = slices.ContainsFunc(small.vals, other.has)
 			eq.f = !(len(a.vals) == 1 && len(b.vals) == 1 && a.vals[0] == b.vals[0])
 		}
 		switch n.Operator {
@@ -590,6 +598,16 @@ func (s *scope) in(n *ast.BinaryNode) truth {
 		}
 		if x.any {
 			return truth{len(list) > 0, true}
+		}
+		if x.large() {
+			// Walk the list, not the domain (see assumeIn).
+			var in []string
+			for _, v := range list {
+				if x.has(v) && !slices.Contains(in, v) {
+					in = append(in, v)
+				}
+			}
+			return truth{t: len(in) > 0, f: len(x.vals) > len(in)}
 		}
 		return truth{
 			t: slices.ContainsFunc(x.vals, func(v string) bool { return slices.Contains(list, v) }),
@@ -726,7 +744,10 @@ func (s *scope) assumeCompare(n *ast.BinaryNode, want bool) {
 				s.strs[i] = strDom{}
 			}
 		case "!=":
-			if !s.strs[i].any {
+			// A large domain (the event names of a big pack) stays as it
+			// is: still sound, and narrowing it would copy it for every
+			// rule that says event != "...".
+			if !s.strs[i].any && !s.strs[i].large() && s.strs[i].has(lit.Value) {
 				s.strs[i] = s.strs[i].keep(func(v string) bool { return v != lit.Value })
 			}
 		}
@@ -758,9 +779,19 @@ func (s *scope) assumeIn(n *ast.BinaryNode, want bool) {
 	switch {
 	case want && d.any:
 		s.strs[i] = strSet(list...)
+	case want && d.large():
+		// Walk the list, not the domain: the cost of the rule, not of
+		// the pack.
+		var in []string
+		for _, v := range list {
+			if d.has(v) && !slices.Contains(in, v) {
+				in = append(in, v)
+			}
+		}
+		s.strs[i] = strSet(in...)
 	case want:
 		s.strs[i] = d.keep(func(v string) bool { return slices.Contains(list, v) })
-	case !d.any:
+	case !d.any && !d.large(): // a large one stays (see assume, !=)
 		s.strs[i] = d.keep(func(v string) bool { return !slices.Contains(list, v) })
 	}
 }

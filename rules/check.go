@@ -230,6 +230,27 @@ func (c *compiled) eventNames(p *Pack, cat Category) strDom {
 	return dom
 }
 
+// eventNamesIn is what the event variable can be for an event of any of
+// cats, kept per list of categories.
+func (c *compiled) eventNamesIn(p *Pack, cats []Category) strDom {
+	if len(cats) == 1 {
+		return c.eventNames(p, cats[0])
+	}
+	key := fmt.Sprint(cats)
+	if dom, ok := c.eventUnions[key]; ok {
+		return dom
+	}
+	var dom strDom
+	for _, cat := range cats {
+		dom = unionStr(dom, c.eventNames(p, cat))
+	}
+	if c.eventUnions == nil {
+		c.eventUnions = map[string]strDom{}
+	}
+	c.eventUnions[key] = dom
+	return dom
+}
+
 func (c *compiled) eventNamesOf(p *Pack, cat Category) strDom {
 	var names []string
 	for name, ec := range p.byEvent {
@@ -423,11 +444,17 @@ func (c *compiled) checkTransitions(d *diags, p *Pack) liveSet {
 			sc.dead = true
 			for _, st := range ti.from {
 				if t.Timer != nil {
-					sc = joinScope(sc, c.transScope(p, st, CatNone, withEvent))
+					sc = joinScope(sc, c.transScope(p, st, CatNone, false))
 				}
 				for _, cat := range t.On {
-					sc = joinScope(sc, c.transScope(p, st, cat, withEvent))
+					sc = joinScope(sc, c.transScope(p, st, cat, false))
 				}
+			}
+			// What event can be, joined over the categories once per list
+			// of categories, not once per transition.
+			if withEvent && t.Timer == nil && !sc.dead {
+				sc.strs[EventName] = c.eventNamesIn(p, t.On)
+				sc.dead = sc.strs[EventName].empty()
 			}
 			if w := sc.boolOf(ti.when); w.t && !w.f {
 				d.warnf(ti.doc.When.Line, ti.doc.When.Col, "transition %s: its when is always true here (%s), so it adds nothing", t.Name, c.context(p, ti))

@@ -79,6 +79,9 @@ type compiled struct {
 	// eventDoms caches, per category, what the event variable can be
 	// (check.go, eventNames).
 	eventDoms map[Category]strDom
+	// eventUnions caches the same per list of categories (a transition
+	// on several).
+	eventUnions map[string]strDom
 }
 
 type transInfo struct {

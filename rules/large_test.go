@@ -39,7 +39,11 @@ transitions:
 	alerts.WriteString("alerts:\n")
 	for i := 0; b.Len()+events.Len()+trans.Len()+alerts.Len() < size; i++ {
 		fmt.Fprintf(&events, "      - Feature %d Used\n", i)
-		fmt.Fprintf(&trans, "  - name: upgrade-%d\n    from: [customer]\n    to: vip\n    on: [purchase, engagement]\n    when: revenue >= %d && engagement_30d > %d\n", i, 1000+i, i%30)
+		when := fmt.Sprintf("revenue >= %d && engagement_30d > %d", 1000+i, i%30)
+		if i%2 == 1 { // names an event: the check works out what event can be
+			when = fmt.Sprintf("event == \"Feature %d Used\" || revenue >= %d", i, 1000+i)
+		}
+		fmt.Fprintf(&trans, "  - name: upgrade-%d\n    from: [customer]\n    to: vip\n    on: [purchase, engagement]\n    when: %s\n", i, when)
 		fmt.Fprintf(&alerts, "  - name: tickets-%d\n    severity: warning\n    stages: [customer, vip]\n    when: open_tickets >= %d && days_since_seen < %d\n    resolve: open_tickets == 0\n    reasons: [\"{open_tickets} tickets open (limit %d)\"]\n", i, 3+i%50, 10+i, 3+i%50)
 	}
 	b.WriteString(events.String())
