@@ -7,7 +7,6 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -202,18 +201,15 @@ func (d *diags) enter(n *yaml.Node) bool {
 	return true
 }
 
-// scalarKey checks that the key at n.Content[*i] is a single value; if
-// not, it reports it and removes the pair (moving *i back to match).
-func (d *diags) scalarKey(n *yaml.Node, i *int) bool {
-	if k := unalias(n.Content[*i]); k.Kind == yaml.ScalarNode {
-		n.Content[*i] = k // an alias used as a key: its value is the key
-		return true
+// scalarKey returns key k as a single value (an alias used as a key: the
+// value it stands for), or reports it and returns nil: the caller drops
+// the pair.
+func (d *diags) scalarKey(k *yaml.Node) *yaml.Node {
+	if u := unalias(k); u.Kind == yaml.ScalarNode {
+		return u
 	}
-	k := n.Content[*i]
 	d.errorf(k.Line, k.Column, "a key must be a single word or value, found %s", kindName(unalias(k)))
-	n.Content = slices.Delete(n.Content, *i, *i+2)
-	*i -= 2
-	return false
+	return nil
 }
 
 // mergeTargets returns the mappings a YAML merge key (<<) merges in. It
@@ -394,30 +390,34 @@ func (d *diags) shape(n *yaml.Node, t reflect.Type, label string) {
 			return
 		}
 		seen := map[string]int{}
+		// The pairs that stay, written over n.Content as it is read: a
+		// mapping with many bad keys costs its length, not its square.
+		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if !d.scalarKey(n, &i) {
+			k, v := d.scalarKey(n.Content[i]), n.Content[i+1]
+			if k == nil {
 				continue
 			}
 			if k.Value == "<<" && k.Tag == "!!merge" {
 				targets, repaired := d.mergeTargets(v)
 				if repaired != nil {
-					n.Content[i+1] = repaired
+					v = repaired
 				}
 				for _, m := range targets {
 					d.shape(m, t, label)
 				}
+				kept = append(kept, k, v)
 				continue
 			}
 			if prev, dup := seen[k.Value]; dup {
 				d.errorf(k.Line, k.Column, "%q is set twice in %s (first at line %d)", k.Value, strings.TrimSuffix(prefix, ": "), prev)
-				n.Content = slices.Delete(n.Content, i, i+2)
-				i -= 2
 				continue
 			}
 			seen[k.Value] = k.Line
 			d.shape(v, t.Elem(), k.Value)
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case t.Kind() == reflect.Struct:
 		what := sectionNames[t]
 		if n.Kind != yaml.MappingNode {
@@ -430,16 +430,20 @@ func (d *diags) shape(n *yaml.Node, t reflect.Type, label string) {
 
 func (d *diags) shapeStruct(n *yaml.Node, t reflect.Type, what string, seen map[string]int) {
 	names, types := yamlKeys(t)
+	// The pairs that stay (see shape).
+	kept := n.Content[:0]
+	defer func() { n.Content = kept }()
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !d.scalarKey(n, &i) {
+		k, v := d.scalarKey(n.Content[i]), n.Content[i+1]
+		if k == nil {
 			continue
 		}
 		if k.Value == "<<" && k.Tag == "!!merge" { // check what it merges in
 			targets, repaired := d.mergeTargets(v)
 			if repaired != nil {
-				n.Content[i+1] = repaired
+				v = repaired
 			}
+			kept = append(kept, k, v)
 			for _, m := range targets {
 				// Keys written beside << override merged ones: no
 				// duplicate between the two.
@@ -452,11 +456,10 @@ func (d *diags) shapeStruct(n *yaml.Node, t reflect.Type, what string, seen map[
 		}
 		if prev, dup := seen[k.Value]; dup {
 			d.errorf(k.Line, k.Column, "key %q is set twice in %s (first at line %d)", k.Value, what, prev)
-			n.Content = slices.Delete(n.Content, i, i+2)
-			i -= 2
 			continue
 		}
 		seen[k.Value] = k.Line
+		kept = append(kept, k, v)
 		ft, ok := types[k.Value]
 		if !ok {
 			d.errorf(k.Line, k.Column, "unknown key %q in %s (expected one of %s)%s", k.Value, what, strings.Join(names, ", "), didYouMean(k.Value, names))
