@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -95,7 +96,7 @@ type parsed struct {
 // (rules.ParseContext stops at its next rule or YAML node when its context
 // ends); its result, sent to a buffered channel, is dropped.
 func (w *Watcher) Reload(ctx context.Context, forced bool) bool {
-	data, err := os.ReadFile(w.Path)
+	data, err := readAtMost(w.Path, rules.MaxPackSize)
 	if err != nil {
 		w.Log.Error().Err(err).Str("file", w.Path).Msg("rule pack reload rejected: cannot read the file; the current pack keeps running")
 		w.Metrics.RulesReloads.WithLabelValues("rejected").Inc()
@@ -158,4 +159,23 @@ func (w *Watcher) Reload(ctx context.Context, forced bool) bool {
 	w.Metrics.SetPack(r.pack)
 	w.Log.Info().Str("file", w.Path).Str("rules_version", r.pack.Version).Msg("rule pack reloaded; it takes effect from the next batch")
 	return true
+}
+
+// readAtMost reads the file at path, or fails without reading more than
+// limit bytes of it: a pack past rules.MaxPackSize is refused before it
+// fills the memory.
+func readAtMost(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("the file is larger than %d MiB (%d bytes), the limit for a rule pack", limit>>20, limit)
+	}
+	return data, nil
 }

@@ -314,3 +314,27 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A file over rules.MaxPackSize is rejected without being read whole,
+// with the limit in the log.
+func TestPackOverTheSizeLimitIsRejected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pack.yaml")
+	if err := os.WriteFile(path, withVersion("v1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	w, a, m := newWatcher(t, path, &logs)
+	big := append(withVersion("v2"), bytes.Repeat([]byte("# padding\n"), rules.MaxPackSize/10)...)
+	if err := os.WriteFile(path, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if w.Reload(context.Background(), true) || len(a.versions()) != 0 {
+		t.Fatal("a pack over the size limit was applied")
+	}
+	if n := testutil.ToFloat64(m.RulesReloads.WithLabelValues("rejected")); n != 1 {
+		t.Fatalf("rejected reloads = %v, want 1", n)
+	}
+	if !strings.Contains(logs.String(), "larger than 4 MiB (4194304 bytes), the limit for a rule pack") {
+		t.Fatalf("rejection does not name the limit; logs: %s", logs.String())
+	}
+}
