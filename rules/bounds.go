@@ -21,7 +21,7 @@ import (
 //     commands and the hot reload give it DefaultTimeout.
 //
 // Within the first two bounds Parse costs time in proportion to the size
-// (BenchmarkParseLarge: about a second for a 4 MiB pack).
+// (BenchmarkParseLarge: about 2 seconds for a 4 MiB pack).
 
 // MaxPackSize is the largest rule pack Parse reads: 4 MiB, a hundred times
 // the default pack's size and more than ten thousand rules.
