@@ -191,8 +191,9 @@ func Read(path string, environ []string) (Config, error) {
 			// (see yamlerr.go): the node tree says which key is where.
 			var root yaml.Node
 			if yaml.Unmarshal(data, &root) == nil {
+				used := map[*yaml.Node]bool{}
 				for i, m := range msgs {
-					msgs[i] = plainDecodeError(&root, m)
+					msgs[i] = plainDecodeError(&root, m, used)
 				}
 			}
 			msg = strings.Join(msgs, "; ")

@@ -383,6 +383,8 @@ func TestErrorsDoNotEchoSecrets(t *testing.T) {
 			wantErr: []string{"line 1", "sasl.password: expected a single value, found a section of key: value pairs"}},
 		{name: "a password in a list under password", yaml: "sasl: {mechanism: PLAIN, username: u, password: [" + secret + "]}\n",
 			wantErr: []string{"line 1", "sasl.password: expected a single value, found a list"}},
+		{name: "two mistakes on one line, each with its key", yaml: "sasl: {mechanism: PLAIN, username: [u], password: [" + secret + "]}\n",
+			wantErr: []string{"line 1: sasl.username: expected a single value, found a list; line 1: sasl.password: expected a single value, found a list"}},
 		{name: "a password where a number belongs", yaml: "create_topics:\n  partitions: " + secret + "\n",
 			wantErr: []string{"line 2", "create_topics.partitions: expected a whole number, found text"}},
 		{name: "a password where a list belongs", yaml: "group: g\nbrokers: " + secret + "\n",

@@ -80,15 +80,17 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 // plainDecodeError rewords one of yaml.v3's decoding messages ("line N:
 // ...") for the config at root: the key it is about, and for a value of
 // the wrong type what the key expects and what kind of value it found,
-// never the value.
-func plainDecodeError(root *yaml.Node, msg string) string {
+// never the value. yaml.v3 reports in file order; used holds the keys
+// named by earlier messages, so that two mistakes on one line (in a
+// {flow: mapping}) each get their own key.
+func plainDecodeError(root *yaml.Node, msg string, used map[*yaml.Node]bool) string {
 	m := reTypeError.FindStringSubmatch(msg)
 	if m == nil {
 		// A message of the config's own (a bad duration): it says what is
 		// wrong already; add the key written on that line.
 		if lm := reLine.FindStringSubmatch(msg); lm != nil && strings.Contains(msg, "duration") {
 			line, _ := strconv.Atoi(lm[1])
-			if s := slotAt(root, line, func(s slot) bool { return s.typ == reflect.TypeOf(Duration(0)) }); s != nil {
+			if s := slotAt(root, line, used, func(s slot) bool { return s.typ == reflect.TypeOf(Duration(0)) }); s != nil {
 				return "line " + lm[1] + ": " + s.key + ": " + strings.TrimPrefix(msg, lm[0])
 			}
 		}
@@ -96,7 +98,7 @@ func plainDecodeError(root *yaml.Node, msg string) string {
 	}
 	line, _ := strconv.Atoi(m[1])
 	tag, into := m[2], m[3]
-	s := slotAt(root, line, func(s slot) bool { return s.typ.String() == into && tagOf(s.node) == tag })
+	s := slotAt(root, line, used, func(s slot) bool { return s.typ.String() == into && tagOf(s.node) == tag })
 	key := "a key"
 	want := expected(into, nil)
 	if s != nil {
@@ -106,10 +108,12 @@ func plainDecodeError(root *yaml.Node, msg string) string {
 	return "line " + m[1] + ": " + key + ": expected " + want + ", found " + found(tag)
 }
 
-// slotAt returns the first key written on line that ok accepts.
-func slotAt(root *yaml.Node, line int, ok func(slot) bool) *slot {
+// slotAt returns the first key written on line, not yet used, that ok
+// accepts, and marks it used.
+func slotAt(root *yaml.Node, line int, used map[*yaml.Node]bool, ok func(slot) bool) *slot {
 	for _, s := range slots(root) {
-		if s.node.Line == line && ok(s) {
+		if s.node.Line == line && !used[s.node] && ok(s) {
+			used[s.node] = true
 			return &s
 		}
 	}
