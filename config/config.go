@@ -190,10 +190,21 @@ func Read(path string, environ []string) (Config, error) {
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			msgs := []string{msg}
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
-				msg = strings.Join(te.Errors, "; ")
+				msgs = te.Errors
 			}
+			// Reword each message with its key, and without the value
+			// (see yamlerr.go): the node tree says which key is where.
+			var root yaml.Node
+			if yaml.Unmarshal(data, &root) == nil {
+				used := map[*yaml.Node]bool{}
+				for i, m := range msgs {
+					msgs[i] = plainDecodeError(&root, m, used)
+				}
+			}
+			msg = strings.Join(msgs, "; ")
 			msg = unknownField.ReplaceAllString(msg, "unknown key $1 (see README.md, Configuration, for the keys)")
 			return cfg, fmt.Errorf("config %s: %s", path, msg)
 		}
@@ -245,7 +256,8 @@ func ApplyEnv(cfg *Config, environ []string) error {
 			return nil
 		}
 		if err := setField(f, v); err != nil {
-			return fmt.Errorf("%s=%q: %w", name, v, err)
+			// Not the value: it may be a secret set in the wrong variable.
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		return nil
 	})
@@ -362,7 +374,8 @@ func (c *Config) Validate() error {
 	switch strings.ToUpper(c.SASL.Mechanism) {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 	default:
-		bad("sasl.mechanism: %q (expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or empty for none)", c.SASL.Mechanism)
+		// Not the value: a password on the wrong line lands here.
+		bad("sasl.mechanism: unknown mechanism (expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or empty for none)")
 	}
 	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
 		bad("sasl.username: needed with sasl.mechanism %s", c.SASL.Mechanism)

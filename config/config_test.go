@@ -123,8 +123,8 @@ customer_field: account_user
 		},
 		{name: "unknown key", yaml: "brokers: [a:9092]\ngroup: g\nbrokerz: [b:9092]\n", wantErr: []string{"line 3", "brokerz"}},
 		{name: "unknown nested key", yaml: "engine:\n  idle_timeout: 1m\n  idle_timout: 2m\n", wantErr: []string{"line 3", "idle_timout"}},
-		{name: "wrong type", yaml: "create_topics:\n  partitions: many\n", wantErr: []string{"line 2", "many"}},
-		{name: "bad duration in the file", yaml: "engine:\n  idle_timeout: soon\n", wantErr: []string{"line 2", "soon"}},
+		{name: "wrong type", yaml: "create_topics:\n  partitions: many\n", wantErr: []string{"line 2", "create_topics.partitions: expected a whole number, found text"}},
+		{name: "bad duration in the file", yaml: "engine:\n  idle_timeout: soon\n", wantErr: []string{"line 2", "engine.idle_timeout: expected a duration such as 30s"}},
 		{name: "not YAML", yaml: "brokers: [a:9092\n", wantErr: []string{"lifeline.yaml"}},
 		{name: "unknown LIFELINE_ variable", env: []string{"LIFELINE_BROKER=a:9092"}, wantErr: []string{"LIFELINE_BROKER ", "matches no config key"}},
 		{name: "struct is not a key", env: []string{"LIFELINE_ENGINE=x"}, wantErr: []string{"LIFELINE_ENGINE "}},
@@ -366,5 +366,73 @@ func TestEngineOptions(t *testing.T) {
 	}
 	if o.CheckpointEvents != 123 || o.CheckpointInterval != time.Second || o.CacheStates != cfg.Engine.CacheStates || o.BlockCacheBytes != 256<<20 {
 		t.Errorf("engine options %+v do not carry the config's %+v", o, cfg.Engine)
+	}
+}
+
+// A secret typed in the wrong place is not repeated in the error, which
+// is logged and shown: the error names the key (and the line, in the
+// file) and what it expects instead. yaml.v3 alone would say "cannot
+// unmarshal !!str `Hunter2...` into int32".
+func TestErrorsDoNotEchoSecrets(t *testing.T) {
+	const secret = "Hunter2Secret"
+	tests := []struct {
+		name    string
+		yaml    string
+		env     []string
+		wantErr []string
+	}{
+		{name: "a password nested under password", yaml: "sasl: {mechanism: PLAIN, username: u, password: {nested: " + secret + "}}\n",
+			wantErr: []string{"line 1", "sasl.password: expected a single value, found a section of key: value pairs"}},
+		{name: "a password in a list under password", yaml: "sasl: {mechanism: PLAIN, username: u, password: [" + secret + "]}\n",
+			wantErr: []string{"line 1", "sasl.password: expected a single value, found a list"}},
+		{name: "two mistakes on one line, each with its key", yaml: "sasl: {mechanism: PLAIN, username: [u], password: [" + secret + "]}\n",
+			wantErr: []string{"line 1: sasl.username: expected a single value, found a list; line 1: sasl.password: expected a single value, found a list"}},
+		{name: "a password where a number belongs", yaml: "create_topics:\n  partitions: " + secret + "\n",
+			wantErr: []string{"line 2", "create_topics.partitions: expected a whole number, found text"}},
+		{name: "a password where a list belongs", yaml: "group: g\nbrokers: " + secret + "\n",
+			wantErr: []string{"line 2", "brokers: expected a list such as [a, b], found text"}},
+		{name: "a password where true or false belongs", yaml: "tls:\n  enabled: " + secret + "\n",
+			wantErr: []string{"line 2", "tls.enabled: expected true or false, found text"}},
+		{name: "a password where a duration belongs", yaml: "engine:\n  idle_timeout: " + secret + "\n",
+			wantErr: []string{"line 2", "engine.idle_timeout: expected a duration"}},
+		{name: "a password where the sasl section belongs", yaml: "sasl: " + secret + "\n",
+			wantErr: []string{"line 1", "sasl: expected a section of key: value pairs, found text"}},
+		{name: "a password as the mechanism", yaml: "sasl: {mechanism: " + secret + ", username: u}\n",
+			wantErr: []string{"sasl.mechanism: unknown mechanism"}},
+		{name: "a password in a number's variable", env: []string{"LIFELINE_ENGINE_CACHE_STATES=" + secret},
+			wantErr: []string{"LIFELINE_ENGINE_CACHE_STATES", "whole number"}},
+		{name: "a password in a duration's variable", env: []string{"LIFELINE_ENGINE_IDLE_TIMEOUT=" + secret},
+			wantErr: []string{"LIFELINE_ENGINE_IDLE_TIMEOUT", "expected a duration"}},
+		{name: "a password in a flag's variable", env: []string{"LIFELINE_TLS_ENABLED=" + secret},
+			wantErr: []string{"LIFELINE_TLS_ENABLED", "true or false"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = writeConfig(t, tt.yaml)
+			}
+			_, err := load(path, tt.env)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+			// Not even a part of the secret: yaml.v3 shows its first 7
+			// characters. (The file's path, named after the test, does
+			// not count.)
+			msg := err.Error()
+			if path != "" {
+				msg = strings.ReplaceAll(msg, path, "lifeline.yaml")
+			}
+			for i := 0; i+4 <= len(secret); i++ {
+				if strings.Contains(msg, secret[i:i+4]) {
+					t.Fatalf("error %q shows %q of the secret", err, secret[i:i+4])
+				}
+			}
+		})
 	}
 }

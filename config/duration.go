@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -34,14 +36,26 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 func (d Duration) String() string { return model.Duration(d).String() }
 
 // UnmarshalText implements encoding.TextUnmarshaler, for YAML, the
-// environment and flags.
+// environment and flags. Its error quotes the text (with the spelling to
+// use instead) only when the text is written with what durations are
+// written with, digits and units: anything else may be a secret set in
+// the wrong place, and is not repeated.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := ParseDuration(string(b))
 	if err != nil {
+		if !durationLike(string(b)) {
+			return errors.New("expected a duration such as 30s, 10m or 2d (units y, w, d, h, m, s, ms, largest first)")
+		}
 		return err
 	}
 	*d = v
 	return nil
+}
+
+// durationLike tells whether s is short and made only of the characters
+// durations are written with.
+func durationLike(s string) bool {
+	return len(s) <= 24 && strings.Trim(s, "0123456789.-+ ywdhms") == ""
 }
 
 // UnmarshalYAML reads a duration from the config file, naming the line of

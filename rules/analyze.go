@@ -49,31 +49,81 @@ func hull(a, b span) span {
 	return span{lo: math.Min(a.lo, b.lo), hi: math.Max(a.hi, b.hi), nan: a.nan || b.nan}
 }
 
-// strDom is the set of possible values of a string: any, or vals.
+// strDom is the set of possible values of a string: any, or vals. A large
+// set that is looked up often (the event names of a category) carries an
+// index of its values.
 type strDom struct {
-	any  bool
-	vals []string
+	any   bool
+	vals  []string
+	index map[string]bool
 }
 
 var anyStr = strDom{any: true}
 
 func strSet(vals ...string) strDom { return strDom{vals: vals} }
 
+// indexed returns s with an index of its values when it is large enough
+// for one to pay.
+func (s strDom) indexed() strDom {
+	if s.any || len(s.vals) < 16 || s.index != nil {
+		return s
+	}
+	s.index = make(map[string]bool, len(s.vals))
+	for _, v := range s.vals {
+		s.index[v] = true
+	}
+	return s
+}
+
+// large tells whether s is a set too big to walk once per rule; only
+// indexed sets are (see indexed), whose values are distinct.
+func (s strDom) large() bool { return s.index != nil }
+
 func (s strDom) empty() bool { return !s.any && len(s.vals) == 0 }
 
-func (s strDom) has(v string) bool { return s.any || slices.Contains(s.vals, v) }
+func (s strDom) has(v string) bool {
+	if s.index != nil {
+		return s.index[v]
+	}
+	return s.any || slices.Contains(s.vals, v)
+}
+
+// sameSet tells whether a and b are the same set by construction (one
+// cached domain joined with itself, as a transition from several stages
+// on one category does).
+func sameSet(a, b strDom) bool {
+	return len(a.vals) == len(b.vals) && (len(a.vals) == 0 || &a.vals[0] == &b.vals[0])
+}
 
 func unionStr(a, b strDom) strDom {
-	if a.any || b.any {
+	switch {
+	case a.any || b.any:
 		return anyStr
+	case sameSet(a, b) || len(b.vals) == 0:
+		return a
+	case len(a.vals) == 0:
+		return b
 	}
 	out := slices.Clone(a.vals)
+	if len(a.vals)*len(b.vals) <= 256 {
+		for _, v := range b.vals {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+		return strDom{vals: out}
+	}
+	in := make(map[string]bool, len(a.vals)+len(b.vals))
+	for _, v := range a.vals {
+		in[v] = true
+	}
 	for _, v := range b.vals {
-		if !slices.Contains(out, v) {
+		if !in[v] {
+			in[v] = true
 			out = append(out, v)
 		}
 	}
-	return strDom{vals: out}
+	return strDom{vals: out, index: in}
 }
 
 // keep returns the values of s for which f holds (s must not be any).
@@ -472,7 +522,11 @@ func (s *scope) binary(n *ast.BinaryNode) truth {
 		}
 		eq := truth{t: true, f: true}
 		if !a.any && !b.any {
-			eq.t = slices.ContainsFunc(a.vals, b.has)
+			small, other := a, b
+			if len(b.vals) < len(a.vals) {
+				small, other = b, a
+			}
+			eq.t = slices.ContainsFunc(small.vals, other.has)
 			eq.f = !(len(a.vals) == 1 && len(b.vals) == 1 && a.vals[0] == b.vals[0])
 		}
 		switch n.Operator {
@@ -544,6 +598,16 @@ func (s *scope) in(n *ast.BinaryNode) truth {
 		}
 		if x.any {
 			return truth{len(list) > 0, true}
+		}
+		if x.large() {
+			// Walk the list, not the domain (see assumeIn).
+			var in []string
+			for _, v := range list {
+				if x.has(v) && !slices.Contains(in, v) {
+					in = append(in, v)
+				}
+			}
+			return truth{t: len(in) > 0, f: len(x.vals) > len(in)}
 		}
 		return truth{
 			t: slices.ContainsFunc(x.vals, func(v string) bool { return slices.Contains(list, v) }),
@@ -680,7 +744,10 @@ func (s *scope) assumeCompare(n *ast.BinaryNode, want bool) {
 				s.strs[i] = strDom{}
 			}
 		case "!=":
-			if !s.strs[i].any {
+			// A large domain (the event names of a big pack) stays as it
+			// is: still sound, and narrowing it would copy it for every
+			// rule that says event != "...".
+			if !s.strs[i].any && !s.strs[i].large() && s.strs[i].has(lit.Value) {
 				s.strs[i] = s.strs[i].keep(func(v string) bool { return v != lit.Value })
 			}
 		}
@@ -712,9 +779,19 @@ func (s *scope) assumeIn(n *ast.BinaryNode, want bool) {
 	switch {
 	case want && d.any:
 		s.strs[i] = strSet(list...)
+	case want && d.large():
+		// Walk the list, not the domain: the cost of the rule, not of
+		// the pack.
+		var in []string
+		for _, v := range list {
+			if d.has(v) && !slices.Contains(in, v) {
+				in = append(in, v)
+			}
+		}
+		s.strs[i] = strSet(in...)
 	case want:
 		s.strs[i] = d.keep(func(v string) bool { return slices.Contains(list, v) })
-	case !d.any:
+	case !d.any && !d.large(): // a large one stays (see assume, !=)
 		s.strs[i] = d.keep(func(v string) bool { return !slices.Contains(list, v) })
 	}
 }

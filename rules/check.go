@@ -23,6 +23,9 @@ func check(d *diags, p *Pack, c *compiled) {
 	used := c.checkLiterals(d, p, exprs)
 	c.checkTouchpoints(d, p, used)
 	live := c.checkTransitions(d, p)
+	if d.stopped() {
+		return
+	}
 	c.checkStages(d, p, live)
 	c.checkAlerts(d, p, live)
 	c.checkHealth(d, p)
@@ -62,6 +65,17 @@ func (c *compiled) expressions() []ruleExpr {
 	return out
 }
 
+// readsVar tells whether expression n reads variable name.
+func readsVar(n ast.Node, name string) bool {
+	found := false
+	ast.Walk(&n, visitFunc(func(np *ast.Node) {
+		if id, ok := (*np).(*ast.IdentifierNode); ok && id.Value == name {
+			found = true
+		}
+	}))
+	return found
+}
+
 type visitFunc func(*ast.Node)
 
 func (f visitFunc) Visit(n *ast.Node) { f(n) }
@@ -82,6 +96,9 @@ func (c *compiled) checkLiterals(d *diags, p *Pack, exprs []ruleExpr) map[string
 	touchpoints := append(slices.Clone(p.Categories), TimerCategory)
 	bands := []string{Green.String(), Yellow.String(), Red.String()}
 	for _, e := range exprs {
+		if d.stopped() {
+			break
+		}
 		before := d.errorCount()
 		lit := func(name string, s *ast.StringNode) {
 			line, col := d.nodeAt(e.src, s)
@@ -197,17 +214,52 @@ func (c *compiled) allStages(p *Pack) strDom {
 	return strSet(append([]string{""}, p.Stages...)...)
 }
 
-// eventNames is what the event variable can be for an event of these
-// categories.
-func (c *compiled) eventNames(p *Pack, cats []Category) strDom {
+// eventNames is what the event variable can be for an event of category
+// cat. It is worked out once per category and kept: a pack with many
+// event names and many transitions would otherwise pay for every name
+// once per transition.
+func (c *compiled) eventNames(p *Pack, cat Category) strDom {
+	if dom, ok := c.eventDoms[cat]; ok {
+		return dom
+	}
+	if c.eventDoms == nil {
+		c.eventDoms = map[Category]strDom{}
+	}
+	dom := c.eventNamesOf(p, cat)
+	c.eventDoms[cat] = dom
+	return dom
+}
+
+// eventNamesIn is what the event variable can be for an event of any of
+// cats, kept per list of categories.
+func (c *compiled) eventNamesIn(p *Pack, cats []Category) strDom {
+	if len(cats) == 1 {
+		return c.eventNames(p, cats[0])
+	}
+	key := fmt.Sprint(cats)
+	if dom, ok := c.eventUnions[key]; ok {
+		return dom
+	}
+	var dom strDom
+	for _, cat := range cats {
+		dom = unionStr(dom, c.eventNames(p, cat))
+	}
+	if c.eventUnions == nil {
+		c.eventUnions = map[string]strDom{}
+	}
+	c.eventUnions[key] = dom
+	return dom
+}
+
+func (c *compiled) eventNamesOf(p *Pack, cat Category) strDom {
 	var names []string
-	for name, cat := range p.byEvent {
-		if slices.Contains(cats, cat) {
+	for name, ec := range p.byEvent {
+		if ec == cat {
 			names = append(names, name)
 		}
 	}
-	for call, cat := range p.byCall {
-		if !slices.Contains(cats, cat) {
+	for call, ec := range p.byCall {
+		if ec != cat {
 			continue
 		}
 		switch call {
@@ -218,12 +270,14 @@ func (c *compiled) eventNames(p *Pack, cats []Category) strDom {
 		}
 	}
 	slices.Sort(names)
-	return strSet(slices.Compact(names)...)
+	return strSet(slices.Compact(names)...).indexed()
 }
 
 // transScope is what holds when a transition's when runs for a customer
-// in stage st on an event of category cat (CatNone: a timer).
-func (c *compiled) transScope(p *Pack, st int, cat Category) scope {
+// in stage st on an event of category cat (CatNone: a timer). The event
+// name's domain is only worked out for a when that reads event (withEvent):
+// for the others it is left as any, which they never look at.
+func (c *compiled) transScope(p *Pack, st int, cat Category, withEvent bool) scope {
 	s := baseScope()
 	s.strs[Stage] = strSet(p.StageName(st))
 	if cat == CatNone {
@@ -232,7 +286,9 @@ func (c *compiled) transScope(p *Pack, st int, cat Category) scope {
 		s.num[EventValue] = point(0)
 	} else {
 		s.strs[Touchpoint] = strSet(p.Categories[cat])
-		s.strs[EventName] = c.eventNames(p, []Category{cat})
+		if withEvent {
+			s.strs[EventName] = c.eventNames(p, cat)
+		}
 	}
 	s.strs[BandName] = strSet("", Green.String(), Yellow.String(), Red.String())
 	return s.normalize()
@@ -291,11 +347,15 @@ func (c *compiled) checkTransitions(d *diags, p *Pack) liveSet {
 	blocker := map[key]*transInfo{}
 	timerBlockers := make([][]*transInfo, p.NumStages())
 	for i := range c.trans {
+		if d.stopped() {
+			break
+		}
 		ti := &c.trans[i]
 		t := ti.t
-		if !slices.Contains(p.Transitions, t) {
+		if !ti.indexed {
 			continue // its to is unknown: reported, and nothing to judge
 		}
+		withEvent := ti.when != nil && readsVar(ti.when, "event")
 		live[t] = make([]bool, p.NumStages())
 		var dead []deadWhy
 		pairs := 0
@@ -315,7 +375,7 @@ func (c *compiled) checkTransitions(d *diags, p *Pack) liveSet {
 				}
 				return truth{t: true}
 			}
-			sc := c.transScope(p, st, cat)
+			sc := c.transScope(p, st, cat, withEvent)
 			return sc.boolOf(ti.when)
 		}
 		if t.Timer != nil {
@@ -384,11 +444,17 @@ func (c *compiled) checkTransitions(d *diags, p *Pack) liveSet {
 			sc.dead = true
 			for _, st := range ti.from {
 				if t.Timer != nil {
-					sc = joinScope(sc, c.transScope(p, st, CatNone))
+					sc = joinScope(sc, c.transScope(p, st, CatNone, false))
 				}
 				for _, cat := range t.On {
-					sc = joinScope(sc, c.transScope(p, st, cat))
+					sc = joinScope(sc, c.transScope(p, st, cat, false))
 				}
+			}
+			// What event can be, joined over the categories once per list
+			// of categories, not once per transition.
+			if withEvent && t.Timer == nil && !sc.dead {
+				sc.strs[EventName] = c.eventNamesIn(p, t.On)
+				sc.dead = sc.strs[EventName].empty()
 			}
 			if w := sc.boolOf(ti.when); w.t && !w.f {
 				d.warnf(ti.doc.When.Line, ti.doc.When.Col, "transition %s: its when is always true here (%s), so it adds nothing", t.Name, c.context(p, ti))
@@ -515,21 +581,21 @@ func (c *compiled) checkStages(d *diags, p *Pack, live liveSet) {
 	if c.transErrors {
 		return // a transition has an error: reachability cannot be judged
 	}
+	// A search over the stage graph, each transition's from edges walked
+	// once: a pack with many stages and transitions costs their number,
+	// not its square.
+	out := c.stageEdges(p, live)
 	reach := func(useLive bool) []bool {
 		reached := make([]bool, p.NumStages())
 		reached[0] = true
-		for changed := true; changed; {
-			changed = false
-			for _, t := range p.Transitions {
-				if reached[t.toIdx] {
-					continue
-				}
-				for _, f := range t.From {
-					st := p.stageIdx[f]
-					if reached[st] && (!useLive || live.from(t, st)) {
-						reached[t.toIdx], changed = true, true
-						break
-					}
+		todo := []int{0}
+		for len(todo) > 0 {
+			st := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			for _, e := range out[st] {
+				if (!useLive || e.live) && !reached[e.to] {
+					reached[e.to] = true
+					todo = append(todo, e.to)
 				}
 			}
 		}
@@ -546,17 +612,30 @@ func (c *compiled) checkStages(d *diags, p *Pack, live liveSet) {
 			d.errorf(at.Line, at.Col, "stage %s is unreachable: %s", s, why)
 			continue
 		}
-		out := false
-		for _, t := range p.Transitions {
-			if live.from(t, i+1) {
-				out = true
-				break
-			}
-		}
-		if !out && !finalLooking(s) {
+		leaves := slices.ContainsFunc(out[i+1], func(e stageEdge) bool { return e.live })
+		if !leaves && !finalLooking(s) {
 			d.warnf(at.Line, at.Col, "stage %s has no way out: no transition leaves it, so a customer who enters it stays there for good (fine for a final stage; otherwise add a transition from %s)", s, s)
 		}
 	}
+}
+
+// stageEdge is a move a transition makes from one stage to stage to; live
+// when the transition can fire from there.
+type stageEdge struct {
+	to   int
+	live bool
+}
+
+// stageEdges returns, per stage index, the moves out of it.
+func (c *compiled) stageEdges(p *Pack, live liveSet) [][]stageEdge {
+	out := make([][]stageEdge, p.NumStages())
+	for _, t := range p.Transitions {
+		for _, f := range t.From {
+			st := p.stageIdx[f]
+			out[st] = append(out[st], stageEdge{to: t.toIdx, live: live.from(t, st)})
+		}
+	}
+	return out
 }
 
 // finalLooking tells whether a stage's name says customers end there.
@@ -572,7 +651,11 @@ func finalLooking(s string) bool {
 // checkAlerts reports alerts that can never fire and warns of alerts that
 // can never resolve, or resolve at once.
 func (c *compiled) checkAlerts(d *diags, p *Pack, live liveSet) {
+	out := c.stageEdges(p, live)
 	for i := range c.alerts {
+		if d.stopped() {
+			break
+		}
 		ai := &c.alerts[i]
 		a := ai.a
 		if ai.broken {
@@ -599,12 +682,9 @@ func (c *compiled) checkAlerts(d *diags, p *Pack, live liveSet) {
 		// Leaving the alert's stages resolves it: can a customer leave?
 		canLeave := false
 		if a.stages != nil {
-			for _, t := range p.Transitions {
-				for st := range a.stages {
-					if a.stages[st] && !a.stages[t.toIdx] && live.from(t, st) {
-						canLeave = true
-					}
-				}
+			for _, name := range a.Stages {
+				st := p.stageIdx[name]
+				canLeave = canLeave || slices.ContainsFunc(out[st], func(e stageEdge) bool { return e.live && !a.stages[e.to] })
 			}
 		}
 		if ai.resolve != nil {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,11 +26,24 @@ import (
 // then the pack is nil. Parse never panics and does no I/O: a runtime that
 // reloads a pack logs err (one "file:line:col: error: ..." line per
 // problem) and keeps the pack it has.
+//
+// Parse reads at most MaxPackSize bytes and expands at most MaxAliasNodes
+// YAML nodes through aliases (bounds.go); a pack past either is reported
+// as invalid at once.
 func Parse(file string, data []byte) (*Pack, []Diagnostic, error) {
-	d := &diags{file: file, src: data}
+	return ParseContext(context.Background(), file, data)
+}
+
+// ParseContext is Parse, stopped when ctx ends: it returns within moments
+// of that, with an *InvalidError whose last diagnostic says why
+// (context.Cause(ctx)). A caller that cannot wait for a pack, such as a
+// reload that must not hold up shutdown, uses it with a deadline
+// (DefaultTimeout) and its own cancellation.
+func ParseContext(ctx context.Context, file string, data []byte) (*Pack, []Diagnostic, error) {
+	d := &diags{file: file, src: data, ctx: ctx}
 	var doc packDoc
 	keys := map[string]pos{}
-	if !decodeDoc(d, data, &doc, keys) {
+	if !d.checkSize(data) || !decodeDoc(d, data, &doc, keys) {
 		list := d.sorted()
 		return nil, list, &InvalidError{Diags: Errors(list)}
 	}
@@ -62,6 +76,12 @@ type compiled struct {
 	// are reachable cannot be judged then, and is not reported.
 	transErrors bool
 	bandsPos    pos // health.bands, when written
+	// eventDoms caches, per category, what the event variable can be
+	// (check.go, eventNames).
+	eventDoms map[Category]strDom
+	// eventUnions caches the same per list of categories (a transition
+	// on several).
+	eventUnions map[string]strDom
 }
 
 type transInfo struct {
@@ -70,6 +90,9 @@ type transInfo struct {
 	from   []int    // stage indexes
 	when   ast.Node // nil: no when, or one that did not compile
 	broken bool     // the transition has an error: the checks skip it
+	// indexed tells that its to names a known stage, so that it is in
+	// Pack.Transitions and the engine's indexes.
+	indexed bool
 }
 
 type alertInfo struct {
@@ -112,14 +135,20 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 	// cannot be judged without it.
 	c.transErrors = d.errorCount() > 0
 
-	compileTouchpoints(d, p, c, doc)
-	compileStages(d, p, c, &doc.Stages)
-	compileTransitions(d, p, c, doc.Transitions)
-	compileHealth(d, p, c, &doc.Health)
-	compileAlerts(d, p, c, doc.Alerts)
-	compileKPIs(d, p, c, &doc.KPIs) // after transitions: its hints read them
-
-	check(d, p, c)
+	for _, section := range []func(){
+		func() { compileTouchpoints(d, p, c, doc) },
+		func() { compileStages(d, p, c, &doc.Stages) },
+		func() { compileTransitions(d, p, c, doc.Transitions) },
+		func() { compileHealth(d, p, c, &doc.Health) },
+		func() { compileAlerts(d, p, c, doc.Alerts) },
+		func() { compileKPIs(d, p, c, &doc.KPIs) }, // after transitions: its hints read them
+		func() { check(d, p, c) },
+	} {
+		if d.stopped() {
+			break
+		}
+		section()
+	}
 	return p
 }
 
@@ -249,8 +278,12 @@ func compileTransitions(d *diags, p *Pack, c *compiled, docs []transitionDoc) {
 	p.onTimer = make([][]*Transition, ns)
 	seen := map[string]int{}
 	for i := range docs {
+		if d.stopped() {
+			return
+		}
 		ti, toOK := compileTransition(d, p, c, &docs[i], seen)
 		c.transErrors = c.transErrors || ti.broken
+		ti.indexed = toOK
 		c.trans = append(c.trans, ti)
 		if !toOK {
 			continue
@@ -345,6 +378,9 @@ func compileTransition(d *diags, p *Pack, c *compiled, td *transitionDoc, seen m
 func compileAlerts(d *diags, p *Pack, c *compiled, docs []alertDoc) {
 	seen := map[string]int{}
 	for i := range docs {
+		if d.stopped() {
+			return
+		}
 		info := compileAlert(d, p, &docs[i], seen)
 		c.alerts = append(c.alerts, info)
 		p.Alerts = append(p.Alerts, info.a)

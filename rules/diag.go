@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -69,14 +70,23 @@ func (e *InvalidError) Error() string {
 type diags struct {
 	file string
 	src  []byte // the pack's text, to place positions inside values
-	list []Diagnostic
-	bad  map[pos]bool // values the shape check reported and emptied
+	// lineStarts indexes src: the offset where each line starts (see
+	// srcLine).
+	lineStarts []int
+	list       []Diagnostic
+	errors     int          // how many of list are errors
+	bad        map[pos]bool // values the shape check reported and emptied
 	// visiting holds the YAML nodes the shape check is inside (a cycle
 	// guard for aliases).
 	visiting map[*yaml.Node]bool
+	// ctx bounds the time Parse takes (nil: unbounded); see stopped.
+	ctx    context.Context
+	polls  int
+	halted bool
 }
 
 func (d *diags) errorf(line, col int, format string, args ...any) {
+	d.errors++
 	d.list = append(d.list, Diagnostic{File: d.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -98,14 +108,8 @@ func (d *diags) sorted() []Diagnostic {
 	return d.list
 }
 
-// errorCount is the number of errors reported so far: a section compares
-// it before and after its own checks to know whether it is broken.
-func (d *diags) errorCount() int {
-	n := 0
-	for _, x := range d.list {
-		if !x.Warning {
-			n++
-		}
-	}
-	return n
-}
+// errorCount is the number of errors reported so far (a value shared
+// through aliases may count more than once): a section compares it before
+// and after its own checks to know whether it is broken. It is counted as
+// errors come, since every rule of a large pack asks.
+func (d *diags) errorCount() int { return d.errors }

@@ -46,7 +46,7 @@ func (d *diags) at(t *text, line, col int) (int, int) {
 		// indicator, at that line's indentation.
 		// Columns inside the text count from the block's indentation,
 		// which its first line shows.
-		return t.Line + line - 1, firstCol(d.src, t.Line) + col - 1
+		return t.Line + line - 1, d.firstCol(t.Line) + col - 1
 	}
 	// Plain and quoted scalars start at the node's column, after the
 	// opening quote if any. YAML folds a scalar written over several lines
@@ -59,7 +59,7 @@ func (d *diags) at(t *text, line, col int) (int, int) {
 		return t.Line + line - 1, col
 	}
 	for {
-		rest := srcLine(d.src, l)
+		rest := d.srcLine(l)
 		seg := 0 // characters of the value on this line
 		if n := utf8.RuneCount(rest); n >= c {
 			seg = utf8.RuneCount(bytes.TrimRight(rest, " \t")) - (c - 1)
@@ -69,7 +69,7 @@ func (d *diags) at(t *text, line, col int) (int, int) {
 		}
 		col -= seg + 1 // the line break folds into one space
 		l++
-		c = firstCol(d.src, l)
+		c = d.firstCol(l)
 	}
 }
 

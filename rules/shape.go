@@ -7,7 +7,6 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,6 +82,9 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		syntaxError(d, err)
 		return false
 	}
+	if !d.checkAliases(&root) || d.stopped() {
+		return false
+	}
 	top := &root
 	if top.Kind == yaml.DocumentNode {
 		if len(top.Content) == 0 {
@@ -117,6 +119,9 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		}
 	}
 	d.shape(top, packDocType, "")
+	if d.stopped() {
+		return false
+	}
 	if err := top.Decode(doc); err != nil {
 		// The shape check has reported these in plain words already;
 		// keep only what it missed, on lines it said nothing about.
@@ -135,7 +140,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 				line = top.Line
 			}
 			if !reported[line] && !strings.Contains(msg, badTag) {
-				d.errorf(line, firstCol(d.src, line), "%s", plainYAML(msg))
+				d.errorf(line, d.firstCol(line), "%s", plainYAML(msg))
 			}
 		}
 		if te == nil {
@@ -196,18 +201,15 @@ func (d *diags) enter(n *yaml.Node) bool {
 	return true
 }
 
-// scalarKey checks that the key at n.Content[*i] is a single value; if
-// not, it reports it and removes the pair (moving *i back to match).
-func (d *diags) scalarKey(n *yaml.Node, i *int) bool {
-	if k := unalias(n.Content[*i]); k.Kind == yaml.ScalarNode {
-		n.Content[*i] = k // an alias used as a key: its value is the key
-		return true
+// scalarKey returns key k as a single value (an alias used as a key: the
+// value it stands for), or reports it and returns nil: the caller drops
+// the pair.
+func (d *diags) scalarKey(k *yaml.Node) *yaml.Node {
+	if u := unalias(k); u.Kind == yaml.ScalarNode {
+		return u
 	}
-	k := n.Content[*i]
 	d.errorf(k.Line, k.Column, "a key must be a single word or value, found %s", kindName(unalias(k)))
-	n.Content = slices.Delete(n.Content, *i, *i+2)
-	*i -= 2
-	return false
+	return nil
 }
 
 // mergeTargets returns the mappings a YAML merge key (<<) merges in. It
@@ -242,7 +244,7 @@ func syntaxError(d *diags, err error) {
 	if line == 0 {
 		line = 1
 	}
-	d.errorf(line, firstCol(d.src, line), "YAML syntax: %s", msg)
+	d.errorf(line, d.firstCol(line), "YAML syntax: %s", msg)
 }
 
 // splitYAMLError splits yaml.v3's "yaml: line 12: msg" into 12 and msg.
@@ -260,8 +262,8 @@ func splitYAMLError(m string) (int, string) {
 
 // firstCol is the column of the first non-blank character of line (1 when
 // the line is blank or out of range).
-func firstCol(src []byte, line int) int {
-	l := srcLine(src, line)
+func (d *diags) firstCol(line int) int {
+	l := d.srcLine(line)
 	n := len(l) - len(bytes.TrimLeft(l, " \t"))
 	if n == len(l) {
 		return 1
@@ -269,19 +271,26 @@ func firstCol(src []byte, line int) int {
 	return utf8.RuneCount(l[:n]) + 1
 }
 
-// srcLine returns line (1-based) of src, without its newline.
-func srcLine(src []byte, line int) []byte {
-	for i := 1; i < line; i++ {
-		j := bytes.IndexByte(src, '\n')
-		if j < 0 {
-			return nil
+// srcLine returns line (1-based) of the pack's text, without its newline.
+// The first call indexes where each line starts, so that placing every
+// diagnostic of a large pack costs no more than reading it once.
+func (d *diags) srcLine(line int) []byte {
+	if d.lineStarts == nil {
+		d.lineStarts = []int{0}
+		for i, c := range d.src {
+			if c == '\n' {
+				d.lineStarts = append(d.lineStarts, i+1)
+			}
 		}
-		src = src[j+1:]
 	}
-	if j := bytes.IndexByte(src, '\n'); j >= 0 {
-		src = src[:j]
+	if line < 1 || line > len(d.lineStarts) {
+		return nil
 	}
-	return bytes.TrimSuffix(src, []byte("\r"))
+	l := d.src[d.lineStarts[line-1]:]
+	if j := bytes.IndexByte(l, '\n'); j >= 0 {
+		l = l[:j]
+	}
+	return bytes.TrimSuffix(l, []byte("\r"))
 }
 
 func unalias(n *yaml.Node) *yaml.Node {
@@ -333,7 +342,7 @@ func yamlKeys(t reflect.Type) ([]string, map[string]reflect.Type) {
 // messages (its key, or "" for the top).
 func (d *diags) shape(n *yaml.Node, t reflect.Type, label string) {
 	n = unalias(n)
-	if n == nil || isNull(n) {
+	if n == nil || isNull(n) || d.stopped() {
 		return // an empty value: each section says what it requires
 	}
 	if !d.enter(n) {
@@ -381,30 +390,34 @@ func (d *diags) shape(n *yaml.Node, t reflect.Type, label string) {
 			return
 		}
 		seen := map[string]int{}
+		// The pairs that stay, written over n.Content as it is read: a
+		// mapping with many bad keys costs its length, not its square.
+		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if !d.scalarKey(n, &i) {
+			k, v := d.scalarKey(n.Content[i]), n.Content[i+1]
+			if k == nil {
 				continue
 			}
 			if k.Value == "<<" && k.Tag == "!!merge" {
 				targets, repaired := d.mergeTargets(v)
 				if repaired != nil {
-					n.Content[i+1] = repaired
+					v = repaired
 				}
 				for _, m := range targets {
 					d.shape(m, t, label)
 				}
+				kept = append(kept, k, v)
 				continue
 			}
 			if prev, dup := seen[k.Value]; dup {
 				d.errorf(k.Line, k.Column, "%q is set twice in %s (first at line %d)", k.Value, strings.TrimSuffix(prefix, ": "), prev)
-				n.Content = slices.Delete(n.Content, i, i+2)
-				i -= 2
 				continue
 			}
 			seen[k.Value] = k.Line
 			d.shape(v, t.Elem(), k.Value)
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case t.Kind() == reflect.Struct:
 		what := sectionNames[t]
 		if n.Kind != yaml.MappingNode {
@@ -417,16 +430,20 @@ func (d *diags) shape(n *yaml.Node, t reflect.Type, label string) {
 
 func (d *diags) shapeStruct(n *yaml.Node, t reflect.Type, what string, seen map[string]int) {
 	names, types := yamlKeys(t)
+	// The pairs that stay (see shape).
+	kept := n.Content[:0]
+	defer func() { n.Content = kept }()
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !d.scalarKey(n, &i) {
+		k, v := d.scalarKey(n.Content[i]), n.Content[i+1]
+		if k == nil {
 			continue
 		}
 		if k.Value == "<<" && k.Tag == "!!merge" { // check what it merges in
 			targets, repaired := d.mergeTargets(v)
 			if repaired != nil {
-				n.Content[i+1] = repaired
+				v = repaired
 			}
+			kept = append(kept, k, v)
 			for _, m := range targets {
 				// Keys written beside << override merged ones: no
 				// duplicate between the two.
@@ -439,11 +456,10 @@ func (d *diags) shapeStruct(n *yaml.Node, t reflect.Type, what string, seen map[
 		}
 		if prev, dup := seen[k.Value]; dup {
 			d.errorf(k.Line, k.Column, "key %q is set twice in %s (first at line %d)", k.Value, what, prev)
-			n.Content = slices.Delete(n.Content, i, i+2)
-			i -= 2
 			continue
 		}
 		seen[k.Value] = k.Line
+		kept = append(kept, k, v)
 		ft, ok := types[k.Value]
 		if !ok {
 			d.errorf(k.Line, k.Column, "unknown key %q in %s (expected one of %s)%s", k.Value, what, strings.Join(names, ", "), didYouMean(k.Value, names))
@@ -485,15 +501,22 @@ func didYouMean(s string, options []string) string {
 			}
 		}
 	}
+	limit := 2
+	if len(s) <= 4 {
+		limit = 1
+	}
+	// Names whose lengths differ by more than the limit are further apart
+	// than it: skip them without working out the distance (a large pack
+	// has many names, and many mentions of them).
+	n := utf8.RuneCountInString(s)
 	for _, o := range options {
+		if m := utf8.RuneCountInString(o); m > n+limit || m < n-limit {
+			continue
+		}
 		dist := editDistance(strings.ToLower(s), strings.ToLower(o))
 		if best == "" || dist < bestD {
 			best, bestD = o, dist
 		}
-	}
-	limit := 2
-	if len(s) <= 4 {
-		limit = 1
 	}
 	if best == "" || bestD > limit || best == s {
 		return ""

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +55,10 @@ func checkRulesFile(e *env, path string) bool {
 		fmt.Fprintf(e.stdout, "ok    %s: %s of rule pack %s (%s)%s\n", path, plural(len(f.Tests), "test"), packName(f), pack.Version, warningCount(warnings))
 		return true
 	}
-	pack, diags, err := rules.Parse(name, data)
+	// A pack is checked within a time bound, and gives way to Ctrl-C.
+	ctx, cancel := context.WithTimeoutCause(e.ctx, rules.DefaultTimeout, fmt.Errorf("checking took longer than %s, the limit", rules.DefaultTimeout))
+	defer cancel()
+	pack, diags, err := rules.ParseContext(ctx, name, data)
 	printDiags(e, diags)
 	if err != nil {
 		var inv *rules.InvalidError

@@ -124,11 +124,53 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
+// The server's timeouts, by default. Lifeline's answers are small and
+// quick (a /metrics scrape, one customer, the funnel): a client that takes
+// longer to send its request or to read the answer is stuck or hostile,
+// and holds a connection and a goroutine until the timeout frees them.
+const (
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout bounds reading a whole request.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds a request from the end of its headers to
+	// the end of the answer: generous for the largest /metrics.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultIdleTimeout is how long a keep-alive connection may wait
+	// for its next request before the server closes it.
+	DefaultIdleTimeout = 120 * time.Second
+)
+
+// Option changes how Serve serves.
+type Option func(*http.Server)
+
+// ReadTimeout sets the bound on reading a whole request (default
+// DefaultReadTimeout).
+func ReadTimeout(d time.Duration) Option { return func(s *http.Server) { s.ReadTimeout = d } }
+
+// WriteTimeout sets the bound on answering a request (default
+// DefaultWriteTimeout).
+func WriteTimeout(d time.Duration) Option { return func(s *http.Server) { s.WriteTimeout = d } }
+
+// IdleTimeout sets how long an idle keep-alive connection stays open
+// (default DefaultIdleTimeout).
+func IdleTimeout(d time.Duration) Option { return func(s *http.Server) { s.IdleTimeout = d } }
+
 // Serve serves h on ln until ctx ends, then shuts down gracefully (within
 // 3 seconds) and returns nil; it returns the error that stops it earlier.
-// It closes ln.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+// It closes ln. Every connection is bounded in time (the Default*Timeout
+// constants, or opts).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, opts ...Option) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		ReadTimeout:       DefaultReadTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+	}
+	for _, o := range opts {
+		o(srv)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

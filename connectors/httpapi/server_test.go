@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -188,5 +191,74 @@ func TestFunnelKPIsAndProbes(t *testing.T) {
 	}
 	if code := get(t, srv.URL+"/readyz", &r); code != http.StatusServiceUnavailable || r.Ready || !strings.Contains(r.Reason, "restoring") {
 		t.Errorf("/readyz while restoring: %d %+v", code, r)
+	}
+}
+
+// serve runs Serve on a loopback port until the test ends.
+func serve(t *testing.T, h http.Handler, opts ...Option) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, h, opts...) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A keep-alive connection left idle is closed by the server after
+// IdleTimeout: idle clients cannot hold connections open for ever.
+func TestIdleConnectionIsClosed(t *testing.T) {
+	addr := serve(t, Handler(&source{}, prometheus.NewRegistry(), zerolog.Nop()), IdleTimeout(50*time.Millisecond))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// One request on the connection, answered and kept alive...
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: lifeline\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("healthz: %s, close %v, %s", resp.Status, resp.Close, body)
+	}
+	// ...then nothing: the server hangs up (the read deadline is only a
+	// guard against a server that never does).
+	if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d bytes, %v; want EOF (closed by the server)", n, err)
+	}
+}
+
+// An answer that takes longer than WriteTimeout is cut off: a stuck
+// handler or reader does not hold the connection for ever.
+func TestSlowAnswerIsCutOff(t *testing.T) {
+	const timeout = 20 * time.Millisecond
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * timeout) // well past the write deadline
+		io.WriteString(w, "too late")
+	})
+	addr := serve(t, slow, WriteTimeout(timeout))
+	resp, err := http.Get("http://" + addr + "/")
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("answer past WriteTimeout arrived: %s %q", resp.Status, body)
 	}
 }
