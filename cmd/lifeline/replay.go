@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,11 @@ func loadPack(e *env, path string) (*rules.Pack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--rules: %w", err)
 	}
-	pack, diags, err := rules.Parse(path, data)
+	// The same bounds as `rules check` and the hot reload: a pack that
+	// takes longer than this to read is refused, not waited for.
+	ctx, cancel := context.WithTimeout(e.ctx, rules.DefaultTimeout)
+	defer cancel()
+	pack, diags, err := rules.ParseContext(ctx, path, data)
 	for _, d := range diags {
 		fmt.Fprintln(e.stderr, d.String())
 	}
