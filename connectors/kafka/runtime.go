@@ -100,6 +100,12 @@ type Runtime struct {
 	// built is closed once New has set every field: the group join, and so
 	// the first assignment, may begin before then, in franz-go's goroutine.
 	built chan struct{}
+	// failed is closed, with failErr set, when a worker meets an error
+	// that no retry can clear: Run returns it, so that the instance stops
+	// and its partitions go to another rather than stay paused here.
+	failed   chan struct{}
+	failOnce sync.Once
+	failErr  error
 
 	mu      sync.Mutex // guards workers for readers outside the loop
 	workers map[int32]*worker
@@ -132,7 +138,7 @@ func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	base = append(base, kgo.WithLogger(newLogger(o.Logger)))
 	// Restore readers get base without ExtraOpts: hooks such as kprom
 	// register collectors per client and would panic on a second one.
-	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, fp: o.Failpoint, base: base, workers: map[int32]*worker{}, built: make(chan struct{})}
+	r := &Runtime{cfg: cfg, eng: eng, log: o.Logger, m: o.Metrics, clock: o.Clock, fp: o.Failpoint, base: base, workers: map[int32]*worker{}, built: make(chan struct{}), failed: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	opts := append(base[:len(base):len(base)], o.ExtraOpts...)
 	opts = append(opts,
@@ -223,10 +229,23 @@ func (r *Runtime) Close() {
 	})
 }
 
+// fail makes Run return err (the first one), from any goroutine.
+func (r *Runtime) fail(err error) {
+	r.failOnce.Do(func() {
+		r.failErr = err
+		close(r.failed)
+	})
+}
+
 func (r *Runtime) loop(ctx context.Context) error {
 	for {
 		if ctx.Err() != nil {
 			return nil
+		}
+		select {
+		case <-r.failed:
+			return r.failErr
+		default:
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		fetches := r.cl.PollRecords(pollCtx, r.cfg.Engine.MaxPollRecords)

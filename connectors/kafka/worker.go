@@ -162,7 +162,8 @@ func (w *worker) run(ctx context.Context) {
 	log := w.r.log.With().Int32("partition", w.id).Logger()
 	part, err := w.r.eng.Partition(w.id)
 	if err != nil {
-		log.Error().Err(err).Msg("open partition state")
+		w.r.fail(fmt.Errorf("open partition %d state: %w", w.id, err))
+		<-w.quit
 		return
 	}
 	w.part = part
@@ -172,13 +173,21 @@ func (w *worker) run(ctx context.Context) {
 		}
 	}()
 	start := time.Now()
-	// A failed restore is tried again, from the checkpoint it reached,
-	// until it succeeds or the partition is taken away: given up, the
-	// partition would stay paused for good while this instance, still in
-	// the group, keeps anyone else from taking it over.
+	// A restore that failed on the broker's side is tried again, from the
+	// checkpoint it reached, until it succeeds or the partition is taken
+	// away: given up, the partition would stay paused for good while this
+	// instance, still in the group, keeps anyone else from taking it
+	// over. Any other failure (an entry this version cannot read, the
+	// store) no retry clears: the runtime stops with it.
 	n, err := w.restore(ctx)
 	for wait := restoreRetry; err != nil; wait = min(2*wait, restoreRetryMax) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, errStopped) {
+			<-w.quit
+			return
+		}
+		var be brokerError
+		if !errors.As(err, &be) {
+			w.r.fail(fmt.Errorf("restore partition %d: %w", w.id, err))
 			<-w.quit
 			return
 		}
@@ -365,6 +374,12 @@ const (
 	restoreRetryMax = 30 * time.Second
 )
 
+// brokerError marks a restore's failure to read the changelog from the
+// brokers, which a retry may get past.
+type brokerError struct{ error }
+
+func (e brokerError) Unwrap() error { return e.error }
+
 // restoreStall is how long a restore waits for the changelog to return
 // anything more before it takes the offsets left below the end as empty.
 const restoreStall = 30 * time.Second
@@ -375,7 +390,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 	topic := w.r.cfg.Topics.Changelog
 	end, err := w.changelogEnd(ctx)
 	if err != nil {
-		return 0, err
+		return 0, brokerError{err}
 	}
 	from := w.part.Meta().ChangelogNext
 	if from > end {
@@ -408,7 +423,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return 0, fmt.Errorf("changelog reader: %w", err)
+		return 0, brokerError{fmt.Errorf("changelog reader: %w", err)}
 	}
 	defer cl.Close()
 	var n int64
@@ -433,7 +448,7 @@ func (w *worker) restore(ctx context.Context) (int64, error) {
 			}
 		})
 		if ferr != nil {
-			return n, fmt.Errorf("read changelog partition %d: %w", w.id, ferr)
+			return n, brokerError{fmt.Errorf("read changelog partition %d: %w", w.id, ferr)}
 		}
 		before := next
 		fetches.EachRecord(func(rec *kgo.Record) {
