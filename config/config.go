@@ -121,9 +121,7 @@ type EngineSettings struct {
 	// SessionTimeout: the group takes an instance that has not
 	// heartbeated for this long (killed, cut off) for dead and gives its
 	// partitions to the others. Heartbeats go every tenth of it (3s at
-	// most). Brokers with the consumer group protocol of KIP-848 (Kafka
-	// 4.0 on) set it themselves (group.consumer.session.timeout.ms, or
-	// the group's consumer.session.timeout.ms) and ignore this.
+	// most). The brokers bound it (group.min/max.session.timeout.ms).
 	SessionTimeout Duration `yaml:"session_timeout"`
 }
 

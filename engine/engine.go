@@ -240,7 +240,6 @@ func (e *Engine) openDB() (*pebble.DB, error) {
 func corruptAtOpen(err error) bool {
 	return pebble.IsCorruptionError(err) ||
 		errors.Is(err, os.ErrNotExist) ||
-		errors.Is(err, pebble.ErrDBNotPristine) ||
 		strings.Contains(err.Error(), "object size mismatch")
 }
 

@@ -71,10 +71,6 @@ func TestKillNineExactlyOnce(t *testing.T) {
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }),
 		kfake.GroupMinSessionTimeout(500*time.Millisecond),
-		// The group protocol of Kafka 4 (KIP-848), which the client
-		// chooses when the broker offers it, takes the session timeout
-		// from the broker, not from engine.session_timeout.
-		kfake.BrokerConfigs(map[string]string{"group.consumer.session.timeout.ms": "2000"}),
 	)
 	if err != nil {
 		t.Fatal(err)

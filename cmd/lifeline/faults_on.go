@@ -25,11 +25,12 @@ import (
 // build (the tests' binary; the shipped one has none of this). They are
 // not LIFELINE_* variables, which config.Read takes for config keys:
 //
-//	FAILPOINT=NAME[:N]  SIGKILL this process the Nth time (default
-//	                             the first) the runtime reaches the named
-//	                             instant (kafka.Failpoint*)
-//	CHAOS_DIAL=MIN-MAX       cut every Kafka connection after a random
-//	                             life between MIN and MAX (e.g. 500ms-1500ms)
+//	FAILPOINT=NAME[:N]  SIGKILL this process the Nth time (default the
+//	                    first) the runtime reaches the named instant
+//	                    (kafka.Failpoint*)
+//	CHAOS_DIAL=MIN-MAX  cut every connection of the consuming and producing
+//	                    client (not the restores' readers) after a random
+//	                    life between MIN and MAX (e.g. 500ms-1500ms)
 //	CHAOS_SEED=N        the chaos dialer's seed (default 1)
 //
 // Before a kill it writes "failpoint NAME: killing" to w (stderr), so that

@@ -123,7 +123,8 @@ type Runtime struct {
 // stop the instance with that error, not keep it retrying unseen.
 const maxProduceFailures = 5
 
-// New connects to the brokers (it does not join the group until Run).
+// New connects to the brokers and begins to join the group (in franz-go's
+// goroutine); Run processes what the group assigns.
 func New(cfg config.Config, eng *engine.Engine, o Options) (*Runtime, error) {
 	if o.Metrics == nil {
 		return nil, errors.New("kafka runtime: no metrics")
@@ -358,7 +359,7 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		if err != nil {
 			return err
 		}
-		r.log.Info().Msg("batch aborted (rebalance); its records will be processed again")
+		r.log.Info().Msg("batch aborted (a rebalance, or a record not produced); its records will be processed again")
 		return nil
 	}
 	// The outputs are committed to Kafka: count them (the workers' commit

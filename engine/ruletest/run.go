@@ -175,7 +175,11 @@ func loadPack(f *File, opts Options) (*rules.Pack, []rules.Diagnostic, error) {
 			Msg: fmt.Sprintf("rules: cannot read the pack: %v (the path is relative to this file; default names the built-in pack)", err),
 		}}}
 	}
-	return rules.Parse(path, data)
+	// The bounds of `rules check` and the hot reload: a test's pack is a
+	// pack like any other.
+	ctx, cancel := context.WithTimeout(context.Background(), rules.DefaultTimeout)
+	defer cancel()
+	return rules.ParseContext(ctx, path, data)
 }
 
 // checkNames checks the names a test file uses against the pack: a typo
