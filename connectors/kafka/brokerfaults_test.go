@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/internal/faultnet"
 	"github.com/lifeline-hq/lifeline/journey"
 )
 
@@ -29,7 +30,7 @@ type faultEnv struct {
 	cfg   config.Config
 	txnID string
 	// dialer is the instance's: a case may cut its connections.
-	dialer *stallDialer
+	dialer *faultnet.Dialer
 	// scale multiplies the faults injected (and the workload):
 	// LIFELINE_SOAK (any value) runs the matrix ten times larger.
 	scale int
@@ -121,7 +122,7 @@ func droppedProduce(n int) func(e *faultEnv) injected {
 				// its restart recovers.)
 				if (tp.Topic == e.cfg.Topics.Changelog || tp.TopicID == id) && seen.Add(1)%3 == 1 {
 					hits.Add(1)
-					e.dialer.cut()
+					e.dialer.Cut()
 					break
 				}
 			}
@@ -228,7 +229,7 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 	c, addr := newCluster(t)
 	cfg := testConfig(t, addr, "lifeline-faults", "faults-1", nparts, guarantee)
 	cfg.Engine.MaxPollRecords = 100 // many transactions
-	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID, dialer: &stallDialer{}, scale: 1}
+	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID, dialer: faultDialer(nil), scale: 1}
 	if os.Getenv("LIFELINE_SOAK") != "" {
 		env.scale = 10
 	}
@@ -447,7 +448,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 	}
 	txnA := cfgA.Group + "-" + cfgA.ClientID
 	group := []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond), kgo.RebalanceTimeout(3 * time.Second)}
-	dialer := &stallDialer{}
+	dialer := faultDialer(nil)
 	// No request of a times out while it is frozen: it learns what
 	// happened only from the broker's answers once it resumes.
 	optsA := append([]kgo.Opt{kgo.Dialer(dialer.DialContext), kgo.RequestTimeoutOverhead(time.Minute)}, group...)
@@ -457,7 +458,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 	prod := newClient(t, addr)
 
 	a := startInstance(t, cfgA, optsA...)
-	t.Cleanup(dialer.resume) // before a stops
+	t.Cleanup(dialer.Thaw) // before a stops
 	waitReady(t, nparts, a)
 	produce(t, prod, cfgA.Topics.Input, nparts, phases[0])
 	waitProcessed(t, endOffsets(nparts, phases[0]), a)
@@ -471,7 +472,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 	thaw := func() {
 		thawOnce.Do(func() {
 			close(thawed)
-			dialer.resume()
+			dialer.Thaw()
 		})
 	}
 	t.Cleanup(thaw)
@@ -491,7 +492,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 			}
 		}
 		fired.Store(true)
-		dialer.pause()
+		dialer.Freeze()
 		close(frozen)
 		if at == kmsg.EndTxn {
 			// The request is on its way: it lands when a resumes.
