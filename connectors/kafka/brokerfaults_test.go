@@ -321,30 +321,6 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 		len(recs), hits, restarts, dups, time.Since(start).Round(time.Millisecond))
 }
 
-// splitDays splits a workload at day boundaries. produce records where
-// each record landed in the phase's slice: join them again (joinPhases)
-// for the replay.
-func splitDays(recs []inputRecord, days ...int) [][]inputRecord {
-	out := make([][]inputRecord, len(days)+1)
-	for _, r := range recs {
-		day := int(r.Time.Sub(workloadStart) / (24 * time.Hour))
-		i := 0
-		for i < len(days) && day >= days[i] {
-			i++
-		}
-		out[i] = append(out[i], r)
-	}
-	return out
-}
-
-func joinPhases(phases [][]inputRecord) []inputRecord {
-	var out []inputRecord
-	for _, p := range phases {
-		out = append(out, p...)
-	}
-	return out
-}
-
 // TestZombieSameTransactionalID starts a second instance with the same
 // group and client_id as a running one (a copy started by mistake, or a
 // restart while the old process still lives): both have the same
@@ -401,11 +377,7 @@ func TestZombieSameTransactionalID(t *testing.T) {
 
 	waitReady(t, nparts, b)
 	waitProcessed(t, ends, b)
-	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
-	compareStates(t, recs, nparts, offline, b.eng)
-	got := outputsOf(t, cfgA, readAll(t, addr, cfgA.Topics.Alerts, cfgA.Topics.Stages, cfgA.Topics.Health))
-	compareOutputs(t, want, got)
-	compareAlerts(t, want, got)
+	compareWithReplay(t, addr, cfgA, recs, nparts, b.eng)
 	requireNoOpenTransaction(t, addr)
 }
 
@@ -558,10 +530,6 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 
 	waitReady(t, nparts, b)
 	waitProcessed(t, ends, b)
-	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
-	compareStates(t, recs, nparts, offline, b.eng)
-	got := outputsOf(t, cfgA, readAll(t, addr, cfgA.Topics.Alerts, cfgA.Topics.Stages, cfgA.Topics.Health))
-	compareOutputs(t, want, got)
-	compareAlerts(t, want, got)
+	compareWithReplay(t, addr, cfgA, recs, nparts, b.eng)
 	requireNoOpenTransaction(t, addr)
 }

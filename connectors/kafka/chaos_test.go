@@ -486,11 +486,7 @@ func TestRestoreRetriesAfterFetchError(t *testing.T) {
 	prod := newClient(t, addr)
 
 	// a processes the first half; b, on a fresh store, the second.
-	a := startInstance(t, cfgA)
-	waitReady(t, nparts, a)
-	produce(t, prod, cfgA.Topics.Input, nparts, w[0])
-	waitProcessed(t, endOffsets(nparts, w[0]), a)
-	a.stop(t)
+	processAndStop(t, startInstance(t, cfgA), prod, nparts, w[0])
 	b := startInstance(t, cfgB)
 	waitReady(t, nparts, b)
 	produce(t, prod, cfgA.Topics.Input, nparts, w[1])
@@ -501,7 +497,7 @@ func TestRestoreRetriesAfterFetchError(t *testing.T) {
 	// a comes back on its store and restores what b did; the first
 	// changelog fetch fails.
 	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: cfgA.Topics.Changelog, Count: 1})
-	a = startInstance(t, cfgA)
+	a := startInstance(t, cfgA)
 	waitReady(t, nparts, a)
 	if fault.Hits() == 0 {
 		t.Fatal("the fault never hit a changelog fetch: the test tests nothing")
