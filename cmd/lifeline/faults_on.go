@@ -3,15 +3,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
+	"github.com/lifeline-hq/lifeline/internal/faultnet"
 )
 
 // faultInjection reads the fault-injection variables of a -tags failpoints
@@ -74,7 +72,11 @@ func faultInjection(environ []string, w io.Writer) (func(string), []kgo.Opt, err
 			}
 			seed = n
 		}
-		d := &chaosDialer{min: minLife, max: maxLife, rng: rand.New(rand.NewPCG(seed, 0))}
+		lives, err := faultnet.NewLives(minLife, maxLife, rand.NewPCG(seed, 0))
+		if err != nil {
+			return nil, nil, fmt.Errorf("CHAOS_DIAL=%q: %w", spec, err)
+		}
+		d := &faultnet.Dialer{Lives: lives}
 		opts = append(opts, kgo.Dialer(d.DialContext))
 	}
 	return fp, opts, nil
@@ -97,36 +99,4 @@ func parseFailpoint(spec string) (string, int64, error) {
 		nth = v
 	}
 	return name, nth, nil
-}
-
-// chaosDialer dials Kafka connections that are cut after a random life.
-type chaosDialer struct {
-	min, max time.Duration
-	mu       sync.Mutex
-	rng      *rand.Rand
-	d        net.Dialer
-}
-
-func (c *chaosDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := c.d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	life := c.min + time.Duration(c.rng.Int64N(int64(c.max-c.min)+1))
-	c.mu.Unlock()
-	cc := &chaosConn{Conn: conn}
-	// The timer belongs to the connection: closing it stops the timer.
-	cc.timer = time.AfterFunc(life, func() { cc.Conn.Close() })
-	return cc, nil
-}
-
-type chaosConn struct {
-	net.Conn
-	timer *time.Timer
-}
-
-func (c *chaosConn) Close() error {
-	c.timer.Stop()
-	return c.Conn.Close()
 }

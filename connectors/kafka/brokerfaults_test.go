@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/internal/faultnet"
 	"github.com/lifeline-hq/lifeline/journey"
 )
 
@@ -29,7 +30,7 @@ type faultEnv struct {
 	cfg   config.Config
 	txnID string
 	// dialer is the instance's: a case may cut its connections.
-	dialer *stallDialer
+	dialer *faultnet.Dialer
 	// scale multiplies the faults injected (and the workload):
 	// LIFELINE_SOAK (any value) runs the matrix ten times larger.
 	scale int
@@ -121,7 +122,7 @@ func droppedProduce(n int) func(e *faultEnv) injected {
 				// its restart recovers.)
 				if (tp.Topic == e.cfg.Topics.Changelog || tp.TopicID == id) && seen.Add(1)%3 == 1 {
 					hits.Add(1)
-					e.dialer.cut()
+					e.dialer.Cut()
 					break
 				}
 			}
@@ -228,7 +229,7 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 	c, addr := newCluster(t)
 	cfg := testConfig(t, addr, "lifeline-faults", "faults-1", nparts, guarantee)
 	cfg.Engine.MaxPollRecords = 100 // many transactions
-	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID, dialer: &stallDialer{}, scale: 1}
+	env := &faultEnv{t: t, c: c, addr: addr, cfg: cfg, txnID: cfg.Group + "-" + cfg.ClientID, dialer: faultDialer(nil), scale: 1}
 	if os.Getenv("LIFELINE_SOAK") != "" {
 		env.scale = 10
 	}
@@ -320,30 +321,6 @@ func testBrokerFault(t *testing.T, fc faultCase, seed int64) {
 		len(recs), hits, restarts, dups, time.Since(start).Round(time.Millisecond))
 }
 
-// splitDays splits a workload at day boundaries. produce records where
-// each record landed in the phase's slice: join them again (joinPhases)
-// for the replay.
-func splitDays(recs []inputRecord, days ...int) [][]inputRecord {
-	out := make([][]inputRecord, len(days)+1)
-	for _, r := range recs {
-		day := int(r.Time.Sub(workloadStart) / (24 * time.Hour))
-		i := 0
-		for i < len(days) && day >= days[i] {
-			i++
-		}
-		out[i] = append(out[i], r)
-	}
-	return out
-}
-
-func joinPhases(phases [][]inputRecord) []inputRecord {
-	var out []inputRecord
-	for _, p := range phases {
-		out = append(out, p...)
-	}
-	return out
-}
-
 // TestZombieSameTransactionalID starts a second instance with the same
 // group and client_id as a running one (a copy started by mistake, or a
 // restart while the old process still lives): both have the same
@@ -400,11 +377,7 @@ func TestZombieSameTransactionalID(t *testing.T) {
 
 	waitReady(t, nparts, b)
 	waitProcessed(t, ends, b)
-	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
-	compareStates(t, recs, nparts, offline, b.eng)
-	got := outputsOf(t, cfgA, readAll(t, addr, cfgA.Topics.Alerts, cfgA.Topics.Stages, cfgA.Topics.Health))
-	compareOutputs(t, want, got)
-	compareAlerts(t, want, got)
+	compareWithReplay(t, addr, cfgA, recs, nparts, b.eng)
 	requireNoOpenTransaction(t, addr)
 }
 
@@ -447,7 +420,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 	}
 	txnA := cfgA.Group + "-" + cfgA.ClientID
 	group := []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond), kgo.RebalanceTimeout(3 * time.Second)}
-	dialer := &stallDialer{}
+	dialer := faultDialer(nil)
 	// No request of a times out while it is frozen: it learns what
 	// happened only from the broker's answers once it resumes.
 	optsA := append([]kgo.Opt{kgo.Dialer(dialer.DialContext), kgo.RequestTimeoutOverhead(time.Minute)}, group...)
@@ -457,7 +430,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 	prod := newClient(t, addr)
 
 	a := startInstance(t, cfgA, optsA...)
-	t.Cleanup(dialer.resume) // before a stops
+	t.Cleanup(dialer.Thaw) // before a stops
 	waitReady(t, nparts, a)
 	produce(t, prod, cfgA.Topics.Input, nparts, phases[0])
 	waitProcessed(t, endOffsets(nparts, phases[0]), a)
@@ -471,7 +444,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 	thaw := func() {
 		thawOnce.Do(func() {
 			close(thawed)
-			dialer.resume()
+			dialer.Thaw()
 		})
 	}
 	t.Cleanup(thaw)
@@ -491,7 +464,7 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 			}
 		}
 		fired.Store(true)
-		dialer.pause()
+		dialer.Freeze()
 		close(frozen)
 		if at == kmsg.EndTxn {
 			// The request is on its way: it lands when a resumes.
@@ -557,10 +530,6 @@ func testPausedInstance(t *testing.T, at kmsg.Key) {
 
 	waitReady(t, nparts, b)
 	waitProcessed(t, ends, b)
-	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
-	compareStates(t, recs, nparts, offline, b.eng)
-	got := outputsOf(t, cfgA, readAll(t, addr, cfgA.Topics.Alerts, cfgA.Topics.Stages, cfgA.Topics.Health))
-	compareOutputs(t, want, got)
-	compareAlerts(t, want, got)
+	compareWithReplay(t, addr, cfgA, recs, nparts, b.eng)
 	requireNoOpenTransaction(t, addr)
 }

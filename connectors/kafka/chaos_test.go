@@ -10,15 +10,11 @@ package kafka_test
 // figures for the README's reliability table.
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/internal/faultnet"
 	"github.com/lifeline-hq/lifeline/journey"
 )
 
@@ -117,118 +114,6 @@ func runScenario(t *testing.T, name string, short, soak journey.Config, run func
 	t.Logf("%s soak (LIFELINE_SOAK=%v): %s", name, d, total)
 }
 
-// chaosNet dials loopback for a scenario's instances, one chaosDialer per
-// instance, and cuts each connection after a random life when lives are
-// set. Its random source is seeded, so a run's sequence of lives is
-// reproducible (their effect, racing with the instances, is not).
-type chaosNet struct {
-	minLife, maxLife time.Duration // 0: connections are never cut
-	cuts             atomic.Int64
-
-	mu  sync.Mutex
-	rnd *rand.Rand
-}
-
-func newChaosNet(seed uint64, minLife, maxLife time.Duration) *chaosNet {
-	return &chaosNet{minLife: minLife, maxLife: maxLife, rnd: rand.New(rand.NewPCG(seed, 0x11fe))}
-}
-
-func (n *chaosNet) life() time.Duration {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.minLife + time.Duration(n.rnd.Int64N(int64(n.maxLife-n.minLife)+1))
-}
-
-// dialer is a new instance's dialer: a new process, alive.
-func (n *chaosNet) dialer() *chaosDialer {
-	return &chaosDialer{net: n, conns: map[*chaosConn]struct{}{}}
-}
-
-// chaosDialer dials like net.Dialer, cutting each connection after a life
-// of chaosNet's choosing, until kill: then it closes every connection it
-// made and refuses new ones, so that, to the broker, its instance has
-// died at an arbitrary instant.
-type chaosDialer struct {
-	net *chaosNet
-
-	mu    sync.Mutex
-	dead  bool
-	conns map[*chaosConn]struct{}
-}
-
-var errCrashed = errors.New("test: this instance has crashed")
-
-func (d *chaosDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	dead := d.dead
-	d.mu.Unlock()
-	if dead {
-		return nil, errCrashed
-	}
-	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	cc := &chaosConn{Conn: c, d: d}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.dead {
-		c.Close()
-		return nil, errCrashed
-	}
-	d.conns[cc] = struct{}{}
-	if d.net.maxLife > 0 {
-		// The timer is the connection's: Close stops it.
-		cc.timer = time.AfterFunc(d.net.life(), func() {
-			if cc.close() == nil {
-				d.net.cuts.Add(1)
-			}
-		})
-	}
-	return cc, nil
-}
-
-func (d *chaosDialer) kill() {
-	d.mu.Lock()
-	d.dead = true
-	conns := d.conns
-	d.conns = map[*chaosConn]struct{}{}
-	d.mu.Unlock()
-	for c := range conns {
-		c.Close()
-	}
-}
-
-func (d *chaosDialer) forget(c *chaosConn) {
-	d.mu.Lock()
-	delete(d.conns, c)
-	d.mu.Unlock()
-}
-
-// chaosConn is a connection that its timer may cut under its user.
-type chaosConn struct {
-	net.Conn
-	d      *chaosDialer
-	timer  *time.Timer
-	closed atomic.Bool
-}
-
-// close closes the connection once; it returns net.ErrClosed after.
-func (c *chaosConn) close() error {
-	if c.closed.Swap(true) {
-		return net.ErrClosed
-	}
-	c.d.forget(c)
-	return c.Conn.Close()
-}
-
-func (c *chaosConn) Close() error {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	return c.close()
-}
-
 // fleet is a scenario's group of instances on one cluster: it starts,
 // stops, crashes and restarts them, and counts it. Only the test
 // goroutine uses it.
@@ -237,8 +122,8 @@ type fleet struct {
 	c      *kfake.Cluster
 	addr   string
 	nparts int32
-	net    *chaosNet
-	rnd    *rand.Rand // the scenario's choices, seeded
+	lives  *faultnet.Lives // every instance's connection lives; nil: never cut
+	rnd    *rand.Rand      // the scenario's choices, seeded
 
 	live  []*member
 	all   []*member // every instance started, for the figures
@@ -251,16 +136,26 @@ type fleet struct {
 
 type member struct {
 	in *instance
-	d  *chaosDialer
+	d  *faultnet.Dialer // crash kills it
 }
 
 // newFleet starts a three-broker cluster whose group notices a silent
-// member within seconds.
+// member within seconds. With maxLife > 0, every connection of every
+// instance is cut after a life in [minLife, maxLife], drawn from one
+// source seeded with seed: the sequence of lives is reproducible (their
+// effect, racing with the instances, is not).
 func newFleet(t *testing.T, nparts int32, seed uint64, minLife, maxLife time.Duration) *fleet {
 	t.Helper()
 	c, addr := newCluster(t, kfake.NumBrokers(3), kfake.GroupMinSessionTimeout(time.Second))
-	fl := &fleet{t: t, c: c, addr: addr, nparts: nparts, net: newChaosNet(seed, minLife, maxLife),
+	fl := &fleet{t: t, c: c, addr: addr, nparts: nparts,
 		rnd: rand.New(rand.NewPCG(seed, 0xf1ee7)), nodes: []int32{0, 1, 2}, start: time.Now()}
+	if maxLife > 0 {
+		lives, err := faultnet.NewLives(minLife, maxLife, rand.NewPCG(seed, 0x11fe))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl.lives = lives
+	}
 	t.Cleanup(fl.ended.Wait)
 	return fl
 }
@@ -280,7 +175,7 @@ func (fl *fleet) config(i int) config.Config {
 // run starts an instance on cfg (a new state dir, or a crashed or stopped
 // instance's).
 func (fl *fleet) run(cfg config.Config) *member {
-	d := fl.net.dialer()
+	d := faultDialer(fl.lives) // a new process's: alive
 	in := startInstance(fl.t, cfg,
 		kgo.Dialer(d.DialContext),
 		kgo.SessionTimeout(4*time.Second),
@@ -324,7 +219,7 @@ func (fl *fleet) leave(m *member) {
 // whatever Run returns is the crash's doing. wait: return once it has
 // stopped (its state dir is free), else stop it in the background.
 func (fl *fleet) crash(m *member, wait bool) {
-	m.d.kill()
+	m.d.Kill()
 	fl.f.crashed++
 	if wait {
 		m.in.stop(fl.t)
@@ -461,9 +356,9 @@ func (fl *fleet) finish(sent []inputRecord) chaosFigures {
 	}
 	fl.ended.Wait()
 	fl.f.elapsed = time.Since(fl.start)
-	fl.f.cuts = fl.net.cuts.Load()
 	fl.f.runs, fl.f.events = 1, len(sent)
 	for _, m := range fl.all {
+		fl.f.cuts += m.d.Expired()
 		fl.f.committed += int(counter(fl.t, m.in.reg, "lifeline_batches_total", map[string]string{"result": "committed"}))
 		fl.f.aborted += int(counter(fl.t, m.in.reg, "lifeline_batches_total", map[string]string{"result": "aborted"}))
 	}
@@ -591,11 +486,7 @@ func TestRestoreRetriesAfterFetchError(t *testing.T) {
 	prod := newClient(t, addr)
 
 	// a processes the first half; b, on a fresh store, the second.
-	a := startInstance(t, cfgA)
-	waitReady(t, nparts, a)
-	produce(t, prod, cfgA.Topics.Input, nparts, w[0])
-	waitProcessed(t, endOffsets(nparts, w[0]), a)
-	a.stop(t)
+	processAndStop(t, startInstance(t, cfgA), prod, nparts, w[0])
 	b := startInstance(t, cfgB)
 	waitReady(t, nparts, b)
 	produce(t, prod, cfgA.Topics.Input, nparts, w[1])
@@ -606,7 +497,7 @@ func TestRestoreRetriesAfterFetchError(t *testing.T) {
 	// a comes back on its store and restores what b did; the first
 	// changelog fetch fails.
 	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: cfgA.Topics.Changelog, Count: 1})
-	a = startInstance(t, cfgA)
+	a := startInstance(t, cfgA)
 	waitReady(t, nparts, a)
 	if fault.Hits() == 0 {
 		t.Fatal("the fault never hit a changelog fetch: the test tests nothing")

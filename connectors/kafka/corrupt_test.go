@@ -1,7 +1,6 @@
 package kafka_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,11 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/lifeline-hq/lifeline/config"
-	"github.com/lifeline-hq/lifeline/connectors/kafka"
-	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/journey"
 	"github.com/lifeline-hq/lifeline/rules"
@@ -27,35 +22,14 @@ func startRebuilding(t *testing.T, cfg config.Config) *instance {
 	t.Helper()
 	opts := cfg.Engine.Options()
 	opts.RebuildCorrupt = true
-	eng, err := engine.Open(cfg.StateDir, rules.Default(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, "test")
-	rt, err := kafka.New(cfg, eng, kafka.Options{
-		Logger:  testLogger(t, cfg.ClientID),
-		Metrics: m,
-		Clock:   func() time.Time { return workloadStart },
-	})
-	if err != nil {
-		eng.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{name: cfg.ClientID, cfg: cfg, rt: rt, eng: eng, reg: reg, m: m, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(in.done)
-		in.err = rt.Run(ctx)
-	}()
+	in := launch(t, cfg, opts, func() time.Time { return workloadStart })
 	go func() {
 		select {
-		case <-eng.Corrupted():
-			cancel()
+		case <-in.eng.Corrupted():
+			in.cancel()
 		case <-in.done:
 		}
 	}()
-	t.Cleanup(func() { in.stop(t) })
 	return in
 }
 
@@ -75,24 +49,11 @@ func TestCorruptStoreRebuiltFromChangelog(t *testing.T) {
 	cfg.StateDir = dir
 
 	recs := journeys(t, journey.Config{Customers: 120, Days: 60, Seed: 13})
-	var first, second []inputRecord
-	for _, r := range recs {
-		if r.Time.Sub(workloadStart) < 35*24*time.Hour {
-			first = append(first, r)
-		} else {
-			second = append(second, r)
-		}
-	}
+	phases := splitDays(recs, 35)
+	first, second := phases[0], phases[1]
 
-	a := startRebuilding(t, cfg)
-	waitReady(t, nparts, a)
 	prod := newClient(t, addr)
-	produce(t, prod, cfg.Topics.Input, nparts, first)
-	waitProcessed(t, endOffsets(nparts, first), a)
-	a.stop(t)
-	if a.err != nil {
-		t.Fatalf("first run: %v", a.err)
-	}
+	processAndStop(t, startRebuilding(t, cfg), prod, nparts, first)
 
 	names, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil || len(names) == 0 {
@@ -136,14 +97,10 @@ func TestCorruptStoreRebuiltFromChangelog(t *testing.T) {
 		t.Logf("%v changelog records restored", n)
 	}
 	produce(t, prod, cfg.Topics.Input, nparts, second)
-	all := append(append(recs[:0:0], first...), second...)
+	all := joinPhases(phases)
 	waitProcessed(t, endOffsets(nparts, all), b)
 
-	want, offline := replayOffline(t, all, nparts, cfg.Engine.AllowedLateness)
-	compareStates(t, all, nparts, offline, b.eng)
-	got := outputsOf(t, cfg, readAll(t, addr, cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health))
-	compareOutputs(t, want, got)
-	compareAlerts(t, want, got)
+	compareWithReplay(t, addr, cfg, all, nparts, b.eng)
 }
 
 // TestCorruptionFoundRunningRebuilt: the store's sstable is damaged inside
@@ -159,23 +116,10 @@ func TestCorruptionFoundRunningRebuilt(t *testing.T) {
 	dir := cfg.StateDir
 
 	recs := journeys(t, journey.Config{Customers: 120, Days: 60, Seed: 17})
-	var first, second []inputRecord
-	for _, r := range recs {
-		if r.Time.Sub(workloadStart) < 35*24*time.Hour {
-			first = append(first, r)
-		} else {
-			second = append(second, r)
-		}
-	}
-	a := startRebuilding(t, cfg)
-	waitReady(t, nparts, a)
+	phases := splitDays(recs, 35)
+	first, second := phases[0], phases[1]
 	prod := newClient(t, addr)
-	produce(t, prod, cfg.Topics.Input, nparts, first)
-	waitProcessed(t, endOffsets(nparts, first), a)
-	a.stop(t)
-	if a.err != nil {
-		t.Fatalf("first run: %v", a.err)
-	}
+	processAndStop(t, startRebuilding(t, cfg), prod, nparts, first)
 
 	// Move everything into an sstable, then flip bits in it.
 	eng, err := engine.Open(dir, rules.Default(), cfg.Engine.Options())
@@ -229,12 +173,8 @@ func TestCorruptionFoundRunningRebuilt(t *testing.T) {
 		t.Errorf("no changelog record restored into the new store")
 	}
 	produce(t, prod, cfg.Topics.Input, nparts, second)
-	all := append(append(recs[:0:0], first...), second...)
+	all := joinPhases(phases)
 	waitProcessed(t, endOffsets(nparts, all), c)
 
-	want, offline := replayOffline(t, all, nparts, cfg.Engine.AllowedLateness)
-	compareStates(t, all, nparts, offline, c.eng)
-	got := outputsOf(t, cfg, readAll(t, addr, cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health))
-	compareOutputs(t, want, got)
-	compareAlerts(t, want, got)
+	compareWithReplay(t, addr, cfg, all, nparts, c.eng)
 }

@@ -2,10 +2,8 @@ package kafka_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"reflect"
 	"sort"
 	"strings"
@@ -72,7 +70,7 @@ func testFailover(t *testing.T, crash bool) {
 		}
 	}
 	var optsA, optsB []kgo.Opt
-	dialer := &killableDialer{}
+	dialer := faultDialer(nil)
 	if crash {
 		group := []kgo.Opt{kgo.SessionTimeout(4 * time.Second), kgo.HeartbeatInterval(400 * time.Millisecond)}
 		optsA = append([]kgo.Opt{kgo.Dialer(dialer.DialContext)}, group...)
@@ -126,7 +124,7 @@ func testFailover(t *testing.T, crash bool) {
 
 	killed := time.Now()
 	if crash {
-		dialer.kill()
+		dialer.Kill()
 	} else {
 		a.stop(t)
 		if a.err != nil {
@@ -302,46 +300,6 @@ func jsonField(v, name string) string {
 	return s[:strings.IndexByte(s, '"')]
 }
 
-// killableDialer dials loopback like net.Dialer until kill, which closes
-// every connection it made and refuses new ones: to the broker, the
-// instance using it is dead.
-type killableDialer struct {
-	mu    sync.Mutex
-	dead  bool
-	conns []net.Conn
-}
-
-func (d *killableDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	dead := d.dead
-	d.mu.Unlock()
-	if dead {
-		return nil, errors.New("test: this instance has crashed")
-	}
-	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.dead {
-		c.Close()
-		return nil, errors.New("test: this instance has crashed")
-	}
-	d.conns = append(d.conns, c)
-	return c, nil
-}
-
-func (d *killableDialer) kill() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.dead = true
-	for _, c := range d.conns {
-		c.Close()
-	}
-	d.conns = nil
-}
-
 // fetchGate holds the broker's answers to fetches of one topic (here, the
 // changelog: only restores read it) until opened.
 type fetchGate struct {
@@ -404,7 +362,7 @@ func TestTakeoverWhilePreviousOwnerCommits(t *testing.T) {
 	// The group gives up on a member that cannot rejoin after 3 s (a is
 	// stuck in its batch); a's transaction must outlive the stall.
 	group := []kgo.Opt{kgo.RebalanceTimeout(3 * time.Second)}
-	dialer := &killableDialer{}
+	dialer := faultDialer(nil)
 	optsA := append([]kgo.Opt{kgo.Dialer(dialer.DialContext), kgo.RequestTimeoutOverhead(time.Minute)}, group...)
 	txnA := cfgA.Group + "-" + cfgA.ClientID
 
@@ -466,7 +424,7 @@ func TestTakeoverWhilePreviousOwnerCommits(t *testing.T) {
 		heldOnce.Do(func() { close(held) })
 		c.SleepControl(func() { <-release })
 		// The commit goes through; its sender is gone for good.
-		killOnce.Do(dialer.kill)
+		killOnce.Do(dialer.Kill)
 		return nil, nil, false
 	})
 	c.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {

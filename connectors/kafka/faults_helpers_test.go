@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/lifeline-hq/lifeline/internal/faultnet"
 )
 
 // injected counts the requests a fault case answered with its error (or
@@ -142,79 +144,9 @@ func dedup(o outputs) (outputs, int) {
 	return out, dups
 }
 
-// stallDialer dials loopback like net.Dialer, and can pause every
-// connection it made: while paused, nothing is written and nothing read
-// reaches the client (what was read is held until resume), as in a long
-// GC pause or a frozen VM. Deadlines are not honoured meanwhile: the
-// client does not learn that anything is wrong until it resumes.
-//
-// cut closes every connection it made, at once: requests in flight may
-// have reached the broker, and their answers are lost.
-type stallDialer struct {
-	mu     sync.Mutex
-	paused chan struct{} // non-nil while paused; closed by resume
-	conns  []net.Conn
-}
-
-func (d *stallDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.wait()
-	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.conns = append(d.conns, c)
-	return &stallConn{Conn: c, d: d}, nil
-}
-
-func (d *stallDialer) cut() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range d.conns {
-		c.Close()
-	}
-	d.conns = nil
-}
-
-func (d *stallDialer) pause() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.paused == nil {
-		d.paused = make(chan struct{})
-	}
-}
-
-func (d *stallDialer) resume() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.paused != nil {
-		close(d.paused)
-		d.paused = nil
-	}
-}
-
-func (d *stallDialer) wait() {
-	d.mu.Lock()
-	ch := d.paused
-	d.mu.Unlock()
-	if ch != nil {
-		<-ch
-	}
-}
-
-type stallConn struct {
-	net.Conn
-	d *stallDialer
-}
-
-func (c *stallConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.d.wait()
-	return n, err
-}
-
-func (c *stallConn) Write(p []byte) (int, error) {
-	c.d.wait()
-	return c.Conn.Write(p)
+// faultDialer is an instance's dialer in the fault tests: loopback with
+// net.Dialer, through a faultnet.Dialer that a test may cut, freeze or
+// kill, and whose connections live lives when it is not nil.
+func faultDialer(lives *faultnet.Lives) *faultnet.Dialer {
+	return &faultnet.Dialer{Net: net.Dialer{Timeout: 5 * time.Second}, Lives: lives}
 }

@@ -143,7 +143,14 @@ func startInstance(t *testing.T, cfg config.Config, extra ...kgo.Opt) *instance 
 // startInstanceClock is startInstance with the runtime's wall clock.
 func startInstanceClock(t *testing.T, cfg config.Config, clock func() time.Time, extra ...kgo.Opt) *instance {
 	t.Helper()
-	eng, err := engine.Open(cfg.StateDir, rules.Default(), cfg.Engine.Options())
+	return launch(t, cfg, cfg.Engine.Options(), clock, extra...)
+}
+
+// launch opens the engine on cfg.StateDir with opts and runs a runtime
+// over it until the test ends (or stop is called).
+func launch(t *testing.T, cfg config.Config, opts engine.Options, clock func() time.Time, extra ...kgo.Opt) *instance {
+	t.Helper()
+	eng, err := engine.Open(cfg.StateDir, rules.Default(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,6 +351,56 @@ func produce(t *testing.T, cl *kgo.Client, topic string, nparts int32, recs []in
 			}
 		}
 	}
+}
+
+// splitDays splits a workload at day boundaries. produce records where
+// each record landed in the phase's slice: join them again (joinPhases)
+// for the replay.
+func splitDays(recs []inputRecord, days ...int) [][]inputRecord {
+	out := make([][]inputRecord, len(days)+1)
+	for _, r := range recs {
+		day := int(r.Time.Sub(workloadStart) / (24 * time.Hour))
+		i := 0
+		for i < len(days) && day >= days[i] {
+			i++
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+func joinPhases(phases [][]inputRecord) []inputRecord {
+	var out []inputRecord
+	for _, p := range phases {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// processAndStop waits until in is ready, produces recs to its input
+// through prod, waits until in has processed them, and stops it: it must
+// stop cleanly.
+func processAndStop(t *testing.T, in *instance, prod *kgo.Client, nparts int32, recs []inputRecord) {
+	t.Helper()
+	waitReady(t, int(nparts), in)
+	produce(t, prod, in.cfg.Topics.Input, nparts, recs)
+	waitProcessed(t, endOffsets(nparts, recs), in)
+	in.stop(t)
+	if in.err != nil {
+		t.Fatalf("%s: Run: %v", in.name, in.err)
+	}
+}
+
+// compareWithReplay checks that eng's states and the output topics are
+// exactly those of an offline replay of recs, alerts counted by id and
+// status.
+func compareWithReplay(t *testing.T, addr string, cfg config.Config, recs []inputRecord, nparts int32, eng *engine.Engine) {
+	t.Helper()
+	want, offline := replayOffline(t, recs, nparts, cfg.Engine.AllowedLateness)
+	compareStates(t, recs, nparts, offline, eng)
+	got := outputsOf(t, cfg, readAll(t, addr, cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health))
+	compareOutputs(t, want, got)
+	compareAlerts(t, want, got)
 }
 
 // endOffsets is the offset after the last record of each partition that

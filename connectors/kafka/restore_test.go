@@ -27,24 +27,11 @@ func TestRestoreFromCompactedChangelog(t *testing.T) {
 	cfgA.Engine.MaxPollRecords = 100
 
 	recs := journeys(t, journey.Config{Customers: 150, Days: 60, Seed: 9})
-	var first, second []inputRecord
-	for _, r := range recs {
-		if r.Time.Sub(workloadStart) < 40*24*time.Hour {
-			first = append(first, r)
-		} else {
-			second = append(second, r)
-		}
-	}
+	phases := splitDays(recs, 40)
+	first, second := phases[0], phases[1]
 
-	a := startInstance(t, cfgA)
-	waitReady(t, nparts, a)
 	prod := newClient(t, addr)
-	produce(t, prod, cfgA.Topics.Input, nparts, first)
-	waitProcessed(t, endOffsets(nparts, first), a)
-	a.stop(t)
-	if a.err != nil {
-		t.Fatalf("instance a: %v", a.err)
-	}
+	processAndStop(t, startInstance(t, cfgA), prod, nparts, first)
 
 	before := changelogRecords(t, addr, cfgA.Topics.Changelog)
 	c.Compact()
@@ -57,7 +44,7 @@ func TestRestoreFromCompactedChangelog(t *testing.T) {
 	b := startInstance(t, cfgB)
 	waitReady(t, nparts, b)
 	produce(t, prod, cfgA.Topics.Input, nparts, second)
-	recs = append(append(recs[:0:0], first...), second...)
+	recs = joinPhases(phases)
 	waitProcessed(t, endOffsets(nparts, recs), b)
 
 	want, offline := replayOffline(t, recs, nparts, cfgA.Engine.AllowedLateness)
