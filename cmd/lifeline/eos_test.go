@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -635,18 +637,9 @@ func readCommitted(ctx context.Context, t *testing.T, addr string, cfg config.Co
 // the alert records whose id and status appear more than once in got.
 func compareRecords(t *testing.T, want, got map[string][]string) (lost, extra, dups int) {
 	t.Helper()
-	keys := map[string]bool{}
-	for k := range want {
-		keys[k] = true
-	}
-	for k := range got {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
+	keys := maps.Clone(want)
+	maps.Copy(keys, got)
+	sorted := slices.Sorted(maps.Keys(keys))
 	seen := map[string]bool{}
 	shown := 0
 	for _, k := range sorted {
@@ -667,7 +660,7 @@ func compareRecords(t *testing.T, want, got map[string][]string) (lost, extra, d
 				seen[id] = true
 			}
 		}
-		if slicesEqual(w, g) {
+		if slices.Equal(w, g) {
 			continue
 		}
 		lost += max(len(w)-len(g), 0)
@@ -683,16 +676,4 @@ func compareRecords(t *testing.T, want, got map[string][]string) (lost, extra, d
 		t.Errorf("outputs differ from replay: %d lost, %d unexpected, %d duplicated alert ids (over %d customers)", lost, extra, dups, shown)
 	}
 	return lost, extra, dups
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
