@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Source hands a Driver a partition's input, one record at a time, in
@@ -21,6 +22,37 @@ type Source interface {
 	Event(ev *Event) bool
 }
 
+// Rejecter is a Source that wants to hear of the events the Driver does
+// not apply although the Source decoded them: an event too far ahead
+// (Options.MaxEventAhead), reported with an *AheadError. The runtime
+// dead-letters the current record, or lists it as a bad line.
+type Rejecter interface {
+	Reject(err error)
+}
+
+// ReasonEventAhead is the stable name of the reason an event is rejected
+// for being too far ahead (a metric label, a dead-letter header, a
+// replay summary line).
+const ReasonEventAhead = "event_time_ahead"
+
+// AheadError describes an event rejected for a time too far ahead of the
+// reference time (Options.MaxEventAhead). Times are Unix ms.
+type AheadError struct {
+	Time  int64  // the event's time
+	Ref   int64  // the reference it was judged against
+	RefIs string // what the reference is: "clock" or "newest event"
+	Limit int64  // Ref plus the bound: the latest time applied
+}
+
+func (e *AheadError) Error() string {
+	return fmt.Sprintf("%s: event time %s is more than %s ahead of the %s (%s); the latest accepted is %s",
+		ReasonEventAhead, fmtMillis(e.Time), time.Duration(e.Limit-e.Ref)*time.Millisecond, e.RefIs, fmtMillis(e.Ref), fmtMillis(e.Limit))
+}
+
+func fmtMillis(ms int64) string {
+	return string(appendRFC3339Millis(nil, ms))
+}
+
 // Stats count what a batch did with its input.
 type Stats struct {
 	Applied    int64 // events applied
@@ -30,6 +62,9 @@ type Stats struct {
 	// earlier run (a resumed replay, a redelivery after a crash), and not
 	// applied again.
 	Stale int64
+	// Ahead counts events not applied because their time was too far
+	// ahead of the reference time (Options.MaxEventAhead).
+	Ahead int64
 	// TimerRuns counts rule-pack evaluations caused by timers (every
 	// applied event causes one too).
 	TimerRuns int64
@@ -41,11 +76,12 @@ func (s *Stats) Add(o Stats) {
 	s.Duplicates += o.Duplicates
 	s.NoEvent += o.NoEvent
 	s.Stale += o.Stale
+	s.Ahead += o.Ahead
 	s.TimerRuns += o.TimerRuns
 }
 
 // Records is how many input records the counts cover.
-func (s *Stats) Records() int64 { return s.Applied + s.Duplicates + s.NoEvent + s.Stale }
+func (s *Stats) Records() int64 { return s.Applied + s.Duplicates + s.NoEvent + s.Stale + s.Ahead }
 
 // Driver runs a partition's batch cycle, the one every runtime uses (the
 // Kafka runtime, replay, the rule-pack tests, the benchmarks):
@@ -66,11 +102,35 @@ type Driver struct {
 	ev     Event
 	stats  Stats  // the batch in progress
 	timers uint64 // p.eval.timerRuns at the batch's start
+	ahead  int64  // Options.MaxEventAhead in ms (0: no bound)
+	now    int64  // SetNow's reference (0: the input's progress)
 }
 
 // NewDriver returns a driver for p.
 func NewDriver(p *Partition) *Driver {
-	return &Driver{p: p, timers: p.eval.timerRuns}
+	return &Driver{p: p, timers: p.eval.timerRuns, ahead: p.e.opts.MaxEventAhead.Milliseconds()}
+}
+
+// SetNow sets the wall-clock time (Unix ms) against which events are
+// judged too far ahead (Options.MaxEventAhead) from now on: the Kafka
+// runtime sets it for each batch. Zero (the default) judges them against
+// the input's own progress instead: the newest event time applied.
+func (d *Driver) SetNow(ms int64) { d.now = ms }
+
+// tooFarAhead returns the rejection of the current event, nil when it may
+// be applied. Per event it costs a comparison or two.
+func (d *Driver) tooFarAhead() error {
+	ref, is := d.now, "clock"
+	if ref == 0 {
+		ref, is = d.p.meta.MaxEventTime, "newest event"
+		if ref == 0 {
+			return nil // nothing yet to judge the first event by
+		}
+	}
+	if d.ev.Time-ref <= d.ahead {
+		return nil
+	}
+	return &AheadError{Time: d.ev.Time, Ref: ref, RefIs: is, Limit: ref + d.ahead}
 }
 
 // Partition is the partition driven.
@@ -124,6 +184,16 @@ func (d *Driver) process(ctx context.Context, src Source, max int) (done bool, e
 			p.skip(pos)
 			d.stats.NoEvent++
 			continue
+		}
+		if d.ahead > 0 {
+			if err := d.tooFarAhead(); err != nil {
+				p.skip(pos)
+				d.stats.Ahead++
+				if r, ok := src.(Rejecter); ok {
+					r.Reject(err)
+				}
+				continue
+			}
 		}
 		applied, err := p.apply(&d.ev, pos, &d.out)
 		if err != nil {

@@ -34,6 +34,22 @@ type Options struct {
 	// stays: events up to this late still fall before timers they could
 	// cancel. Default 10 minutes; negative for none (see Lateness).
 	AllowedLateness time.Duration
+	// MaxEventAhead bounds how far ahead of the partition's reference time
+	// an event's time may be: an event later than the reference plus
+	// MaxEventAhead is not applied (the Driver counts it in Stats.Ahead
+	// and hands it to the Source's Reject, if it has one), so that one
+	// record dated years ahead (9999-12-31) can neither fire every timer
+	// of its partition at once nor hold the watermark there for good. The
+	// reference is the runtime's wall clock when it gives one
+	// (Driver.SetNow), else the input's own progress: the newest event
+	// time the partition has applied (kept in its checkpoint, so a
+	// resumed run judges as an uninterrupted one would); the first event
+	// of a partition without a clock cannot be judged and is applied.
+	// Zero, the default, sets no bound (the rule-pack tests, benchmarks);
+	// the Kafka runtime and replay take it from engine.max_event_ahead
+	// and --max-event-ahead. An event exactly MaxEventAhead ahead is
+	// applied.
+	MaxEventAhead time.Duration
 	// Sync makes each commit fsync Pebble's WAL, so that a commit that
 	// has returned survives any crash. Off by default, and then even a
 	// process crash (SIGKILL, OOM kill) may lose the last commits: Pebble
