@@ -100,6 +100,13 @@ type EngineSettings struct {
 	// IdleTimeout: a caught-up partition that received nothing for this
 	// long has its watermark follow the wall clock, so timers still fire.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxEventAhead: an event whose time is more than this ahead of the
+	// instance's wall clock is not applied but dead-lettered (reason
+	// event_time_ahead): one record dated years ahead would otherwise
+	// fire every timer of its partition and hold its watermark there.
+	// Default 24h, well past device clock skew and time zones written as
+	// UTC; 0: no bound.
+	MaxEventAhead Duration `yaml:"max_event_ahead"`
 	// CacheStates is the number of customer states cached per partition.
 	CacheStates int `yaml:"cache_states"`
 	// BlockCacheMB is the state store's block cache, in MiB, for the
@@ -161,6 +168,7 @@ func Defaults() Config {
 		Engine: EngineSettings{
 			AllowedLateness:    Duration(10 * time.Minute),
 			IdleTimeout:        Duration(time.Minute),
+			MaxEventAhead:      Duration(24 * time.Hour),
 			CacheStates:        50_000,
 			BlockCacheMB:       256,
 			CheckpointInterval: Duration(time.Second),
@@ -397,6 +405,9 @@ func (c *Config) Validate() error {
 	if c.Engine.AllowedLateness < 0 {
 		bad("engine.allowed_lateness: must not be negative")
 	}
+	if c.Engine.MaxEventAhead < 0 {
+		bad("engine.max_event_ahead: must not be negative (0: no bound)")
+	}
 	if c.Engine.IdleTimeout <= 0 {
 		bad("engine.idle_timeout: expected a positive duration such as 1m")
 	}
@@ -443,6 +454,7 @@ func (e *EngineSettings) Options() engine.Options {
 		CacheStates:        e.CacheStates,
 		BlockCacheBytes:    int64(e.BlockCacheMB) << 20,
 		AllowedLateness:    engine.Lateness(e.AllowedLateness.Std()),
+		MaxEventAhead:      e.MaxEventAhead.Std(),
 		CheckpointInterval: e.CheckpointInterval.Std(),
 		CheckpointEvents:   e.CheckpointEvents,
 	}

@@ -60,6 +60,7 @@ sasl:
 engine:
   allowed_lateness: 15m
   idle_timeout: 30s
+  max_event_ahead: 2h
   cache_states: 1000
   checkpoint_interval: 5s
   checkpoint_events: 0
@@ -83,7 +84,7 @@ customer_field: account_user
 	fullWant.HTTP = "0.0.0.0:8080"
 	fullWant.TLS = config.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "config.internal"}
 	fullWant.SASL = config.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second)}
+	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second)}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 
@@ -219,6 +220,7 @@ func TestValidate(t *testing.T) {
 		{"key without certificate", func(c *config.Config) { c.TLS.KeyFile = "/k.pem" }, "tls.key_file"},
 		{"negative lateness", func(c *config.Config) { c.Engine.AllowedLateness = config.Duration(-time.Second) }, "engine.allowed_lateness"},
 		{"no idle timeout", func(c *config.Config) { c.Engine.IdleTimeout = 0 }, "engine.idle_timeout"},
+		{"negative max event ahead", func(c *config.Config) { c.Engine.MaxEventAhead = config.Duration(-time.Hour) }, "engine.max_event_ahead"},
 		{"no cache", func(c *config.Config) { c.Engine.CacheStates = 0 }, "engine.cache_states"},
 		{"tiny block cache", func(c *config.Config) { c.Engine.BlockCacheMB = 1 }, "engine.block_cache_mb"},
 		{"negative checkpoint interval", func(c *config.Config) { c.Engine.CheckpointInterval = config.Duration(-time.Second) }, "engine.checkpoint_interval"},
@@ -296,7 +298,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_TLS_ENABLED=true", "LIFELINE_TLS_CA_FILE=/ca", "LIFELINE_TLS_CERT_FILE=/cert", "LIFELINE_TLS_KEY_FILE=/key",
 		"LIFELINE_TLS_SERVER_NAME=sn", "LIFELINE_TLS_INSECURE_SKIP_VERIFY=true",
 		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
-		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
+		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_MAX_EVENT_AHEAD=3h", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s", "LIFELINE_ENGINE_SESSION_TIMEOUT=7s",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
 	}
@@ -311,7 +313,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Guarantee:    config.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
 		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second)},
+		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second)},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 	}
@@ -360,7 +362,17 @@ func TestEngineOptions(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Engine.AllowedLateness = 0
 	cfg.Engine.CheckpointEvents = 123
+	if cfg.Engine.MaxEventAhead != config.Duration(24*time.Hour) {
+		t.Errorf("engine.max_event_ahead defaults to %s, want 1d", cfg.Engine.MaxEventAhead)
+	}
 	o := cfg.Engine.Options()
+	if o.MaxEventAhead != 24*time.Hour {
+		t.Errorf("engine.max_event_ahead 1d became MaxEventAhead %v", o.MaxEventAhead)
+	}
+	cfg.Engine.MaxEventAhead = 0
+	if o := cfg.Engine.Options(); o.MaxEventAhead != 0 {
+		t.Errorf("engine.max_event_ahead 0 became MaxEventAhead %v, want 0 (no bound)", o.MaxEventAhead)
+	}
 	if o.AllowedLateness >= 0 {
 		t.Errorf("allowed_lateness 0 became AllowedLateness %v, which the engine takes for its 10m default", o.AllowedLateness)
 	}
