@@ -1,15 +1,18 @@
 package kafka_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/journey"
 )
 
 // TestDeadLetters produces malformed records among good ones: each lands
@@ -144,5 +147,114 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if got := counter(t, in.reg, "lifeline_events_processed_total", map[string]string{"outcome": "dead_letter"}); got != float64(len(bad)) {
 		t.Errorf("lifeline_events_processed_total{outcome=dead_letter} = %v, want %d", got, len(bad))
+	}
+}
+
+// TestDeadLetterEventAhead is issue 13's far-future event over Kafka:
+// among generated journeys, a record dated 9999-12-31 and one a
+// millisecond more than engine.max_event_ahead past the runtime's clock
+// land in the dead-letter topic, as they came, with the reason
+// event_time_ahead, counted; one exactly at the bound is applied. Every
+// output topic and every customer's state then equal the offline replay
+// of the input without the two: no timer fired early, none stopped.
+func TestDeadLetterEventAhead(t *testing.T) {
+	t.Parallel()
+	const nparts = 2
+	_, addr := newCluster(t)
+	cfg := testConfig(t, addr, "lifeline-ahead", "ahead-1", nparts, config.ExactlyOnce)
+	cfg.Engine.MaxEventAhead = config.Duration(24 * time.Hour)
+	const days = 40
+	clock := workloadStart.Add(days * 24 * time.Hour)
+	in := startInstanceClock(t, cfg, func() time.Time { return clock })
+	waitReady(t, nparts, in)
+
+	recs := journeys(t, journey.Config{Customers: 200, Days: days, Seed: 13})
+	track := func(user, id string, at time.Time) inputRecord {
+		return inputRecord{Key: user, Value: []byte(`{"type":"track","event":"Signed In","userId":"` + user + `","messageId":"` + id +
+			`","timestamp":"` + at.UTC().Format(time.RFC3339Nano) + `"}`)}
+	}
+	// Customers of the workload, so that the rejected events would have
+	// touched real state (and, on both partitions, real timers).
+	var users []string
+	for _, r := range recs {
+		if r.Key != "" && !slices.Contains(users, r.Key) {
+			users = append(users, r.Key)
+		}
+	}
+	bound := clock.Add(24 * time.Hour)
+	rejected := []inputRecord{
+		track(users[0], "future-9999", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)),
+		track(users[1], "future-over", bound.Add(time.Millisecond)),
+	}
+	atBound := track(users[2], "future-at", bound)
+	mid := len(recs) / 3
+	all := slices.Concat(recs[:mid], rejected[:1], recs[mid:2*mid], rejected[1:], recs[2*mid:], []inputRecord{atBound})
+	produce(t, newClient(t, addr), cfg.Topics.Input, nparts, all)
+	waitProcessed(t, endOffsets(nparts, all), in)
+	waitCommitted(t, addr, cfg.Group, cfg.Topics.Input, endOffsets(nparts, all))
+
+	var kept []inputRecord
+	for _, r := range all {
+		if !strings.Contains(string(r.Value), `"future-9999"`) && !strings.Contains(string(r.Value), `"future-over"`) {
+			kept = append(kept, r)
+		} else {
+			for i := range rejected {
+				if string(rejected[i].Value) == string(r.Value) {
+					rejected[i] = r // with its partition and offset
+				}
+			}
+		}
+	}
+	compareWithReplay(t, addr, cfg, kept, nparts, in.eng)
+
+	var ahead []outputRecord
+	for _, d := range readAll(t, addr, cfg.Topics.DeadLetters) {
+		for _, h := range d.Headers {
+			if h.Key == "__connect.errors.exception.class.name" && string(h.Value) == "lifeline.decode.event_time_ahead" {
+				ahead = append(ahead, d)
+			}
+		}
+	}
+	if len(ahead) != len(rejected) {
+		t.Fatalf("%d event_time_ahead dead letters, want %d", len(ahead), len(rejected))
+	}
+	for _, want := range rejected {
+		var got *outputRecord
+		for i := range ahead {
+			if string(ahead[i].Value) == string(want.Value) {
+				got = &ahead[i]
+			}
+		}
+		if got == nil {
+			t.Errorf("record %s is not among the event_time_ahead dead letters", want.Value)
+			continue
+		}
+		hs := map[string]string{}
+		for _, h := range got.Headers {
+			hs[h.Key] = string(h.Value)
+		}
+		if got.Key != want.Key || hs["__connect.errors.offset"] != strconv.FormatInt(want.Offset, 10) ||
+			hs["__connect.errors.partition"] != strconv.Itoa(int(want.Partition)) {
+			t.Errorf("dead letter key %q, headers %v: want key %q from partition %d offset %d", got.Key, hs, want.Key, want.Partition, want.Offset)
+		}
+		msg := hs["__connect.errors.exception.message"]
+		for _, s := range []string{"event_time_ahead: ", "24h0m0s", "clock", clock.UTC().Format("2006-01-02T15:04:05.000Z")} {
+			if !strings.Contains(msg, s) {
+				t.Errorf("dead letter message %q does not say %q", msg, s)
+			}
+		}
+	}
+	if got := counter(t, in.reg, "lifeline_dead_letters_total", map[string]string{"reason": "event_time_ahead"}); got != float64(len(rejected)) {
+		t.Errorf("lifeline_dead_letters_total{reason=event_time_ahead} = %v, want %d", got, len(rejected))
+	}
+	if got, want := counter(t, in.reg, "lifeline_events_processed_total", map[string]string{"outcome": "dead_letter"}),
+		counter(t, in.reg, "lifeline_dead_letters_total", nil); got != want {
+		t.Errorf("lifeline_events_processed_total{outcome=dead_letter} = %v, lifeline_dead_letters_total %v: want them equal", got, want)
+	}
+	// The watermarks stayed behind the clock plus the bound.
+	for p, m := range in.rt.Metas() {
+		if wm := time.UnixMilli(m.Watermark); wm.After(bound) {
+			t.Errorf("partition %d watermark %s, past the clock plus the bound (%s)", p, wm.UTC(), bound)
+		}
 	}
 }

@@ -60,8 +60,10 @@ func newCluster(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, string) {
 }
 
 // testConfig is a runtime config for the broker at addr: topics created
-// with parts partitions, a state dir of the test's own, and no idle
-// watermark advance within the test's lifetime.
+// with parts partitions, a state dir of the test's own, no idle
+// watermark advance within the test's lifetime, and no bound on how far
+// ahead of the clock events may be: startInstance's clock stands still at
+// the workload's start, and the workloads run weeks past it.
 func testConfig(t *testing.T, addr, group, client string, parts int32, guarantee string) config.Config {
 	t.Helper()
 	cfg := config.Defaults()
@@ -72,6 +74,7 @@ func testConfig(t *testing.T, addr, group, client string, parts int32, guarantee
 	cfg.StateDir = t.TempDir()
 	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: parts, Replication: 1}
 	cfg.Engine.IdleTimeout = config.Duration(time.Hour)
+	cfg.Engine.MaxEventAhead = 0
 	cfg.Engine.MaxPollRecords = 500
 	// Checkpoints every few batches, so that tests cross them.
 	cfg.Engine.CheckpointEvents = 2000

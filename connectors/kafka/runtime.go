@@ -315,7 +315,7 @@ func (r *Runtime) batch(ctx context.Context, fetches kgo.Fetches, polled time.Ti
 		if !l.started {
 			l.started, l.lastRecv, l.next = true, time.Now(), w.meta.Load().Next
 		}
-		s := step{kind: stepProcess, recs: recs}
+		s := step{kind: stepProcess, recs: recs, now: now.UnixMilli()}
 		if len(recs) == 0 && w.idle(r.cfg.Engine.IdleTimeout.Std()) {
 			s.advance = now.UnixMilli()
 		}
@@ -541,7 +541,7 @@ func (r *Runtime) countInput(j *job) {
 	}
 	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeApplied).Add(float64(st.Applied))
 	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDuplicate).Add(float64(st.Duplicates))
-	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDeadLetter).Add(float64(st.NoEvent))
+	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeDeadLetter).Add(float64(st.NoEvent + st.Ahead))
 	m.EventsProcessed.WithLabelValues(w.label, metrics.OutcomeSkipped).Add(float64(st.Stale))
 	m.RuleEvaluations.WithLabelValues(metrics.CauseEvent).Add(float64(st.Applied))
 	m.RuleEvaluations.WithLabelValues(metrics.CauseTimer).Add(float64(st.TimerRuns))
@@ -758,7 +758,7 @@ func (r *Runtime) updateGauges() {
 		}
 		ltv += float64(m.RevenueCents) / 100
 		if m.Watermark > 0 {
-			r.m.WatermarkLag.WithLabelValues(metrics.Partition(id)).Set(r.clock().Sub(time.UnixMilli(m.Watermark)).Seconds())
+			r.m.WatermarkLag.WithLabelValues(metrics.Partition(id)).Set(metrics.WatermarkLag(r.clock(), m.Watermark))
 		}
 	}
 	r.m.Customers.Reset()

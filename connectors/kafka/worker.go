@@ -88,6 +88,10 @@ type step struct {
 	// the wall-clock time (Unix ms) an idle partition's watermark follows.
 	recs    []*kgo.Record
 	advance int64
+	// now is the wall clock (Unix ms) when the loop handed out the batch:
+	// events dated more than engine.max_event_ahead past it are
+	// dead-lettered.
+	now int64
 	// commit: the changelog offset after the batch's entries.
 	changelogNext int64
 }
@@ -259,6 +263,7 @@ func (w *worker) step(s step) result {
 func (w *worker) process(s step) result {
 	var res result
 	w.src.reset(s.recs)
+	w.d.SetNow(s.now)
 	if err := w.d.Process(&w.src); err != nil {
 		res.err = err
 		return res
@@ -291,7 +296,8 @@ func (w *worker) process(s step) result {
 }
 
 // recordSource is the engine's Source over a batch's Kafka records: it
-// decodes each, and turns the undecodable ones into dead letters.
+// decodes each, and turns the undecodable ones, and those the engine
+// rejects (Reject), into dead letters.
 type recordSource struct {
 	dec     *decode.Decoder
 	topic   string // the dead-letter topic
@@ -330,14 +336,24 @@ func (s *recordSource) Event(ev *engine.Event) bool {
 	return true
 }
 
+// Reject implements engine.Rejecter: the current record decoded, but the
+// engine did not apply it (an event time too far ahead of the clock).
+func (s *recordSource) Reject(err error) { s.deadLetter(s.recs[s.i-1], err) }
+
 // deadLetter queues rec for the dead-letter topic: value and key
 // untouched, original headers kept, and Kafka Connect's error headers
 // added so existing DLQ tooling reads it.
 func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
 	reason := string(decode.ReasonMalformedJSON)
+	stage, class := "VALUE_CONVERTER", "lifeline.connectors.decode.Decoder"
 	var de *decode.Error
-	if errors.As(err, &de) {
+	var ae *engine.AheadError
+	switch {
+	case errors.As(err, &de):
 		reason = string(de.Reason)
+	case errors.As(err, &ae):
+		// Decoded fine; refused by the engine's check on event times.
+		reason, stage, class = engine.ReasonEventAhead, "TRANSFORMATION", "lifeline.engine.Driver"
 	}
 	s.reasons = append(s.reasons, reason)
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
@@ -352,8 +368,8 @@ func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
 		hdr("__connect.errors.partition", strconv.Itoa(int(rec.Partition))),
 		hdr("__connect.errors.offset", strconv.FormatInt(rec.Offset, 10)),
 		hdr("__connect.errors.connector.name", "lifeline"),
-		hdr("__connect.errors.stage", "VALUE_CONVERTER"),
-		hdr("__connect.errors.class.name", "lifeline.connectors.decode.Decoder"),
+		hdr("__connect.errors.stage", stage),
+		hdr("__connect.errors.class.name", class),
 		hdr("__connect.errors.exception.class.name", "lifeline.decode."+reason),
 		hdr("__connect.errors.exception.message", err.Error()),
 	)

@@ -6,12 +6,14 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lifeline-hq/lifeline/connectors/decode"
+	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -53,7 +55,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		EventsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_events_processed_total", Help: "Input records processed, by partition and outcome (applied, duplicate, dead_letter, skipped)."}, []string{"partition", "outcome"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lifeline_dead_letters_total", Help: "Input records that could not be decoded and went to the dead-letter topic, by reason."}, []string{"reason"}),
+			Name: "lifeline_dead_letters_total", Help: "Input records that went to the dead-letter topic, by reason: could not be decoded, or dated too far ahead of the clock (event_time_ahead)."}, []string{"reason"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lifeline_processing_latency_seconds", Help: "Time from reading an input record to its outputs being committed.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
@@ -114,6 +116,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	for _, r := range decode.Reasons() {
 		m.DeadLetters.WithLabelValues(string(r))
 	}
+	m.DeadLetters.WithLabelValues(engine.ReasonEventAhead)
 	for _, k := range []string{"stage", "health", "alert"} {
 		m.Outputs.WithLabelValues(k)
 	}
@@ -190,6 +193,15 @@ func (m *Metrics) partitionCounters(label string) []series {
 		s = append(s, series{m.EventsProcessed, []string{label, o}})
 	}
 	return s
+}
+
+// WatermarkLag is the lifeline_watermark_lag_seconds of a watermark (Unix
+// ms) at the wall-clock time now, computed in milliseconds: time.Time.Sub
+// saturates at ±292 years (-9.2e9 s for a watermark in 9999), and a
+// watermark cannot be that far ahead since engine.max_event_ahead bounds
+// event times. A watermark ahead of the clock reads negative.
+func WatermarkLag(now time.Time, watermark int64) float64 {
+	return float64(now.UnixMilli()-watermark) / 1000
 }
 
 // Partition formats a partition number as a label value.

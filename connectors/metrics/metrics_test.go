@@ -3,12 +3,14 @@ package metrics_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
+	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -79,5 +81,44 @@ func TestKnownSeriesStartAtZero(t *testing.T) {
 		if !found {
 			t.Errorf("%s{%s} is not exported at 0", tc.name, tc.labels)
 		}
+	}
+}
+
+// TestWatermarkLag: the lag is exact in milliseconds whichever side of the
+// clock the watermark is, without time.Time.Sub's saturation at ±292
+// years (which read -9.2e9 s for a watermark in 9999); and a fresh
+// registry exports the event_time_ahead dead-letter series at zero.
+func TestWatermarkLag(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		wm   time.Time
+		want float64
+	}{
+		{now.Add(-90 * time.Second), 90},
+		{now.Add(1500 * time.Millisecond), -1.5},
+		{time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), -float64(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC).UnixMilli()-now.UnixMilli()) / 1000},
+	} {
+		if got := metrics.WatermarkLag(now, tc.wm.UnixMilli()); got != tc.want {
+			t.Errorf("WatermarkLag(%s) = %v, want %v", tc.wm, got, tc.want)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	metrics.New(reg, "test")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if mf.GetName() == "lifeline_dead_letters_total" && l.GetValue() == engine.ReasonEventAhead {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("lifeline_dead_letters_total{reason=event_time_ahead} is not exported at zero")
 	}
 }
