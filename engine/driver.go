@@ -44,9 +44,12 @@ type AheadError struct {
 	Limit int64  // Ref plus the bound: the latest time applied
 }
 
-func (e *AheadError) Error() string {
-	return fmt.Sprintf("%s: event time %s is more than %s ahead of the %s (%s); the latest accepted is %s",
-		ReasonEventAhead, fmtMillis(e.Time), time.Duration(e.Limit-e.Ref)*time.Millisecond, e.RefIs, fmtMillis(e.Ref), fmtMillis(e.Limit))
+func (e *AheadError) Error() string { return ReasonEventAhead + ": " + e.Detail() }
+
+// Detail is the error's message without the reason.
+func (e *AheadError) Detail() string {
+	return fmt.Sprintf("event time %s is more than %s ahead of the %s (%s); the latest accepted is %s",
+		fmtMillis(e.Time), time.Duration(e.Limit-e.Ref)*time.Millisecond, e.RefIs, fmtMillis(e.Ref), fmtMillis(e.Limit))
 }
 
 func fmtMillis(ms int64) string {

@@ -27,6 +27,14 @@ type Options struct {
 	// after the last line, so that timers due by then fire: "replay as of
 	// this time".
 	Until int64
+	// Now, when non-zero (Unix ms), is the time against which events are
+	// judged too far ahead (engine.Options.MaxEventAhead, set on the
+	// partition's engine), as the Kafka runtime judges them against its
+	// wall clock. Zero (the default) judges each event against the
+	// input's own progress: the newest event time applied so far (the
+	// first event, with nothing before it, is not judged). A rejected
+	// event is a bad record with reason event_time_ahead.
+	Now int64
 	// MaxLineBytes bounds one input line (default 1 MiB); a longer line is a
 	// bad record.
 	MaxLineBytes int
@@ -87,7 +95,9 @@ func Replay(ctx context.Context, r io.Reader, p *engine.Partition, w io.Writer, 
 		}
 		return nil
 	}
-	st, err := engine.NewDriver(p).Run(ctx, src, engine.RunOptions{BatchSize: opts.BatchSize, Until: opts.Until}, emit)
+	d := engine.NewDriver(p)
+	d.SetNow(opts.Now)
+	st, err := d.Run(ctx, src, engine.RunOptions{BatchSize: opts.BatchSize, Until: opts.Until}, emit)
 	sum.Events, sum.Duplicates, sum.Skipped = st.Applied, st.Duplicates, st.Stale
 	return sum, err
 }
@@ -140,6 +150,21 @@ func (l *lines) Event(ev *engine.Event) bool {
 		return false
 	}
 	return true
+}
+
+// ReasonEventAhead is the reason of a line whose event the engine did not
+// apply: its time is too far ahead (Options.Now).
+const ReasonEventAhead = decode.Reason(engine.ReasonEventAhead)
+
+// Reject implements engine.Rejecter: the current line decoded, but its
+// event was not applied.
+func (l *lines) Reject(err error) {
+	msg := err.Error()
+	var ae *engine.AheadError
+	if errors.As(err, &ae) {
+		msg = ae.Detail()
+	}
+	l.sum.bad(l.next-1, &decode.Error{Reason: ReasonEventAhead, Msg: msg})
 }
 
 func (s *Summary) bad(line int64, err error) {
