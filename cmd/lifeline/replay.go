@@ -20,6 +20,8 @@ type replayCmd struct {
 	StateDir        string          `help:"State directory: kept after the run, and a later run on it resumes after the lines it already applied (default: a temporary one)." placeholder:"DIR"`
 	Until           string          `help:"After the last line, raise the watermark to this time (RFC 3339), firing the timers due by then." placeholder:"TIME"`
 	AllowedLateness config.Duration `help:"The watermark trails the newest event time by this much (engine.allowed_lateness; 0 for none)." default:"10m" placeholder:"DURATION"`
+	MaxEventAhead   config.Duration `help:"An event dated more than this ahead of the newest event applied before it (history has no wall clock to trust), or of --now when given, is not applied: it is a bad line with reason event_time_ahead. Without --now the first line cannot be judged. Exactly this far ahead is applied; 0 for no bound (engine.max_event_ahead)." default:"1d" placeholder:"DURATION"`
+	Now             string          `help:"Judge --max-event-ahead against this time (RFC 3339), as run judges it against its clock, instead of against the input's own progress." placeholder:"TIME"`
 	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
 
 	// The names of earlier versions, still read (with a warning).
@@ -52,6 +54,17 @@ func (c *replayCmd) Run(e *env) error {
 		}
 		until = t.UnixMilli()
 	}
+	var now int64
+	if c.Now != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.Now)
+		if err != nil {
+			return fmt.Errorf("--now %q: expected an RFC 3339 time such as 2026-04-01T00:00:00Z", c.Now)
+		}
+		now = t.UnixMilli()
+	}
+	if c.MaxEventAhead < 0 {
+		return fmt.Errorf("--max-event-ahead %s: must not be negative (0: no bound)", c.MaxEventAhead)
+	}
 	if c.Batch <= 0 {
 		return fmt.Errorf("--batch %d: expected a positive number of lines", c.Batch)
 	}
@@ -76,7 +89,7 @@ func (c *replayCmd) Run(e *env) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.AllowedLateness.Std())})
+	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.AllowedLateness.Std()), MaxEventAhead: c.MaxEventAhead.Std()})
 	if err != nil {
 		return err
 	}
@@ -89,8 +102,11 @@ func (c *replayCmd) Run(e *env) error {
 	// Straight to stdout: Replay writes each batch's records before it
 	// commits the batch, and a buffer here would hold records a crash
 	// loses while the state says they were applied.
-	sum, err := ndjson.Replay(e.ctx, in, part, e.stdout, ndjson.Options{BatchSize: c.Batch, Until: until})
+	sum, err := ndjson.Replay(e.ctx, in, part, e.stdout, ndjson.Options{BatchSize: c.Batch, Until: until, Now: now})
 	sum.Format(e.stderr)
+	if sum.BadReasons[ndjson.ReasonEventAhead] > 0 && now == 0 {
+		fmt.Fprintf(e.stderr, "event_time_ahead: dated more than --max-event-ahead %s past the newest event before it; for an input with longer gaps than that, raise --max-event-ahead (0: no bound) or pass --now\n", c.MaxEventAhead)
+	}
 	return err
 }
 

@@ -98,6 +98,8 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"batch zero", []string{"replay", "--in", in, "--batch", "0"}, "--batch"},
 		{"until not RFC 3339", []string{"replay", "--in", in, "--until", "tomorrow"}, "--until"},
 		{"missing input", []string{"replay", "--in", filepath.Join(t.TempDir(), "nope.ndjson")}, "--in"},
+		{"now not RFC 3339", []string{"replay", "--in", in, "--now", "today"}, "--now"},
+		{"negative max event ahead", []string{"replay", "--in", in, "--max-event-ahead", "-1h"}, "--max-event-ahead"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := lifeline(t, nil, tc.args...)
@@ -140,17 +142,20 @@ func TestReplayStdinAndUntil(t *testing.T) {
 }
 
 // TestFlagVocabulary: the flags speak the config's language: --state-dir
-// everywhere, --allowed-lateness for engine.allowed_lateness with its
-// duration syntax (days included), --version, and run --help lists the
+// everywhere, --allowed-lateness and --max-event-ahead for
+// engine.allowed_lateness and engine.max_event_ahead with their duration
+// syntax (days included), --version, and run --help lists the
 // environment variables.
 func TestFlagVocabulary(t *testing.T) {
 	in := []byte(`{"type":"track","event":"Signed Up","userId":"jane","messageId":"m1","timestamp":"2026-03-02T08:00:00Z"}` + "\n" +
 		`{"type":"track","event":"Signed In","userId":"jane","messageId":"m2","timestamp":"2026-03-05T08:00:00Z"}` + "\n" +
 		`{"type":"track","event":"Order Completed","userId":"jane","messageId":"m3","timestamp":"2026-03-03T08:00:00Z"}` + "\n")
 	state := t.TempDir()
-	code, _, errs := lifeline(t, in, "replay", "--in", "-", "--state-dir", state, "--allowed-lateness", "1d")
-	if code != 0 {
-		t.Fatalf("replay --state-dir --allowed-lateness 1d: exit %d: %s", code, errs)
+	// jane's 03-05 event is three days past the newest before it: more
+	// than the default --max-event-ahead of 1d.
+	code, _, errs := lifeline(t, in, "replay", "--in", "-", "--state-dir", state, "--allowed-lateness", "1d", "--max-event-ahead", "3d")
+	if code != 0 || !strings.Contains(errs, "0 bad records") {
+		t.Fatalf("replay --state-dir --allowed-lateness 1d --max-event-ahead 3d: exit %d: %s", code, errs)
 	}
 	// The state went to --state-dir, with the lateness: the watermark
 	// trails the newest event (03-05) by a day.
@@ -181,6 +186,53 @@ func TestFlagVocabulary(t *testing.T) {
 	for _, want := range []string{"LIFELINE_SASL_PASSWORD", "sasl.password", "LIFELINE_ENGINE_ALLOWED_LATENESS", "--state-dir"} {
 		if code != 0 || !strings.Contains(string(out), want) {
 			t.Errorf("run --help (exit %d) lacks %s", code, want)
+		}
+	}
+}
+
+// TestReplayEventAhead: by default replay lists a line dated more than a
+// day past the newest event before it as bad (event_time_ahead, with its
+// line number and a hint), applies the rest, and its outputs are those of
+// the input without it; --max-event-ahead 0 applies it; --now judges
+// against that time, the first line too; replay --help documents the rule.
+func TestReplayEventAhead(t *testing.T) {
+	_, lines := workloadFile(t, "--customers", "100", "--days", "60", "--seed", "5")
+	at := len(lines) / 2
+	far := []byte(`{"type":"track","event":"Signed In","userId":"cus_000003","messageId":"far","timestamp":"9999-12-31T00:00:00Z"}` + "\n")
+	clean := bytes.Join(lines, nil)
+	dirty := bytes.Join(append(append(append([][]byte{}, lines[:at]...), far), lines[at:]...), nil)
+
+	code, want, errs := lifeline(t, clean, "replay", "--in", "-")
+	if code != 0 || strings.Contains(errs, "event_time_ahead") {
+		t.Fatalf("clean replay: exit %d: %s", code, errs)
+	}
+	code, got, errs := lifeline(t, dirty, "replay", "--in", "-")
+	if code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, errs)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("outputs (%d bytes) differ from the replay without the far-future line (%d bytes)", len(got), len(want))
+	}
+	for _, s := range []string{"event_time_ahead 1", "line " + strconv.Itoa(at+1) + ": event_time_ahead: event time 9999-12-31T00:00:00.000Z", "raise --max-event-ahead"} {
+		if !strings.Contains(errs, s) {
+			t.Errorf("summary lacks %q:\n%s", s, errs)
+		}
+	}
+	if code, got, errs := lifeline(t, dirty, "replay", "--in", "-", "--max-event-ahead", "0"); code != 0 || bytes.Equal(got, want) || strings.Contains(errs, "event_time_ahead") {
+		t.Errorf("--max-event-ahead 0: exit %d, the far-future line should be applied (and change the outputs): %s", code, errs)
+	}
+	first := []byte(`{"type":"track","event":"Signed Up","userId":"u1","messageId":"m1","timestamp":"2026-03-03T00:00:00.001Z"}` + "\n")
+	if code, _, errs := lifeline(t, first, "replay", "--in", "-", "--now", "2026-03-02T00:00:00Z"); code != 0 || !strings.Contains(errs, "line 1: event_time_ahead") || !strings.Contains(errs, "ahead of the clock (2026-03-02T00:00:00.000Z)") {
+		t.Errorf("--now: exit %d, want line 1 judged against it:\n%s", code, errs)
+	}
+	if code, _, errs := lifeline(t, first, "replay", "--in", "-"); code != 0 || strings.Contains(errs, "event_time_ahead") {
+		t.Errorf("without --now the first line cannot be judged: exit %d:\n%s", code, errs)
+	}
+	code, out, _ := lifeline(t, nil, "replay", "--help")
+	help := strings.Join(strings.Fields(string(out)), " ") // unwrapped
+	for _, s := range []string{"--max-event-ahead", "--now", "newest event applied before it", "first line cannot be judged"} {
+		if code != 0 || !strings.Contains(help, s) {
+			t.Errorf("replay --help (exit %d) lacks %q", code, s)
 		}
 	}
 }
