@@ -15,7 +15,11 @@
 //     machine, scorecard, alerts; eval.go) and appends the output records
 //     it causes. Raising the watermark (an event's time less the allowed
 //     lateness, or Advance) first fires the timers that fall due
-//     (timers.go).
+//     (timers.go). An event dated more than Options.MaxEventAhead past
+//     the reference time (the runtime's clock, Driver.SetNow, else the
+//     newest event applied) is not applied: the Source hears of it
+//     (Rejecter) and the position moves past it, so one record cannot
+//     carry the watermark, and every timer, years ahead.
 //  2. Flush encodes every customer the batch changed, and the partition's
 //     meta, as changelog entries.
 //  3. The runtime makes outputs and changelog entries durable.
