@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/engine"
@@ -51,8 +52,12 @@ func BenchmarkApply(b *testing.B) {
 	for _, bc := range []struct {
 		name            string
 		customers, days int
+		ahead           time.Duration // Options.MaxEventAhead
 	}{
-		{"customers=2000", 2000, 30},
+		{"customers=2000", 2000, 30, 0},
+		// The bound judged against the input's progress: a comparison or
+		// two per event.
+		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			evs, span := workloadEvents(b, bc.customers, bc.days)
@@ -60,7 +65,7 @@ func BenchmarkApply(b *testing.B) {
 			for i := range evs {
 				ids[i] = evs[i].ID
 			}
-			eng, err := engine.Open(b.TempDir(), rules.Default(), engine.Options{})
+			eng, err := engine.Open(b.TempDir(), rules.Default(), engine.Options{MaxEventAhead: bc.ahead})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -73,6 +78,9 @@ func BenchmarkApply(b *testing.B) {
 			d := engine.NewDriver(p)
 			records := 0
 			commit := func() {
+				if st := d.Stats(); st.Ahead != 0 {
+					b.Fatalf("%d events rejected as too far ahead: the runs would not compare", st.Ahead)
+				}
 				out, err := d.Flush()
 				if err != nil {
 					b.Fatal(err)
