@@ -592,3 +592,49 @@ func fmtErr(err error) string {
 	}
 	return err.Error()
 }
+
+// TestCloudEventIDUnambiguous: a CloudEvent's dedupe key names one (source,
+// id) pair, in both modes, and ids without "/" or "%" keep the key earlier
+// versions stored, so state written before an upgrade still dedupes them.
+func TestCloudEventIDUnambiguous(t *testing.T) {
+	structured := func(source, id string) engine.Event {
+		v := `{"specversion":"1.0","id":` + strconv.Quote(id) + `,"source":` + strconv.Quote(source) +
+			`,"type":"t","time":"2026-01-02T03:04:05Z","subject":"c"}`
+		var ev engine.Event
+		if err := New(Options{}).Decode([]byte(v), nil, &ev); err != nil {
+			t.Fatalf("Decode(%s): %v", v, err)
+		}
+		return ev
+	}
+	binary := func(source, id string) engine.Event {
+		hs := hdrs("ce_specversion", "1.0", "ce_id", id, "ce_source", source, "ce_subject", "c", "ce_time", "2026-01-02T03:04:05Z")
+		var ev engine.Event
+		if err := New(Options{}).Decode(nil, hs, &ev); err != nil {
+			t.Fatalf("Decode(%v): %v", hs, err)
+		}
+		return ev
+	}
+	pairs := [][2][2]string{
+		{{"/shop", "orders/1"}, {"/shop/orders", "1"}},
+		{{"/shop", "orders%2F1"}, {"/shop", "orders/1"}}, // the escape itself is escaped
+		{{"a/", "b"}, {"a", "/b"}},
+		{{"", "a/b"}, {"a", "b"}},
+	}
+	for name, decode := range map[string]func(string, string) engine.Event{"structured": structured, "binary": binary} {
+		for _, p := range pairs {
+			a, b := decode(p[0][0], p[0][1]), decode(p[1][0], p[1][1])
+			if a.ID == b.ID {
+				t.Errorf("%s: (%q, %q) and (%q, %q) share the key %q", name, p[0][0], p[0][1], p[1][0], p[1][1], a.ID)
+			}
+		}
+		for _, c := range []struct{ source, id, want string }{
+			{"/billing", "A234-1234-1234", "/billing/A234-1234-1234"}, // as before
+			{"/shop", "orders/1", "/shop/orders%2F1"},
+			{"/shop", "50%", "/shop/50%25"},
+		} {
+			if got := decode(c.source, c.id).ID; got != c.want {
+				t.Errorf("%s: key of (%q, %q) = %q, want %q", name, c.source, c.id, got, c.want)
+			}
+		}
+	}
+}

@@ -43,7 +43,8 @@
 //	Name        type / ce_type
 //	CustomerID  subject / ce_subject, else Options.CustomerField of data
 //	Time        time / ce_time (required)
-//	ID          source + "/" + id (ce_source, ce_id)
+//	ID          source + "/" + id (ce_source, ce_id), "/" and "%" in id
+//	            percent-encoded so that the key names one (source, id) pair
 //	Score       data.score
 //	Revenue     data.revenue, .total, .value, .price
 //
