@@ -25,12 +25,26 @@ func (d *Decoder) cloudEventStructured(t *top, ev *engine.Event) *Error {
 	}
 	ev.Type = cloudEventType
 	ev.Name, _ = str(t.typ)
-	if id := d.idText(t.id); id != "" {
+	id, err := d.id("cloudevent id", t.id)
+	if err != nil {
+		return err
+	}
+	if id != "" {
 		src, _ := str(t.source)
+		if err := validID("cloudevent source", src, true); err != nil {
+			return err
+		}
 		ev.ID = d.ceID(src, id)
 	}
-	if ev.CustomerID = d.idText(t.subject); ev.CustomerID == "" {
+	if ev.CustomerID, err = d.id("cloudevent subject", t.subject); err != nil {
+		return err
+	}
+	if ev.CustomerID == "" {
 		ev.CustomerID = d.dataCustomer(t.data)
+		if err := validID("cloudevent data field", ev.CustomerID, true); err != nil {
+			err.Msg = strings.Replace(err.Msg, "field", "field "+quote(d.field), 1)
+			return err
+		}
 	}
 	if ev.CustomerID == "" {
 		return &Error{ReasonNoCustomerID, "cloudevent has neither subject nor data field " + quote(d.field)}
@@ -156,12 +170,25 @@ func (d *Decoder) cloudEventBinary(value []byte, headers []Header, ev *engine.Ev
 	ev.Type = cloudEventType
 	ev.Name = d.keep(b2s(typ))
 	if len(id) > 0 {
+		if err := validID(hdrID, b2s(id), false); err != nil {
+			return err
+		}
+		if err := validID(hdrSource, b2s(source), false); err != nil {
+			return err
+		}
 		ev.ID = d.ceID(b2s(source), b2s(id))
 	}
 	if len(subject) > 0 {
+		if err := validID(hdrSubject, b2s(subject), false); err != nil {
+			return err
+		}
 		ev.CustomerID = d.keep(b2s(subject))
 	} else {
 		ev.CustomerID = d.dataCustomer(data)
+		if err := validID("cloudevent data field", ev.CustomerID, true); err != nil {
+			err.Msg = strings.Replace(err.Msg, "field", "field "+quote(d.field), 1)
+			return err
+		}
 	}
 	if ev.CustomerID == "" {
 		return &Error{ReasonNoCustomerID, "cloudevent has neither a ce_subject header nor data field " + quote(d.field)}

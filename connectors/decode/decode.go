@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -38,13 +40,18 @@ const (
 	// ReasonUnknownFormat: valid JSON that is neither a Segment message nor a
 	// CloudEvents 1.0 event, or a Segment type outside the Spec's six.
 	ReasonUnknownFormat Reason = "unknown_format"
+	// ReasonInvalidUTF8: an id (Segment userId, anonymousId, messageId,
+	// groupId; CloudEvents subject, id, source, the customer data field) is
+	// not valid UTF-8, or holds a lone UTF-16 surrogate escape ("\ud800"),
+	// so it would print the same as other ids.
+	ReasonInvalidUTF8 Reason = "invalid_utf8"
 )
 
 // Reasons returns every Reason Decode can report, so that a caller can create
 // its metric series before the first drop.
 func Reasons() []Reason {
 	return []Reason{ReasonMalformedJSON, ReasonNoCustomerID, ReasonNoTimestamp,
-		ReasonBadTimestamp, ReasonUnknownFormat}
+		ReasonBadTimestamp, ReasonUnknownFormat, ReasonInvalidUTF8}
 }
 
 // Error is returned for every record that cannot become an Event. Check for
@@ -290,6 +297,41 @@ func (d *Decoder) idText(v *fastjson.Value) string {
 		return unsafe.String(unsafe.SliceData(raw), len(raw))
 	}
 	return ""
+}
+
+// id is idText for the id in the named field, rejected when it is not valid
+// UTF-8 (see validID). field is a constant, so that the common path does not
+// allocate.
+func (d *Decoder) id(field string, v *fastjson.Value) (string, *Error) {
+	s := d.idText(v)
+	return s, validID(field, s, true)
+}
+
+// validID reports an id that could print the same as another one: bytes that
+// are not UTF-8 (printed as U+FFFD, escaped or dropped, depending on the
+// printer) or, when the id came from a JSON string (fromJSON), a lone UTF-16
+// surrogate escape, which the parser leaves as its six characters: "a\ud800"
+// would read exactly like "a\\ud800". The message names the field and the
+// byte offset in the id.
+func validID(field, id string, fromJSON bool) *Error {
+	if utf8.ValidString(id) && (!fromJSON || strings.IndexByte(id, '\\') < 0) {
+		return nil
+	}
+	for i := 0; i < len(id); {
+		r, n := utf8.DecodeRuneInString(id[i:])
+		if r == utf8.RuneError && n == 1 {
+			return &Error{ReasonInvalidUTF8, field + " " + quote(id) + " is not valid UTF-8: byte " +
+				strconv.Itoa(i) + " is " + fmt.Sprintf("%#02x", id[i])}
+		}
+		if fromJSON && r == '\\' && i+6 <= len(id) && id[i+1] == 'u' {
+			if x, err := strconv.ParseUint(id[i+2:i+6], 16, 16); err == nil && utf16.IsSurrogate(rune(x)) {
+				return &Error{ReasonInvalidUTF8, field + " " + quote(id) + " has a lone UTF-16 surrogate escape at byte " +
+					strconv.Itoa(i) + " (\\u" + id[i+2:i+6] + "), not a character"}
+			}
+		}
+		i += n
+	}
+	return nil
 }
 
 // keep copies the concatenation of parts into the Decoder's buffer and

@@ -460,7 +460,7 @@ func TestErrorString(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	want := map[Reason]bool{ReasonMalformedJSON: true, ReasonNoCustomerID: true, ReasonNoTimestamp: true,
-		ReasonBadTimestamp: true, ReasonUnknownFormat: true}
+		ReasonBadTimestamp: true, ReasonUnknownFormat: true, ReasonInvalidUTF8: true}
 	got := Reasons()
 	if len(got) != len(want) {
 		t.Fatalf("Reasons() = %v", got)
@@ -636,5 +636,63 @@ func TestCloudEventIDUnambiguous(t *testing.T) {
 				t.Errorf("%s: key of (%q, %q) = %q, want %q", name, c.source, c.id, got, c.want)
 			}
 		}
+	}
+}
+
+// TestInvalidUTF8 rejects each id field holding bytes that are not UTF-8 (or
+// a lone surrogate escape), which would print the same as other ids, naming
+// the field and the byte offset.
+func TestInvalidUTF8(t *testing.T) {
+	const ts = `"timestamp":"2026-01-02T03:04:05Z"`
+	const ce = `{"specversion":"1.0","type":"t","time":"2026-01-02T03:04:05Z",`
+	tests := []struct {
+		name    string
+		value   string
+		headers []Header
+		msg     string
+	}{
+		{"userId", `{"type":"page","userId":"ab` + "\xff" + `",` + ts + `}`, nil, `segment userId "ab\xff" is not valid UTF-8: byte 2 is 0xff`},
+		{"user_id", `{"type":"page","user_id":"` + "\xc3" + `",` + ts + `}`, nil, "segment user_id"},
+		{"anonymousId", `{"type":"page","anonymousId":"a` + "\xe2\x82" + `",` + ts + `}`, nil, "segment anonymousId \"a\\xe2\\x82\" is not valid UTF-8: byte 1"},
+		{"anonymous_id", `{"type":"page","anonymous_id":"` + "\xed\xa0\x80" + `",` + ts + `}`, nil, "segment anonymous_id"}, // an encoded surrogate
+		{"bad userId is not replaced by anonymousId", `{"type":"page","userId":"` + "\x80" + `","anonymousId":"a",` + ts + `}`, nil, "segment userId"},
+		{"lone surrogate escape", `{"type":"page","userId":"u\ud800x",` + ts + `}`, nil, `segment userId "u\\ud800x" has a lone UTF-16 surrogate escape at byte 1`},
+		{"messageId", `{"type":"page","userId":"u","messageId":"m` + "\xff" + `",` + ts + `}`, nil, "segment messageId"},
+		{"message_id", `{"type":"page","userId":"u","message_id":"m` + "\xff" + `",` + ts + `}`, nil, "segment message_id"},
+		{"groupId", `{"type":"group","userId":"u","groupId":"g` + "\xff" + `",` + ts + `}`, nil, "segment groupId"},
+		{"context.groupId", `{"type":"page","userId":"u","context":{"groupId":"g` + "\xff" + `"},` + ts + `}`, nil, "segment context.groupId"},
+		{"ce subject", ce + `"id":"1","source":"s","subject":"c` + "\xff" + `"}`, nil, "cloudevent subject"},
+		{"ce id", ce + `"id":"1` + "\xff" + `","source":"s","subject":"c"}`, nil, "cloudevent id"},
+		{"ce source", ce + `"id":"1","source":"s` + "\xff" + `","subject":"c"}`, nil, "cloudevent source"},
+		{"ce data field", ce + `"id":"1","source":"s","data":{"customer_id":"c` + "\xff" + `"}}`, nil, `cloudevent data field "customer_id" "c\xff"`},
+		{"ce_subject", ``, hdrs("ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", "c\xff"), `ce_subject "c\xff" is not valid UTF-8: byte 1 is 0xff`},
+		{"ce_id", ``, hdrs("ce_specversion", "1.0", "ce_id", "\xff1", "ce_source", "s", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", "c"), "ce_id \"\\xff1\" is not valid UTF-8: byte 0"},
+		{"ce_source", ``, hdrs("ce_specversion", "1.0", "ce_id", "1", "ce_source", "s\xff", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", "c"), "ce_source"},
+		{"binary data field", `{"customer_id":"c` + "\xff" + `"}`, hdrs("ce_specversion", "1.0", "ce_time", "2026-01-02T03:04:05Z"), `cloudevent data field "customer_id"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev engine.Event
+			err := New(Options{}).Decode([]byte(tc.value), tc.headers, &ev)
+			var de *Error
+			if !errors.As(err, &de) || de.Reason != ReasonInvalidUTF8 {
+				t.Fatalf("Decode = %v, want reason %s", err, ReasonInvalidUTF8)
+			}
+			if !strings.Contains(de.Msg, tc.msg) {
+				t.Errorf("message %q does not contain %q", de.Msg, tc.msg)
+			}
+		})
+	}
+	// Valid UTF-8 and surrogate pairs still decode; a literal backslash is
+	// an ordinary character in a header.
+	for _, v := range []string{`{"type":"page","userId":"caf\u00e9 \ud83d\ude00 日本",` + ts + `}`} {
+		var ev engine.Event
+		if err := New(Options{}).Decode([]byte(v), nil, &ev); err != nil || ev.CustomerID != "café 😀 日本" {
+			t.Errorf("Decode(%s) = %q, %v", v, ev.CustomerID, err)
+		}
+	}
+	var ev engine.Event
+	if err := New(Options{}).Decode(nil, hdrs("ce_specversion", "1.0", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", `c\ud800`), &ev); err != nil {
+		t.Errorf("ce_subject with a backslash: %v", err)
 	}
 }
