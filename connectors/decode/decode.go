@@ -45,13 +45,19 @@ const (
 	// not valid UTF-8, or holds a lone UTF-16 surrogate escape ("\ud800"),
 	// so it would print the same as other ids.
 	ReasonInvalidUTF8 Reason = "invalid_utf8"
+	// ReasonTooLarge: the JSON to parse (the value, or a binary-mode
+	// CloudEvent's JSON data) is longer than Options.MaxBytes.
+	ReasonTooLarge Reason = "too_large"
+	// ReasonTooComplex: the JSON holds more values than Options.MaxValues or
+	// nests deeper than 300 levels.
+	ReasonTooComplex Reason = "too_complex"
 )
 
 // Reasons returns every Reason Decode can report, so that a caller can create
 // its metric series before the first drop.
 func Reasons() []Reason {
 	return []Reason{ReasonMalformedJSON, ReasonNoCustomerID, ReasonNoTimestamp,
-		ReasonBadTimestamp, ReasonUnknownFormat, ReasonInvalidUTF8}
+		ReasonBadTimestamp, ReasonUnknownFormat, ReasonInvalidUTF8, ReasonTooLarge, ReasonTooComplex}
 }
 
 // Error is returned for every record that cannot become an Event. Check for
@@ -74,11 +80,38 @@ type Options struct {
 	// itself contains a dot cannot be named. Its value may be a string or a
 	// number (used as its decimal text).
 	CustomerField string
+	// MaxBytes is the longest JSON Decode parses, in bytes (default
+	// DefaultMaxBytes, 1 MiB); a longer value is rejected as too_large
+	// unread. Binary-mode CloudEvent data that is not parsed (a non-JSON
+	// content type) is not bounded.
+	MaxBytes int
+	// MaxValues is the most JSON values one record may hold, counted as
+	// array elements and object members (default DefaultMaxValues, 10,000);
+	// more, or nesting deeper than 300 levels, is rejected as too_complex
+	// before the parser builds anything. Parsing costs about 100 bytes of
+	// memory per value, and parse time grows faster than the count.
+	MaxValues int
 }
 
 // DefaultCustomerField is the CloudEvents data field used when
 // Options.CustomerField is empty.
 const DefaultCustomerField = "customer_id"
+
+// Defaults of Options.MaxBytes and Options.MaxValues. A Segment message is
+// at most 32 KB and a few hundred values; Kafka's default record limit is
+// about 1 MB.
+const (
+	DefaultMaxBytes  = 1 << 20
+	DefaultMaxValues = 10_000
+)
+
+// A Decoder drops its parser after a record beyond these (and its id buffer
+// beyond keepBytes), so that one large record does not stay held, per
+// partition, until the process ends. Typical records hold tens of values.
+const (
+	keepBytes  = 64 << 10
+	keepValues = 1024
+)
 
 // Decoder turns Kafka record values into engine Events. It keeps its buffers
 // from call to call, so that a steady stream decodes without allocating. It
@@ -88,11 +121,20 @@ type Decoder struct {
 	field string   // CloudEvents customer field as configured, for messages
 	path  []string // the same, split at dots
 	buf   []byte   // bytes that Event strings alias, other than the parser's
+
+	maxBytes, maxValues int
+	release             bool // the parser grew beyond keepBytes or keepValues
 }
 
 // Validate reports options that cannot work, naming the key. New does not
 // call it: a caller validates its configuration once, at start.
 func (o Options) Validate() error {
+	if o.MaxBytes < 0 {
+		return fmt.Errorf("MaxBytes %d is negative (0 means the default, %d)", o.MaxBytes, DefaultMaxBytes)
+	}
+	if o.MaxValues < 0 {
+		return fmt.Errorf("MaxValues %d is negative (0 means the default, %d)", o.MaxValues, DefaultMaxValues)
+	}
 	if o.CustomerField == "" {
 		return nil
 	}
@@ -111,7 +153,14 @@ func New(opts Options) *Decoder {
 	if f == "" {
 		f = DefaultCustomerField
 	}
-	return &Decoder{field: f, path: strings.Split(f, ".")}
+	d := &Decoder{field: f, path: strings.Split(f, "."), maxBytes: opts.MaxBytes, maxValues: opts.MaxValues}
+	if d.maxBytes <= 0 {
+		d.maxBytes = DefaultMaxBytes
+	}
+	if d.maxValues <= 0 {
+		d.maxValues = DefaultMaxValues
+	}
+	return d
 }
 
 // Decode fills ev from one record's value and headers.
@@ -140,6 +189,13 @@ func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error
 		// millisecond is a producer's placeholder (a null or 0 converted),
 		// not a touchpoint.
 		err = &Error{ReasonBadTimestamp, "timestamp is the Unix epoch (1970-01-01T00:00:00Z), a placeholder"}
+	}
+	if d.release {
+		// ev's strings keep what they alias alive on their own.
+		d.p, d.release = fastjson.Parser{}, false
+		if cap(d.buf) > keepBytes {
+			d.buf = nil
+		}
 	}
 	if err != nil {
 		*ev = engine.Event{}
@@ -244,18 +300,43 @@ func (d *Decoder) json(value []byte, ev *engine.Event) *Error {
 	return &Error{ReasonUnknownFormat, "JSON object is neither a Segment message (no type, action, event, userId or anonymousId) nor a CloudEvent (no specversion)"}
 }
 
-// parse parses value as JSON with the Decoder's reused parser, then finishes
-// the validation the parser leaves out (see checkStrict), so that only RFC
-// 8259 JSON is accepted.
+// parse parses value as JSON with the Decoder's reused parser, after
+// bounding its cost (Options.MaxBytes, MaxValues, maxDepth) and checking
+// what the parser leaves out (see scan), so that only RFC 8259 JSON is
+// accepted and a record costs at most a bounded parse.
 func (d *Decoder) parse(value []byte) (*fastjson.Value, *Error) {
-	v, err := d.p.ParseBytes(value)
-	if err != nil {
-		return nil, &Error{ReasonMalformedJSON, err.Error()}
+	if len(value) > d.maxBytes {
+		return nil, &Error{ReasonTooLarge, "JSON of " + strconv.Itoa(len(value)) + " bytes is longer than the limit of " +
+			strconv.Itoa(d.maxBytes)}
 	}
-	if at, msg := checkStrict(value); at >= 0 {
+	n, at, msg, complex := scan(value, d.maxValues)
+	if at >= 0 {
+		if complex {
+			return nil, &Error{ReasonTooComplex, msg + " at offset " + strconv.Itoa(at)}
+		}
 		return nil, &Error{ReasonMalformedJSON, msg + " at offset " + strconv.Itoa(at)}
 	}
+	// A parser that grew for this record is let go of after Decode.
+	if len(value) > keepBytes || n > keepValues {
+		d.release = true
+	}
+	v, err := d.p.ParseBytes(value)
+	if err != nil {
+		return nil, &Error{ReasonMalformedJSON, parseError(err)}
+	}
 	return v, nil
+}
+
+// parseError shortens fastjson's message: it adds a "cannot parse array
+// value: " or the like for each level of nesting, kilobytes for a deep
+// error.
+func parseError(err error) string {
+	msg := err.Error()
+	for _, w := range [...]string{"cannot parse array value: ", "cannot parse object value: ",
+		"cannot parse array: ", "cannot parse object: "} {
+		msg = strings.ReplaceAll(msg, w, "")
+	}
+	return msg
 }
 
 // str returns v's text when v is a JSON string. The text aliases the parser's

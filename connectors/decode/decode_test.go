@@ -2,6 +2,7 @@ package decode
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -410,7 +411,7 @@ func TestDecode(t *testing.T) {
 		{name: "raw control character", value: seg(",\"properties\":{\"note\":\"a\x01b\"}"), reason: ReasonMalformedJSON, msg: "control character"},
 		{name: "raw newline in a string", value: seg(",\"properties\":{\"note\":\"a\nb\"}"), reason: ReasonMalformedJSON},
 		{name: "single quotes", value: `{'type':'track'}`, reason: ReasonMalformedJSON},
-		{name: "too deep", value: strings.Repeat("[", 400) + strings.Repeat("]", 400), reason: ReasonMalformedJSON},
+		{name: "too deep", value: strings.Repeat("[", 400) + strings.Repeat("]", 400), reason: ReasonTooComplex, msg: "nested deeper than 300 levels at offset 300"},
 		{name: "pretty-printed with tabs and CRLF", value: "{\r\n\t\"type\": \"page\",\r\n\t\"userId\": \"u\",\r\n\t\"timestamp\": \"2026-01-02T03:04:05Z\"\r\n}\r\n",
 			want: engine.Event{CustomerID: "u", Type: "page", Time: ms(t, "2026-01-02T03:04:05Z")}},
 		{name: "array", value: `[{"type":"track"}]`, reason: ReasonUnknownFormat, msg: "JSON array is not an object"},
@@ -460,7 +461,8 @@ func TestErrorString(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	want := map[Reason]bool{ReasonMalformedJSON: true, ReasonNoCustomerID: true, ReasonNoTimestamp: true,
-		ReasonBadTimestamp: true, ReasonUnknownFormat: true, ReasonInvalidUTF8: true}
+		ReasonBadTimestamp: true, ReasonUnknownFormat: true, ReasonInvalidUTF8: true,
+		ReasonTooLarge: true, ReasonTooComplex: true}
 	got := Reasons()
 	if len(got) != len(want) {
 		t.Fatalf("Reasons() = %v", got)
@@ -694,5 +696,111 @@ func TestInvalidUTF8(t *testing.T) {
 	var ev engine.Event
 	if err := New(Options{}).Decode(nil, hdrs("ce_specversion", "1.0", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", `c\ud800`), &ev); err != nil {
 		t.Errorf("ce_subject with a backslash: %v", err)
+	}
+}
+
+// TestLimits: a record beyond MaxBytes or MaxValues, or nested too deep, is
+// rejected before it is parsed, with a short message; one at the limits
+// decodes.
+func TestLimits(t *testing.T) {
+	// withArray is a Segment track whose properties hold an array of n
+	// numbers: n+5 values as scan counts them.
+	withArray := func(n int) string {
+		return seg(`,"properties":{"a":[0` + strings.Repeat(",1", n-1) + `]}`)
+	}
+	const base = 6 // the message's own commas and brackets
+	deep := strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000)
+	tests := []struct {
+		name   string
+		opts   Options
+		value  string
+		reason Reason // "" when it must decode
+		msg    string
+	}{
+		{name: "at MaxValues", opts: Options{MaxValues: 100}, value: withArray(100 - base)},
+		{name: "above MaxValues", opts: Options{MaxValues: 100}, value: withArray(101 - base),
+			reason: ReasonTooComplex, msg: "more than 100 JSON values"},
+		{name: "default MaxValues", value: withArray(DefaultMaxValues), reason: ReasonTooComplex, msg: "more than 10000 JSON values"},
+		{name: "at MaxBytes", opts: Options{MaxBytes: len(seg(""))}, value: seg("")},
+		{name: "above MaxBytes", opts: Options{MaxBytes: len(seg("")) - 1}, value: seg(""),
+			reason: ReasonTooLarge, msg: "bytes is longer than the limit of"},
+		{name: "default MaxBytes", value: seg(`,"p":"` + strings.Repeat("x", DefaultMaxBytes) + `"`), reason: ReasonTooLarge},
+		{name: "100k deep", value: deep, reason: ReasonTooComplex, msg: "too_complex: JSON nested deeper than 300 levels at offset 1500"},
+		{name: "100k deep arrays", value: strings.Repeat("[", 100_000), reason: ReasonTooComplex},
+		{name: "deep error keeps a short message", value: strings.Repeat("[", 299) + "1,,", reason: ReasonMalformedJSON},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev engine.Event
+			err := New(tc.opts).Decode([]byte(tc.value), nil, &ev)
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			var de *Error
+			if !errors.As(err, &de) || de.Reason != tc.reason {
+				t.Fatalf("Decode = %v, want reason %s", err, tc.reason)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("message %q does not contain %q", err.Error(), tc.msg)
+			}
+			if len(err.Error()) > 300 {
+				t.Errorf("message of %d bytes, too long for a header: %.300s...", len(err.Error()), err)
+			}
+		})
+	}
+	// The limit applies to binary-mode CloudEvent data too.
+	var ev engine.Event
+	err := New(Options{MaxValues: 10}).Decode([]byte(`[1,2,3,4,5,6,7,8,9,10,11]`), ceHeaders(), &ev)
+	if de := (*Error)(nil); !errors.As(err, &de) || de.Reason != ReasonTooComplex {
+		t.Errorf("binary-mode data beyond MaxValues: %v", err)
+	}
+	for _, o := range []Options{{MaxBytes: -1}, {MaxValues: -1}} {
+		if o.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", o)
+		}
+	}
+}
+
+// TestReleaseAfterLargeRecord: after a record that made the parser grow, the
+// Decoder lets go of it (its Event's strings stay valid), and decodes the
+// next record as before.
+func TestReleaseAfterLargeRecord(t *testing.T) {
+	held := func(f func()) uint64 {
+		var a, b runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&a)
+		f()
+		runtime.GC()
+		runtime.ReadMemStats(&b)
+		return b.HeapAlloc - min(a.HeapAlloc, b.HeapAlloc)
+	}
+	big := []byte(seg(`,"properties":{"a":[0` + strings.Repeat(",1", DefaultMaxValues-10) + `],"pad":"` +
+		strings.Repeat("x", 200_000) + `"}`))
+	d := New(Options{})
+	var ev engine.Event
+	n := held(func() {
+		if err := d.Decode(big, nil, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev = engine.Event{}
+	})
+	runtime.KeepAlive(d)
+	if n > 64<<10 {
+		t.Errorf("the Decoder holds %d bytes after a %d-byte record", n, len(big))
+	}
+	if err := d.Decode([]byte(benchTrack), nil, &ev); err != nil || ev.CustomerID != "cust-000123456" {
+		t.Errorf("next record: %+v, %v", ev, err)
+	}
+	// Event strings outlive the release until the next Decode.
+	d2 := New(Options{})
+	if err := d2.Decode(big, nil, &ev); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	if ev.CustomerID != "u1" {
+		t.Errorf("CustomerID %q after release, want u1", ev.CustomerID)
 	}
 }
