@@ -88,8 +88,9 @@ type Options struct {
 	// MaxValues is the most JSON values one record may hold, counted as
 	// array elements and object members (default DefaultMaxValues, 10,000);
 	// more, or nesting deeper than 300 levels, is rejected as too_complex
-	// before the parser builds anything. Parsing costs about 100 bytes of
-	// memory per value, and parse time grows faster than the count.
+	// before the parser builds anything. The parser keeps about 100 bytes
+	// per value; 10,000 values took 0.3 ms to parse with a parser grown for
+	// them, 4 ms and 3.9 MB allocated with a new one (2 cores, loaded).
 	MaxValues int
 }
 
@@ -106,7 +107,7 @@ const (
 )
 
 // A Decoder drops its parser after a record beyond these (and its id buffer
-// beyond keepBytes), so that one large record does not stay held, per
+// when it grows beyond keepBytes), so that one large record does not stay held, per
 // partition, until the process ends. Typical records hold tens of values.
 const (
 	keepBytes  = 64 << 10
@@ -190,12 +191,12 @@ func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error
 		// not a touchpoint.
 		err = &Error{ReasonBadTimestamp, "timestamp is the Unix epoch (1970-01-01T00:00:00Z), a placeholder"}
 	}
+	// ev's strings keep what they alias alive on their own.
 	if d.release {
-		// ev's strings keep what they alias alive on their own.
 		d.p, d.release = fastjson.Parser{}, false
-		if cap(d.buf) > keepBytes {
-			d.buf = nil
-		}
+	}
+	if cap(d.buf) > keepBytes { // long ids, from headers too
+		d.buf = nil
 	}
 	if err != nil {
 		*ev = engine.Event{}
