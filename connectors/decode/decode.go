@@ -396,9 +396,18 @@ func (d *Decoder) id(field string, v *fastjson.Value) (string, *Error) {
 // would read exactly like "a\\ud800". The message names the field and the
 // byte offset in the id.
 func validID(field, id string, fromJSON bool) *Error {
-	if utf8.ValidString(id) && (!fromJSON || strings.IndexByte(id, '\\') < 0) {
-		return nil
+	// Ids are short and nearly always ASCII without a backslash: one byte
+	// loop, inlined, is the common path.
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c >= utf8.RuneSelf || c == '\\' {
+			return invalidID(field, id, fromJSON)
+		}
 	}
+	return nil
+}
+
+// invalidID is validID for ids with bytes beyond ASCII or a backslash.
+func invalidID(field, id string, fromJSON bool) *Error {
 	for i := 0; i < len(id); {
 		r, n := utf8.DecodeRuneInString(id[i:])
 		if r == utf8.RuneError && n == 1 {
