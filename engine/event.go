@@ -7,7 +7,8 @@ package engine
 // decoder's next call, and the engine copies whatever it keeps beyond
 // Apply.
 type Event struct {
-	// ID is the dedupe key: Segment messageId, or CloudEvents source+"/"+id.
+	// ID is the dedupe key: Segment messageId, or CloudEvents source+"/"+id
+	// (with "/" and "%" in id percent-encoded, so that the key is unambiguous).
 	// Empty when the source gave none; such events are never deduplicated.
 	ID string
 	// CustomerID identifies the customer: Segment userId, else anonymousId;

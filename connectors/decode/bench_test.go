@@ -1,6 +1,9 @@
 package decode
 
 import (
+	"errors"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/lifeline-hq/lifeline/engine"
@@ -82,4 +85,55 @@ func BenchmarkCheckStrict(b *testing.B) {
 			b.Fatal(msg)
 		}
 	}
+}
+
+// hugeArray is a Segment track of just under 1 MiB (the default MaxBytes)
+// whose properties hold an array of one-digit numbers (about 520k JSON
+// values): the costliest record per byte. Before the limits, it cost 0.3-1.6 s
+// and 236 MB allocated, and the Decoder held 218 MB afterwards.
+func hugeArray() []byte {
+	var b []byte
+	b = append(b, `{"type":"track","event":"x","userId":"u","timestamp":"2026-11-02T14:03:27Z","properties":{"a":[0`...)
+	for len(b) < DefaultMaxBytes-8 {
+		b = append(b, ",1"...)
+	}
+	return append(b, "]}}"...)
+}
+
+// BenchmarkDecodeHugeArray measures what one 1 MiB numeric array costs (now
+// rejected as too_complex after 10,000 values), and (held-B) what a Decoder
+// keeps of it afterwards.
+func BenchmarkDecodeHugeArray(b *testing.B) {
+	benchHeld(b, hugeArray(), ReasonTooComplex)
+}
+
+// BenchmarkDecodeMaxValues is the costliest record accepted by default:
+// DefaultMaxValues values, after which the Decoder lets go of its parser.
+func BenchmarkDecodeMaxValues(b *testing.B) {
+	value := []byte(`{"type":"track","event":"x","userId":"u","timestamp":"2026-11-02T14:03:27Z","properties":{"a":[0` +
+		strings.Repeat(",1", DefaultMaxValues-10) + `]}}`)
+	benchHeld(b, value, "")
+}
+
+func benchHeld(b *testing.B, value []byte, reason Reason) {
+	var ev engine.Event
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	d := New(Options{})
+	for b.Loop() {
+		err := d.Decode(value, nil, &ev)
+		var de *Error
+		if reason == "" && err != nil || reason != "" && (!errors.As(err, &de) || de.Reason != reason) {
+			b.Fatalf("Decode = %v, want reason %q", err, reason)
+		}
+	}
+	ev = engine.Event{}
+	var with, without runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&with)
+	runtime.KeepAlive(d)
+	d = nil
+	runtime.GC()
+	runtime.ReadMemStats(&without)
+	b.ReportMetric(float64(with.HeapAlloc)-float64(without.HeapAlloc), "held-B")
 }

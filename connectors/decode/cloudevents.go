@@ -25,12 +25,26 @@ func (d *Decoder) cloudEventStructured(t *top, ev *engine.Event) *Error {
 	}
 	ev.Type = cloudEventType
 	ev.Name, _ = str(t.typ)
-	if id := d.idText(t.id); id != "" {
-		src, _ := str(t.source)
-		ev.ID = d.keep(src, "/", id)
+	id, err := d.id("cloudevent id", t.id)
+	if err != nil {
+		return err
 	}
-	if ev.CustomerID = d.idText(t.subject); ev.CustomerID == "" {
+	if id != "" {
+		src, _ := str(t.source)
+		if err := validID("cloudevent source", src, true); err != nil {
+			return err
+		}
+		ev.ID = d.ceID(src, id)
+	}
+	if ev.CustomerID, err = d.id("cloudevent subject", t.subject); err != nil {
+		return err
+	}
+	if ev.CustomerID == "" {
 		ev.CustomerID = d.dataCustomer(t.data)
+		if err := validID("cloudevent data field", ev.CustomerID, true); err != nil {
+			err.Msg = strings.Replace(err.Msg, "field", "field "+quote(d.field), 1)
+			return err
+		}
 	}
 	if ev.CustomerID == "" {
 		return &Error{ReasonNoCustomerID, "cloudevent has neither subject nor data field " + quote(d.field)}
@@ -45,6 +59,34 @@ func (d *Decoder) cloudEventStructured(t *top, ev *engine.Event) *Error {
 	ev.Time = ms
 	amounts(t.data, ev)
 	return nil
+}
+
+// ceID returns a CloudEvent's dedupe key, copied into the Decoder's buffer:
+// source, "/", then id with each "%" and "/" percent-encoded ("%25", "%2F").
+// The encoded id has no "/", so the key's last "/" always splits it back into
+// the pair: distinct (source, id) pairs never share a key, as they did with a
+// bare source + "/" + id (("/shop", "orders/1") and ("/shop/orders", "1")).
+// Ids without "/" or "%", nearly all (UUIDs, counters), keep the key earlier
+// versions wrote, so customer state stored before an upgrade still dedupes
+// their redeliveries.
+func (d *Decoder) ceID(source, id string) string {
+	if strings.IndexByte(id, '/') < 0 && strings.IndexByte(id, '%') < 0 {
+		return d.keep(source, "/", id)
+	}
+	start := len(d.buf)
+	d.buf = append(d.buf, source...)
+	d.buf = append(d.buf, '/')
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; c {
+		case '/':
+			d.buf = append(d.buf, "%2F"...)
+		case '%':
+			d.buf = append(d.buf, "%25"...)
+		default:
+			d.buf = append(d.buf, c)
+		}
+	}
+	return b2s(d.buf[start:])
 }
 
 // dataCustomer returns the configured customer field of a data object, or "".
@@ -128,12 +170,25 @@ func (d *Decoder) cloudEventBinary(value []byte, headers []Header, ev *engine.Ev
 	ev.Type = cloudEventType
 	ev.Name = d.keep(b2s(typ))
 	if len(id) > 0 {
-		ev.ID = d.keep(b2s(source), "/", b2s(id))
+		if err := validID(hdrID, b2s(id), false); err != nil {
+			return err
+		}
+		if err := validID(hdrSource, b2s(source), false); err != nil {
+			return err
+		}
+		ev.ID = d.ceID(b2s(source), b2s(id))
 	}
 	if len(subject) > 0 {
+		if err := validID(hdrSubject, b2s(subject), false); err != nil {
+			return err
+		}
 		ev.CustomerID = d.keep(b2s(subject))
 	} else {
 		ev.CustomerID = d.dataCustomer(data)
+		if err := validID("cloudevent data field", ev.CustomerID, true); err != nil {
+			err.Msg = strings.Replace(err.Msg, "field", "field "+quote(d.field), 1)
+			return err
+		}
 	}
 	if ev.CustomerID == "" {
 		return &Error{ReasonNoCustomerID, "cloudevent has neither a ce_subject header nor data field " + quote(d.field)}

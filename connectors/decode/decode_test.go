@@ -2,6 +2,7 @@ package decode
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -410,7 +411,7 @@ func TestDecode(t *testing.T) {
 		{name: "raw control character", value: seg(",\"properties\":{\"note\":\"a\x01b\"}"), reason: ReasonMalformedJSON, msg: "control character"},
 		{name: "raw newline in a string", value: seg(",\"properties\":{\"note\":\"a\nb\"}"), reason: ReasonMalformedJSON},
 		{name: "single quotes", value: `{'type':'track'}`, reason: ReasonMalformedJSON},
-		{name: "too deep", value: strings.Repeat("[", 400) + strings.Repeat("]", 400), reason: ReasonMalformedJSON},
+		{name: "too deep", value: strings.Repeat("[", 400) + strings.Repeat("]", 400), reason: ReasonTooComplex, msg: "nested deeper than 300 levels at offset 300"},
 		{name: "pretty-printed with tabs and CRLF", value: "{\r\n\t\"type\": \"page\",\r\n\t\"userId\": \"u\",\r\n\t\"timestamp\": \"2026-01-02T03:04:05Z\"\r\n}\r\n",
 			want: engine.Event{CustomerID: "u", Type: "page", Time: ms(t, "2026-01-02T03:04:05Z")}},
 		{name: "array", value: `[{"type":"track"}]`, reason: ReasonUnknownFormat, msg: "JSON array is not an object"},
@@ -460,7 +461,8 @@ func TestErrorString(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	want := map[Reason]bool{ReasonMalformedJSON: true, ReasonNoCustomerID: true, ReasonNoTimestamp: true,
-		ReasonBadTimestamp: true, ReasonUnknownFormat: true}
+		ReasonBadTimestamp: true, ReasonUnknownFormat: true, ReasonInvalidUTF8: true,
+		ReasonTooLarge: true, ReasonTooComplex: true}
 	got := Reasons()
 	if len(got) != len(want) {
 		t.Fatalf("Reasons() = %v", got)
@@ -591,4 +593,214 @@ func fmtErr(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestCloudEventIDUnambiguous: a CloudEvent's dedupe key names one (source,
+// id) pair, in both modes, and ids without "/" or "%" keep the key earlier
+// versions stored, so state written before an upgrade still dedupes them.
+func TestCloudEventIDUnambiguous(t *testing.T) {
+	structured := func(source, id string) engine.Event {
+		v := `{"specversion":"1.0","id":` + strconv.Quote(id) + `,"source":` + strconv.Quote(source) +
+			`,"type":"t","time":"2026-01-02T03:04:05Z","subject":"c"}`
+		var ev engine.Event
+		if err := New(Options{}).Decode([]byte(v), nil, &ev); err != nil {
+			t.Fatalf("Decode(%s): %v", v, err)
+		}
+		return ev
+	}
+	binary := func(source, id string) engine.Event {
+		hs := hdrs("ce_specversion", "1.0", "ce_id", id, "ce_source", source, "ce_subject", "c", "ce_time", "2026-01-02T03:04:05Z")
+		var ev engine.Event
+		if err := New(Options{}).Decode(nil, hs, &ev); err != nil {
+			t.Fatalf("Decode(%v): %v", hs, err)
+		}
+		return ev
+	}
+	pairs := [][2][2]string{
+		{{"/shop", "orders/1"}, {"/shop/orders", "1"}},
+		{{"/shop", "orders%2F1"}, {"/shop", "orders/1"}}, // the escape itself is escaped
+		{{"a/", "b"}, {"a", "/b"}},
+		{{"", "a/b"}, {"a", "b"}},
+	}
+	for name, decode := range map[string]func(string, string) engine.Event{"structured": structured, "binary": binary} {
+		for _, p := range pairs {
+			a, b := decode(p[0][0], p[0][1]), decode(p[1][0], p[1][1])
+			if a.ID == b.ID {
+				t.Errorf("%s: (%q, %q) and (%q, %q) share the key %q", name, p[0][0], p[0][1], p[1][0], p[1][1], a.ID)
+			}
+		}
+		for _, c := range []struct{ source, id, want string }{
+			{"/billing", "A234-1234-1234", "/billing/A234-1234-1234"}, // as before
+			{"/shop", "orders/1", "/shop/orders%2F1"},
+			{"/shop", "50%", "/shop/50%25"},
+		} {
+			if got := decode(c.source, c.id).ID; got != c.want {
+				t.Errorf("%s: key of (%q, %q) = %q, want %q", name, c.source, c.id, got, c.want)
+			}
+		}
+	}
+}
+
+// TestInvalidUTF8 rejects each id field holding bytes that are not UTF-8 (or
+// a lone surrogate escape), which would print the same as other ids, naming
+// the field and the byte offset.
+func TestInvalidUTF8(t *testing.T) {
+	const ts = `"timestamp":"2026-01-02T03:04:05Z"`
+	const ce = `{"specversion":"1.0","type":"t","time":"2026-01-02T03:04:05Z",`
+	tests := []struct {
+		name    string
+		value   string
+		headers []Header
+		msg     string
+	}{
+		{"userId", `{"type":"page","userId":"ab` + "\xff" + `",` + ts + `}`, nil, `segment userId "ab\xff" is not valid UTF-8: byte 2 is 0xff`},
+		{"user_id", `{"type":"page","user_id":"` + "\xc3" + `",` + ts + `}`, nil, "segment user_id"},
+		{"anonymousId", `{"type":"page","anonymousId":"a` + "\xe2\x82" + `",` + ts + `}`, nil, "segment anonymousId \"a\\xe2\\x82\" is not valid UTF-8: byte 1"},
+		{"anonymous_id", `{"type":"page","anonymous_id":"` + "\xed\xa0\x80" + `",` + ts + `}`, nil, "segment anonymous_id"}, // an encoded surrogate
+		{"bad userId is not replaced by anonymousId", `{"type":"page","userId":"` + "\x80" + `","anonymousId":"a",` + ts + `}`, nil, "segment userId"},
+		{"lone surrogate escape", `{"type":"page","userId":"u\ud800x",` + ts + `}`, nil, `segment userId "u\\ud800x" has a lone UTF-16 surrogate escape at byte 1`},
+		{"messageId", `{"type":"page","userId":"u","messageId":"m` + "\xff" + `",` + ts + `}`, nil, "segment messageId"},
+		{"message_id", `{"type":"page","userId":"u","message_id":"m` + "\xff" + `",` + ts + `}`, nil, "segment message_id"},
+		{"groupId", `{"type":"group","userId":"u","groupId":"g` + "\xff" + `",` + ts + `}`, nil, "segment groupId"},
+		{"context.groupId", `{"type":"page","userId":"u","context":{"groupId":"g` + "\xff" + `"},` + ts + `}`, nil, "segment context.groupId"},
+		{"ce subject", ce + `"id":"1","source":"s","subject":"c` + "\xff" + `"}`, nil, "cloudevent subject"},
+		{"ce id", ce + `"id":"1` + "\xff" + `","source":"s","subject":"c"}`, nil, "cloudevent id"},
+		{"ce source", ce + `"id":"1","source":"s` + "\xff" + `","subject":"c"}`, nil, "cloudevent source"},
+		{"ce data field", ce + `"id":"1","source":"s","data":{"customer_id":"c` + "\xff" + `"}}`, nil, `cloudevent data field "customer_id" "c\xff"`},
+		{"ce_subject", ``, hdrs("ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", "c\xff"), `ce_subject "c\xff" is not valid UTF-8: byte 1 is 0xff`},
+		{"ce_id", ``, hdrs("ce_specversion", "1.0", "ce_id", "\xff1", "ce_source", "s", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", "c"), "ce_id \"\\xff1\" is not valid UTF-8: byte 0"},
+		{"ce_source", ``, hdrs("ce_specversion", "1.0", "ce_id", "1", "ce_source", "s\xff", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", "c"), "ce_source"},
+		{"binary data field", `{"customer_id":"c` + "\xff" + `"}`, hdrs("ce_specversion", "1.0", "ce_time", "2026-01-02T03:04:05Z"), `cloudevent data field "customer_id"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev engine.Event
+			err := New(Options{}).Decode([]byte(tc.value), tc.headers, &ev)
+			var de *Error
+			if !errors.As(err, &de) || de.Reason != ReasonInvalidUTF8 {
+				t.Fatalf("Decode = %v, want reason %s", err, ReasonInvalidUTF8)
+			}
+			if !strings.Contains(de.Msg, tc.msg) {
+				t.Errorf("message %q does not contain %q", de.Msg, tc.msg)
+			}
+		})
+	}
+	// Valid UTF-8 and surrogate pairs still decode; a literal backslash is
+	// an ordinary character in a header.
+	for _, v := range []string{`{"type":"page","userId":"caf\u00e9 \ud83d\ude00 日本",` + ts + `}`} {
+		var ev engine.Event
+		if err := New(Options{}).Decode([]byte(v), nil, &ev); err != nil || ev.CustomerID != "café 😀 日本" {
+			t.Errorf("Decode(%s) = %q, %v", v, ev.CustomerID, err)
+		}
+	}
+	var ev engine.Event
+	if err := New(Options{}).Decode(nil, hdrs("ce_specversion", "1.0", "ce_time", "2026-01-02T03:04:05Z", "ce_subject", `c\ud800`), &ev); err != nil {
+		t.Errorf("ce_subject with a backslash: %v", err)
+	}
+}
+
+// TestLimits: a record beyond MaxBytes or MaxValues, or nested too deep, is
+// rejected before it is parsed, with a short message; one at the limits
+// decodes.
+func TestLimits(t *testing.T) {
+	// withArray is a Segment track whose properties hold an array of n
+	// numbers: n+5 values as scan counts them.
+	withArray := func(n int) string {
+		return seg(`,"properties":{"a":[0` + strings.Repeat(",1", n-1) + `]}`)
+	}
+	const base = 6 // the message's own commas and brackets
+	deep := strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000)
+	tests := []struct {
+		name   string
+		opts   Options
+		value  string
+		reason Reason // "" when it must decode
+		msg    string
+	}{
+		{name: "at MaxValues", opts: Options{MaxValues: 100}, value: withArray(100 - base)},
+		{name: "above MaxValues", opts: Options{MaxValues: 100}, value: withArray(101 - base),
+			reason: ReasonTooComplex, msg: "more than 100 JSON values"},
+		{name: "default MaxValues", value: withArray(DefaultMaxValues), reason: ReasonTooComplex, msg: "more than 10000 JSON values"},
+		{name: "at MaxBytes", opts: Options{MaxBytes: len(seg(""))}, value: seg("")},
+		{name: "above MaxBytes", opts: Options{MaxBytes: len(seg("")) - 1}, value: seg(""),
+			reason: ReasonTooLarge, msg: "bytes is longer than the limit of"},
+		{name: "default MaxBytes", value: seg(`,"p":"` + strings.Repeat("x", DefaultMaxBytes) + `"`), reason: ReasonTooLarge},
+		{name: "100k deep", value: deep, reason: ReasonTooComplex, msg: "too_complex: JSON nested deeper than 300 levels at offset 1500"},
+		{name: "100k deep arrays", value: strings.Repeat("[", 100_000), reason: ReasonTooComplex},
+		{name: "deep error keeps a short message", value: strings.Repeat("[", 299) + "1,,", reason: ReasonMalformedJSON},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev engine.Event
+			err := New(tc.opts).Decode([]byte(tc.value), nil, &ev)
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			var de *Error
+			if !errors.As(err, &de) || de.Reason != tc.reason {
+				t.Fatalf("Decode = %v, want reason %s", err, tc.reason)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("message %q does not contain %q", err.Error(), tc.msg)
+			}
+			if len(err.Error()) > 300 {
+				t.Errorf("message of %d bytes, too long for a header: %.300s...", len(err.Error()), err)
+			}
+		})
+	}
+	// The limit applies to binary-mode CloudEvent data too.
+	var ev engine.Event
+	err := New(Options{MaxValues: 10}).Decode([]byte(`[1,2,3,4,5,6,7,8,9,10,11]`), ceHeaders(), &ev)
+	if de := (*Error)(nil); !errors.As(err, &de) || de.Reason != ReasonTooComplex {
+		t.Errorf("binary-mode data beyond MaxValues: %v", err)
+	}
+	for _, o := range []Options{{MaxBytes: -1}, {MaxValues: -1}} {
+		if o.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", o)
+		}
+	}
+}
+
+// TestReleaseAfterLargeRecord: after a record that made the parser grow, the
+// Decoder lets go of it (its Event's strings stay valid), and decodes the
+// next record as before.
+func TestReleaseAfterLargeRecord(t *testing.T) {
+	held := func(f func()) uint64 {
+		var a, b runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&a)
+		f()
+		runtime.GC()
+		runtime.ReadMemStats(&b)
+		return b.HeapAlloc - min(a.HeapAlloc, b.HeapAlloc)
+	}
+	big := []byte(seg(`,"properties":{"a":[0` + strings.Repeat(",1", DefaultMaxValues-10) + `],"pad":"` +
+		strings.Repeat("x", 200_000) + `"}`))
+	d := New(Options{})
+	var ev engine.Event
+	n := held(func() {
+		if err := d.Decode(big, nil, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev = engine.Event{}
+	})
+	runtime.KeepAlive(d)
+	if n > 64<<10 {
+		t.Errorf("the Decoder holds %d bytes after a %d-byte record", n, len(big))
+	}
+	if err := d.Decode([]byte(benchTrack), nil, &ev); err != nil || ev.CustomerID != "cust-000123456" {
+		t.Errorf("next record: %+v, %v", ev, err)
+	}
+	// Event strings outlive the release until the next Decode.
+	d2 := New(Options{})
+	if err := d2.Decode(big, nil, &ev); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	if ev.CustomerID != "u1" {
+		t.Errorf("CustomerID %q after release, want u1", ev.CustomerID)
+	}
 }

@@ -22,7 +22,15 @@
 // Only the fields the engine uses are read (ids, type, event name, time,
 // account, score, revenue); the rest of properties, traits and context is
 // ignored. The whole value must still be valid JSON (RFC 8259), nested no
-// deeper than 300 levels.
+// deeper than 300 levels, and bounded so that one record cannot cost a
+// partition much time or memory: at most Options.MaxBytes (1 MiB) and
+// MaxValues (10,000 array elements and object members), checked in one flat
+// pass before anything is parsed (too_large, too_complex). A Decoder lets go
+// of a parser that grew for a record beyond 64 KiB or 1,024 values.
+//
+// Ids (customer, message, account, CloudEvents subject, id and source) must
+// be valid UTF-8 without lone surrogate escapes (invalid_utf8): otherwise
+// distinct ids would print alike.
 //
 // Segment fields, each list in the order tried:
 //
@@ -43,7 +51,8 @@
 //	Name        type / ce_type
 //	CustomerID  subject / ce_subject, else Options.CustomerField of data
 //	Time        time / ce_time (required)
-//	ID          source + "/" + id (ce_source, ce_id)
+//	ID          source + "/" + id (ce_source, ce_id), "/" and "%" in id
+//	            percent-encoded so that the key names one (source, id) pair
 //	Score       data.score
 //	Revenue     data.revenue, .total, .value, .price
 //

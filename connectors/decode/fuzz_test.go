@@ -30,6 +30,16 @@ func fuzzHeaders(s string) []Header {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(benchTrack), "")
 	f.Add([]byte(`{"customer_id":"c"}`), "ce_specversion=1.0\nce_id=1\nce_source=s\nce_type=t\nce_time=2026-01-02T03:04:05Z")
+	// Ids that are not UTF-8, a lone surrogate escape, and an id with "/"
+	// and "%" (the CloudEvents dedupe key escapes them).
+	f.Add([]byte("{\"type\":\"page\",\"userId\":\"u\xff\",\"timestamp\":\"2026-01-02T03:04:05Z\"}"), "")
+	f.Add([]byte(`{"type":"page","userId":"u\ud800","messageId":"m\udc00x","timestamp":"2026-01-02T03:04:05Z"}`), "")
+	f.Add([]byte(`{"specversion":"1.0","id":"orders/1%","source":"/shop","time":"2026-01-02T03:04:05Z","subject":"c"}`), "")
+	f.Add([]byte{}, "ce_specversion=1.0\nce_id=\xff\nce_source=s\xc3\nce_time=2026-01-02T03:04:05Z\nce_subject=c")
+	// Beyond the limits: too deep, too many values.
+	f.Add([]byte(strings.Repeat(`{"a":`, 1000)+"1"+strings.Repeat("}", 1000)), "")
+	f.Add([]byte(`{"type":"track","event":"x","userId":"u","timestamp":"2026-11-02T14:03:27Z","properties":{"a":[0`+
+		strings.Repeat(",1", DefaultMaxValues)+`]}}`), "")
 	reasons := Reasons()
 	types := []string{"identify", "track", "page", "screen", "group", "alias", "cloudevent"}
 	other := []byte(specCloudEvent) // something else for the Decoder to decode in between

@@ -38,8 +38,16 @@ func (d *Decoder) segment(t *top, ev *engine.Event) *Error {
 		ev.Name, _ = str(t.event)
 	}
 
-	for _, v := range [...]*fastjson.Value{t.userID, t.userIDSnake, t.anonID, t.anonIDSnake} {
-		if ev.CustomerID = d.idText(v); ev.CustomerID != "" {
+	for _, f := range [...]struct {
+		name string
+		v    *fastjson.Value
+	}{{"segment userId", t.userID}, {"segment user_id", t.userIDSnake},
+		{"segment anonymousId", t.anonID}, {"segment anonymous_id", t.anonIDSnake}} {
+		var err *Error
+		if ev.CustomerID, err = d.id(f.name, f.v); err != nil {
+			return err
+		}
+		if ev.CustomerID != "" {
 			break
 		}
 	}
@@ -76,18 +84,25 @@ func (d *Decoder) segment(t *top, ev *engine.Event) *Error {
 		return &Error{ReasonNoTimestamp, "segment " + typ + " has no timestamp, originalTimestamp, sentAt or receivedAt"}
 	}
 
-	if ev.ID = d.idText(t.messageID); ev.ID == "" {
-		ev.ID = d.idText(t.messageIDSnake)
+	var err *Error
+	if ev.ID, err = d.id("segment messageId", t.messageID); err == nil && ev.ID == "" {
+		ev.ID, err = d.id("segment message_id", t.messageIDSnake)
+	}
+	if err != nil {
+		return err
 	}
 	if typ == "group" {
-		if ev.Account = d.idText(t.groupID); ev.Account == "" {
-			ev.Account = d.idText(t.groupIDSnake)
+		if ev.Account, err = d.id("segment groupId", t.groupID); err == nil && ev.Account == "" {
+			ev.Account, err = d.id("segment group_id", t.groupIDSnake)
 		}
 	}
-	if ev.Account == "" && t.context != nil && t.context.Type() == fastjson.TypeObject {
-		if ev.Account = d.idText(t.context.Get("groupId")); ev.Account == "" {
-			ev.Account = d.idText(t.context.Get("group_id"))
+	if err == nil && ev.Account == "" && t.context != nil && t.context.Type() == fastjson.TypeObject {
+		if ev.Account, err = d.id("segment context.groupId", t.context.Get("groupId")); err == nil && ev.Account == "" {
+			ev.Account, err = d.id("segment context.group_id", t.context.Get("group_id"))
 		}
+	}
+	if err != nil {
+		return err
 	}
 	amounts(t.properties, ev)
 	return nil

@@ -2,54 +2,100 @@ package decode
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"strconv"
+
+	"github.com/valyala/fastjson"
 )
 
 // checkStrict finishes the validation of a value that fastjson's parser has
 // accepted, so that Decode accepts exactly RFC 8259 JSON (as encoding/json's
-// Valid does) for less than a second full validation (fastjson.Validate)
-// would cost.
-//
-// fastjson checks the structure (brackets, commas, colons, string keys, the
-// literals true/false/null, nothing after the value) but is lenient inside
-// tokens: it takes any run of [0-9.eE+-] for a number, NaN and Inf, raw
-// control characters in strings and unknown escapes. Only those remain to be
-// checked, which one flat pass with no recursion does. checkStrict relies on
-// the structure being valid and must not be called on anything else.
-//
-// It returns the offset of the first offending byte and what is wrong, or -1.
+// Valid does). It is scan without limits, for tests.
 func checkStrict(b []byte) (int, string) {
-	i := 0
+	_, at, msg, _ := scan(b, math.MaxInt)
+	return at, msg
+}
+
+// maxDepth is how deep a record's JSON may nest: fastjson's own limit, so
+// that scan, not the parser's recursion (whose error message grows by a
+// line per level), rejects deeper values.
+const maxDepth = fastjson.MaxDepth
+
+// scan checks, in one flat pass with no recursion, what fastjson's parser
+// leaves out, and bounds what parsing b may cost. It runs before the parser,
+// so that a record too complex to parse cheaply is rejected at the price of
+// reading it up to the limit.
+//
+// fastjson checks the structure (brackets, commas, colons, string keys,
+// nothing after the value) but is lenient inside tokens: it takes any run of
+// [0-9.eE+-] for a number, NaN and Inf, raw control characters in strings and
+// unknown escapes. scan rejects those, for less than a second full validation
+// (fastjson.Validate) would cost, and leaves the structure to the parser: on
+// input whose structure is broken it may stop at a token error or find none,
+// but every error it reports is a real one.
+//
+// It also counts the values, as the opening brackets and commas that start
+// them (an array's elements, an object's members), and the nesting depth, and
+// stops as soon as either passes its limit (maxValues, maxDepth), reporting
+// tooComplex.
+//
+// It returns the number of values, then the offset of the first offending
+// byte and what is wrong, or -1.
+func scan(b []byte, maxValues int) (values, at int, msg string, tooComplex bool) {
+	i, depth := 0, 0
 	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"': // the most common by far: keys and string values
+		switch c := b[i]; c {
+		case '"': // the most common by far: keys and string values
 			j, msg := checkString(b, i+1)
 			if msg != "" {
-				return j, msg
+				return values, j, msg, false
 			}
 			i = j
-		case c == ':' || c == ',' || c == '{' || c == '}' || c == '[' || c == ']' ||
-			c == ' ' || c == '\n' || c == '\t' || c == '\r':
+		case ',':
+			if values++; values > maxValues {
+				return values, i, "more than " + strconv.Itoa(maxValues) + " JSON values", true
+			}
 			i++
-		case c == '-' || isDigit(c):
+		case '{', '[':
+			if values++; values > maxValues {
+				return values, i, "more than " + strconv.Itoa(maxValues) + " JSON values", true
+			}
+			if depth++; depth > maxDepth {
+				return values, i, "JSON nested deeper than " + strconv.Itoa(maxDepth) + " levels", true
+			}
+			i++
+		case '}', ']':
+			depth--
+			i++
+		case ':', ' ', '\n', '\t', '\r':
+			i++
+		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			j, ok := scanNumber(b, i)
 			if !ok {
-				return i, "invalid number " + snippet(b, i)
+				return values, i, "invalid number " + snippet(b, i), false
 			}
 			i = j
-		case c == 't':
-			i += len("true") // the parser has seen it
-		case c == 'f':
+		case 't':
+			if i+4 > len(b) || string(b[i:i+4]) != "true" {
+				return values, i, "invalid value " + snippet(b, i), false
+			}
+			i += len("true")
+		case 'f':
+			if i+5 > len(b) || string(b[i:i+5]) != "false" {
+				return values, i, "invalid value " + snippet(b, i), false
+			}
 			i += len("false")
-		case c == 'n' && i+4 <= len(b) && string(b[i:i+4]) == "null":
+		case 'n':
+			if i+4 > len(b) || string(b[i:i+4]) != "null" {
+				return values, i, "invalid value " + snippet(b, i), false
+			}
 			i += len("null")
 		default: // NaN, Inf, +1, .5: numbers that fastjson tolerates
-			return i, "invalid value " + snippet(b, i)
+			return values, i, "invalid value " + snippet(b, i), false
 		}
 	}
-	return -1, ""
+	return values, -1, "", false
 }
 
 // snippet quotes the few bytes of b from i on, for an error message.
@@ -79,7 +125,7 @@ func checkString(b []byte, i int) (int, string) {
 			i += 8
 		}
 		if i >= len(b) {
-			return i, "unterminated string" // the parser rules this out
+			return i, "unterminated string"
 		}
 		switch c := b[i]; {
 		case c == '"':

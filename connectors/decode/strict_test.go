@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/valyala/fastjson"
@@ -48,7 +49,8 @@ func TestCheckStrict(t *testing.T) {
 
 // FuzzStrictJSON checks that fastjson's parser followed by checkStrict
 // accepts exactly what encoding/json's Valid does (below fastjson's nesting
-// limit).
+// limit), and that scan, which runs first, never rejects valid JSON as
+// malformed.
 func FuzzStrictJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"a":[1,-2.5e3,true,null,"x\n\u00e9"]}`, `[1-2]`, `NaN`, `"\q"`, "\"\x01\"", `[+1]`, `{"a":01}`,
@@ -57,6 +59,11 @@ func FuzzStrictJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// scan runs before the parser, on any input: what it reports is
+		// invalid whatever the structure.
+		if _, at, msg, complex := scan(b, math.MaxInt); at >= 0 && !complex && json.Valid(b) {
+			t.Fatalf("scan(%q) = %d %q on valid JSON", b, at, msg)
+		}
 		var p fastjson.Parser
 		if _, err := p.ParseBytes(b); err != nil {
 			return
