@@ -169,18 +169,7 @@ func (r *crashRun) run() {
 	r.snaps = []crashSnap{r.snapshot(eng)}
 	d := engine.NewDriver(p)
 	for b, from := 0, 0; from < len(r.evs); b, from = b+1, from+r.batch {
-		to := min(from+r.batch, len(r.evs))
-		if err := d.Process(newRecords(t, r.evs, from, to)); err != nil {
-			t.Fatal(err)
-		}
-		out, err := d.Flush()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var recs []string
-		for _, o := range out.Records {
-			recs = append(recs, string(o.Value))
-		}
+		recs, to := r.processBatch(t, d, from)
 		r.outs, r.batchAt = append(r.outs, recs), append(r.batchAt, int64(from))
 		if b%3 == 1 {
 			r.crash(int(r.done.Load()), "between Flush and Commit")
@@ -286,19 +275,7 @@ func (r *crashRun) check(c crashClone) int {
 	}
 	d := engine.NewDriver(p)
 	for b := first; b >= 0 && b < len(r.outs); b++ {
-		from := int(r.batchAt[b])
-		to := min(from+r.batch, len(r.evs))
-		if err := d.Process(newRecords(t, r.evs, from, to)); err != nil {
-			t.Fatal(err)
-		}
-		out, err := d.Flush()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var recs []string
-		for _, o := range out.Records {
-			recs = append(recs, string(o.Value))
-		}
+		recs, to := r.processBatch(t, d, int(r.batchAt[b]))
 		if !reflect.DeepEqual(recs, r.outs[b]) {
 			t.Fatalf("crash %s: resumed at checkpoint %d, batch %d's outputs differ from the uninterrupted run's:\n%s",
 				c.where, k, b, firstDiffStr(r.outs[b], recs))
@@ -598,4 +575,23 @@ func TestStoreFaults(t *testing.T) {
 		})
 	}
 	t.Logf("faults injected: %v", total)
+}
+
+// processBatch processes and flushes the batch of r's events that starts
+// at from, and returns its output records and where the batch ends.
+func (r *crashRun) processBatch(t *testing.T, d *engine.Driver, from int) ([]string, int) {
+	t.Helper()
+	to := min(from+r.batch, len(r.evs))
+	if err := d.Process(newRecords(t, r.evs, from, to)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []string
+	for _, o := range out.Records {
+		recs = append(recs, string(o.Value))
+	}
+	return recs, to
 }
