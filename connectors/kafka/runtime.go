@@ -825,46 +825,21 @@ func (r *Runtime) NumPartitions(ctx context.Context) (int32, error) {
 	return partitionCount(ctx, r.adm, r.cfg.Topics.Input)
 }
 
-// Location says where a customer's state is held.
-type Location struct {
-	// Partition is the customer's input partition.
-	Partition int32
-	// Local: this instance holds the partition, restored.
-	Local bool
-	// Restoring: this instance holds the partition and is restoring it.
-	Restoring bool
-	// Owner is the group member holding it, when another one does (nil
-	// when the group has not assigned it).
-	Owner *Owner
-}
-
-// Locate finds a customer's partition (by Kafka's default partitioner on
-// the customer id, the key producers use) and who holds it.
-func (r *Runtime) Locate(ctx context.Context, customer string) (Location, error) {
-	n := r.nparts.Load()
-	if n == 0 {
-		c, err := r.NumPartitions(ctx)
-		if err != nil || c == 0 {
-			return Location{}, fmt.Errorf("input topic partitions unknown: %v", err)
-		}
-		r.nparts.Store(c)
-		n = c
+// partitionCount is the input topic's partition count, listed once and
+// then remembered.
+func (r *Runtime) partitionCount(ctx context.Context) (int32, error) {
+	if n := r.nparts.Load(); n > 0 {
+		return n, nil
 	}
-	loc := Location{Partition: PartitionFor(customer, n)}
-	r.mu.Lock()
-	w, ok := r.workers[loc.Partition]
-	r.mu.Unlock()
-	switch {
-	case ok && w.ready.Load():
-		loc.Local = true
-	case ok:
-		loc.Restoring = true
-	default:
-		if owner, found := r.OwnerOf(ctx, loc.Partition); found {
-			loc.Owner = &owner
-		}
+	n, err := r.NumPartitions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("input topic %s: partitions unknown: %w", r.cfg.Topics.Input, err)
 	}
-	return loc, nil
+	if n <= 0 {
+		return 0, fmt.Errorf("input topic %s: partitions unknown: the broker lists none", r.cfg.Topics.Input)
+	}
+	r.nparts.Store(n)
+	return n, nil
 }
 
 // Lookup reads a customer's committed state.
