@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -48,7 +49,9 @@ type Config struct {
 	// Rules is the rule pack file; empty for the embedded default pack.
 	Rules string `yaml:"rules"`
 	// HTTP is the listen address of /metrics, /healthz, /readyz and the API.
-	HTTP   string         `yaml:"http"`
+	HTTP string `yaml:"http"`
+	// API is how GET /v1/customers/{id} asks the other instances.
+	API    API            `yaml:"api"`
 	TLS    TLS            `yaml:"tls"`
 	SASL   SASL           `yaml:"sasl"`
 	Engine EngineSettings `yaml:"engine"`
@@ -66,6 +69,23 @@ type Topics struct {
 	Stages      string `yaml:"stages"`
 	DeadLetters string `yaml:"dead_letters"`
 	Changelog   string `yaml:"changelog"`
+}
+
+// API configures how a customer lookup (GET /v1/customers/{id}) asks the
+// other instances for the customers of partitions this one does not hold.
+type API struct {
+	// Peers are the other instances' HTTP base URLs
+	// (http://lifeline-1.lifeline:8080), or DNS names resolved to all
+	// their addresses at each lookup (dns+http://lifeline-headless:8080,
+	// a headless Service). Empty: this instance answers from its own
+	// partitions only.
+	Peers []string `yaml:"peers"`
+	// PeerTimeout bounds asking the peers, DNS included (default 2s); the
+	// request's own deadline bounds it too.
+	PeerTimeout Duration `yaml:"peer_timeout"`
+	// MaxPeers bounds how many peers one lookup asks (default 32): a DNS
+	// name listing more is asked for the first MaxPeers addresses.
+	MaxPeers int `yaml:"max_peers"`
 }
 
 // CreateTopics configures topic creation at start.
@@ -165,6 +185,7 @@ func Defaults() Config {
 		Guarantee:    ExactlyOnce,
 		StateDir:     "/var/lib/lifeline",
 		HTTP:         "127.0.0.1:8080",
+		API:          API{PeerTimeout: Duration(2 * time.Second), MaxPeers: 32},
 		Engine: EngineSettings{
 			AllowedLateness:    Duration(10 * time.Minute),
 			IdleTimeout:        Duration(time.Minute),
@@ -396,6 +417,17 @@ func (c *Config) Validate() error {
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		bad("http: port %q of %q is not a number from 0 to 65535 or a service name", port, c.HTTP)
 	}
+	for _, p := range c.API.Peers {
+		if err := CheckPeer(p); err != nil {
+			bad("api.peers: %v", err)
+		}
+	}
+	if t := c.API.PeerTimeout.Std(); t < 10*time.Millisecond || t > time.Minute {
+		bad("api.peer_timeout: expected 10ms to 1m (2s is the default)")
+	}
+	if c.API.MaxPeers < 1 || c.API.MaxPeers > 1000 {
+		bad("api.max_peers: %d (expected 1 to 1000; 32 is the default)", c.API.MaxPeers)
+	}
 	if err := (decode.Options{CustomerField: c.CustomerField}).Validate(); err != nil {
 		bad("customer_field: %v", err)
 	}
@@ -444,6 +476,29 @@ func (c *Config) Validate() error {
 	}
 	if len(errs) > 0 {
 		return errors.New("invalid config: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// CheckPeer checks one api.peers entry: an http or https base URL with a
+// host, or a dns+http or dns+https one whose host is a name to resolve.
+func CheckPeer(p string) error {
+	u, err := url.Parse(p)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q is not a base URL (e.g. http://lifeline-1.lifeline:8080, or dns+http://lifeline-headless:8080 for every address of a name)", p)
+	}
+	switch u.Scheme {
+	case "http", "https", "dns+http", "dns+https":
+	default:
+		return fmt.Errorf("%q: scheme %q (expected http, https, dns+http or dns+https)", p, u.Scheme)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not a number from 1 to 65535", p, port)
+		}
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: a base URL has no query, fragment or user (write scheme://host:port)", p)
 	}
 	return nil
 }

@@ -149,6 +149,14 @@ customer_field: account_user
 		{name: "address without a port", yaml: "http: localhost\n", wantErr: []string{"http", "host:port"}},
 		{name: "credentials without a mechanism", yaml: "sasl: {username: u, password: p}\n", wantErr: []string{"sasl.mechanism", "no mechanism"}},
 		{name: "customer field with an empty key", yaml: "customer_field: user..id\n", wantErr: []string{"customer_field", "user..id", "empty key"}},
+		{name: "API peers from the environment", env: []string{"LIFELINE_API_PEERS=http://lifeline-0.lifeline:8080, dns+http://lifeline-headless:8080", "LIFELINE_API_PEER_TIMEOUT=500ms"},
+			want: ptr(func() config.Config {
+				c := config.Defaults()
+				c.API.Peers = []string{"http://lifeline-0.lifeline:8080", "dns+http://lifeline-headless:8080"}
+				c.API.PeerTimeout = config.Duration(500 * time.Millisecond)
+				return c
+			}())},
+		{name: "an API peer without a scheme", yaml: "api: {peers: [lifeline-headless:8080]}\n", wantErr: []string{"api.peers", "lifeline-headless:8080", "dns+http://"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +236,12 @@ func TestValidate(t *testing.T) {
 		{"no poll records", func(c *config.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
 		{"short transaction timeout", func(c *config.Config) { c.Engine.TransactionTimeout = config.Duration(500 * time.Millisecond) }, "engine.transaction_timeout"},
 		{"short session timeout", func(c *config.Config) { c.Engine.SessionTimeout = config.Duration(500 * time.Millisecond) }, "engine.session_timeout"},
+		{"API peer of another scheme", func(c *config.Config) { c.API.Peers = []string{"tcp://lifeline:8080"} }, `api.peers: "tcp://lifeline:8080": scheme`},
+		{"API peer without a host", func(c *config.Config) { c.API.Peers = []string{"http://:8080"} }, "api.peers"},
+		{"API peer with a query", func(c *config.Config) { c.API.Peers = []string{"http://lifeline:8080/?scope=local"} }, "api.peers"},
+		{"API peer port out of range", func(c *config.Config) { c.API.Peers = []string{"http://lifeline:80800"} }, "api.peers"},
+		{"no API peer timeout", func(c *config.Config) { c.API.PeerTimeout = 0 }, "api.peer_timeout"},
+		{"no API peers at all", func(c *config.Config) { c.API.MaxPeers = 0 }, "api.max_peers"},
 		{"unknown log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"unknown log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 	}
@@ -295,6 +309,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_TOPICS_DEAD_LETTERS=d", "LIFELINE_TOPICS_CHANGELOG=cl",
 		"LIFELINE_CREATE_TOPICS_ENABLED=1", "LIFELINE_CREATE_TOPICS_PARTITIONS=3", "LIFELINE_CREATE_TOPICS_REPLICATION=2",
 		"LIFELINE_GUARANTEE=at_least_once", "LIFELINE_STATE_DIR=/s", "LIFELINE_RULES=/r", "LIFELINE_HTTP=:1",
+		"LIFELINE_API_PEERS=http://a:1,dns+http://b:2", "LIFELINE_API_PEER_TIMEOUT=3s", "LIFELINE_API_MAX_PEERS=4",
 		"LIFELINE_TLS_ENABLED=true", "LIFELINE_TLS_CA_FILE=/ca", "LIFELINE_TLS_CERT_FILE=/cert", "LIFELINE_TLS_KEY_FILE=/key",
 		"LIFELINE_TLS_SERVER_NAME=sn", "LIFELINE_TLS_INSECURE_SKIP_VERIFY=true",
 		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
@@ -311,6 +326,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Topics:       config.Topics{Input: "i", Alerts: "a", Health: "h", Stages: "s", DeadLetters: "d", Changelog: "cl"},
 		CreateTopics: config.CreateTopics{Enabled: true, Partitions: 3, Replication: 2},
 		Guarantee:    config.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
+		API:           config.API{Peers: []string{"http://a:1", "dns+http://b:2"}, PeerTimeout: config.Duration(3 * time.Second), MaxPeers: 4},
 		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
 		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second)},
