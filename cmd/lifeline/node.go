@@ -124,10 +124,19 @@ func (n *node) run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, 1)
 
+	// A customer lookup that finds nothing in this instance's partitions
+	// asks api.peers (see README.md, API).
+	peers, perr := httpapi.NewPeers(httpapi.PeersConfig{
+		URLs: n.o.cfg.API.Peers, Timeout: n.o.cfg.API.PeerTimeout.Std(), Max: n.o.cfg.API.MaxPeers,
+	})
+	if perr != nil {
+		return fmt.Errorf("api.peers: %w", perr)
+	}
+	defer peers.Close()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := httpapi.Serve(ctx, n.ln, httpapi.Handler(n.rt, n.gather, n.o.log)); err != nil {
+		if err := httpapi.Serve(ctx, n.ln, httpapi.Handler(n.rt, n.gather, n.o.log, httpapi.WithPeers(peers))); err != nil {
 			errs <- fmt.Errorf("http %s: %w", n.httpAddr(), err)
 			cancel()
 		}
@@ -159,7 +168,7 @@ func (n *node) run(ctx context.Context) error {
 	}()
 
 	n.o.log.Info().Strs("brokers", n.o.cfg.Brokers).Str("group", n.o.cfg.Group).Str("guarantee", n.o.cfg.Guarantee).
-		Str("http", n.httpAddr()).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
+		Str("http", n.httpAddr()).Strs("api_peers", n.o.cfg.API.Peers).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
 	err := n.rt.Run(ctx)
 	cancel()
 	wg.Wait()

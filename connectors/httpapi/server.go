@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,10 +28,10 @@ type Source interface {
 	Ready() (bool, string)
 	// Metas returns the committed meta of every partition held here.
 	Metas() map[int32]engine.Meta
-	// Locate finds a customer's partition and who holds it.
-	Locate(ctx context.Context, customer string) (kafka.Location, error)
-	// Lookup reads a customer's committed state from a local partition.
-	Lookup(partition int32, customer string) (engine.State, bool, error)
+	// Search looks a customer up in every partition held here.
+	Search(ctx context.Context, customer string) (kafka.Search, error)
+	// OwnerOf finds the group member that holds input partition p.
+	OwnerOf(ctx context.Context, p int32) (kafka.Owner, bool)
 	// Pack is the rule pack in force.
 	Pack() *rules.Pack
 	// Now is the engine's notion of now (Unix ms): the wall clock, or the
@@ -37,8 +39,26 @@ type Source interface {
 	Now() int64
 }
 
+// HandlerOption changes what Handler serves.
+type HandlerOption func(*api)
+
+// WithPeers makes a customer lookup that finds nothing here ask peers (nil:
+// none).
+func WithPeers(p *Peers) HandlerOption { return func(a *api) { a.peers = p } }
+
+// api is the state of the handler.
+type api struct {
+	src   Source
+	log   zerolog.Logger
+	peers *Peers
+}
+
 // Handler returns the HTTP handler for src; gatherer serves /metrics.
-func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.Handler {
+func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger, opts ...HandlerOption) http.Handler {
+	a := &api{src: src, log: log}
+	for _, o := range opts {
+		o(a)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -52,45 +72,7 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.
 		}
 		writeJSON(w, code, map[string]any{"ready": ok, "reason": why})
 	})
-	mux.HandleFunc("GET /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		loc, err := src.Locate(r.Context(), id)
-		if err != nil {
-			log.Warn().Err(err).Str("customer", id).Msg("locate customer")
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-		switch {
-		case loc.Restoring:
-			w.Header().Set("Retry-After", "5")
-			writeJSON(w, http.StatusServiceUnavailable, Misdirected{
-				Error: "this instance holds the customer's partition and is restoring it; retry shortly", Partition: loc.Partition,
-			})
-			return
-		case !loc.Local:
-			// Another instance owns the partition: say which, so that
-			// the caller (or a proxy) asks it.
-			writeJSON(w, http.StatusMisdirectedRequest, Misdirected{
-				Error: "customer is on a partition this instance does not own", Partition: loc.Partition, Owner: loc.Owner,
-			})
-			return
-		}
-		p := loc.Partition
-		st, found, err := src.Lookup(p, id)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		if !found {
-			writeError(w, http.StatusNotFound, "no customer "+id)
-			return
-		}
-		c := engine.Describe(src.Pack(), id, &st, src.Now())
-		writeJSON(w, http.StatusOK, struct {
-			engine.Customer
-			Partition int32 `json:"partition"`
-		}{c, p})
-	})
+	mux.HandleFunc("GET /v1/customers/{id}", a.customer)
 	mux.HandleFunc("GET /v1/funnel", func(w http.ResponseWriter, r *http.Request) {
 		t := engine.Totals(src.Metas())
 		writeJSON(w, http.StatusOK, engine.FunnelOf(src.Pack(), t))
@@ -102,14 +84,148 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger) http.
 	return mux
 }
 
-// Misdirected is the body of an answer about a customer this instance
-// does not serve: 421 Misdirected Request when another group member holds
-// its partition (Owner says which, when the group has assigned it), 503
-// while this instance is restoring it.
+// Misdirected is the body of a 421 Misdirected Request: no peers are
+// configured, the customer is not in a partition held here, and another
+// group member holds the partition Kafka's default partitioner gives it
+// (Owner says which, when the group has assigned it).
 type Misdirected struct {
 	Error     string       `json:"error"`
 	Partition int32        `json:"partition"`
 	Owner     *kafka.Owner `json:"owner,omitempty"`
+}
+
+// NotFound is the body of a 404: the customer is in none of the
+// partitions searched, which are all of the input topic's unless the
+// lookup was ?scope=local.
+type NotFound struct {
+	Error string `json:"error"`
+	// Searched are the partitions searched (here, and by the peers).
+	Searched []int32 `json:"searched"`
+	// Restoring are partitions held here and being restored (scope=local).
+	Restoring []int32 `json:"restoring,omitempty"`
+	// Partitions is the input topic's partition count.
+	Partitions int32 `json:"partitions"`
+}
+
+// Incomplete is the body of a 503 for a customer found in none of the
+// partitions searched while some could not be searched: being restored
+// (here or on a peer), held by a peer that did not answer, or by another
+// instance with no peers configured.
+type Incomplete struct {
+	Error      string      `json:"error"`
+	Partitions int32       `json:"partitions"`
+	Searched   []int32     `json:"searched"`
+	Unsearched []int32     `json:"unsearched"`
+	Restoring  []int32     `json:"restoring,omitempty"`
+	Peers      []PeerError `json:"peer_errors,omitempty"`
+}
+
+// customer answers GET /v1/customers/{id}. It searches the partitions held
+// here; a customer not found in them is asked of the peers (unless the
+// request is ?scope=local, as the peers' own requests are).
+func (a *api) customer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	local := false
+	switch scope := r.URL.Query().Get("scope"); scope {
+	case "", "all":
+	case "local":
+		local = true
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope %q: expected local (this instance's partitions only) or all (the default)", scope))
+		return
+	}
+	s, err := a.src.Search(r.Context(), id)
+	if err != nil {
+		a.log.Warn().Err(err).Str("customer", id).Msg("look a customer up")
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if s.Found {
+		c := engine.Describe(a.src.Pack(), id, &s.State, a.src.Now())
+		writeJSON(w, http.StatusOK, struct {
+			engine.Customer
+			Partition int32 `json:"partition"`
+		}{c, s.Partition})
+		return
+	}
+	if local {
+		writeJSON(w, http.StatusNotFound, NotFound{Error: "no customer " + id + " in this instance's partitions",
+			Searched: nonNil(s.Searched), Restoring: s.Restoring, Partitions: s.Partitions})
+		return
+	}
+	searched := map[int32]bool{}
+	for _, p := range s.Searched {
+		searched[p] = true
+	}
+	restoring := slices.Clone(s.Restoring)
+	var peerErrs []PeerError
+	if a.peers == nil {
+		home := s.Home
+		if !searched[home] && !slices.Contains(s.Restoring, home) {
+			// Another instance holds the partition Kafka's default
+			// partitioner gives the customer: say which, so that the
+			// caller (or a proxy) asks it.
+			m := Misdirected{Error: "customer is not in this instance's partitions; another instance holds the one Kafka's default partitioner gives it (set api.peers to have this instance ask the others)", Partition: home}
+			if owner, ok := a.src.OwnerOf(r.Context(), home); ok {
+				m.Owner = &owner
+			}
+			writeJSON(w, http.StatusMisdirectedRequest, m)
+			return
+		}
+	} else if int(s.Partitions) > len(searched) {
+		ans := a.peers.ask(r.Context(), id)
+		if ans.found != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(ans.found)
+			return
+		}
+		for _, p := range ans.searched {
+			searched[p] = true
+		}
+		restoring = append(restoring, ans.restoring...)
+		peerErrs = ans.errs
+		for _, e := range peerErrs {
+			a.log.Debug().Str("peer", e.Peer).Str("error", e.Error).Str("customer", id).Msg("a peer could not be asked for a customer")
+		}
+	}
+	all := make([]int32, 0, len(searched))
+	var unsearched []int32
+	for p := range s.Partitions {
+		if searched[p] {
+			all = append(all, p)
+		} else {
+			unsearched = append(unsearched, p)
+		}
+	}
+	if len(unsearched) == 0 {
+		writeJSON(w, http.StatusNotFound, NotFound{Error: "no customer " + id, Searched: all, Partitions: s.Partitions})
+		return
+	}
+	slices.Sort(restoring)
+	restoring = slices.Compact(restoring)
+	var why string
+	switch {
+	case len(restoring) > 0 && len(peerErrs) == 0:
+		why = "partitions being restored"
+	case a.peers == nil:
+		why = "partitions held by other instances (set api.peers to have this instance ask them)"
+	default:
+		why = "partitions being restored, or held by peers that did not answer (see peer_errors)"
+	}
+	w.Header().Set("Retry-After", "5")
+	writeJSON(w, http.StatusServiceUnavailable, Incomplete{
+		Error:      fmt.Sprintf("customer %s not found in the partitions searched; partitions %v could not be searched: %s; retry shortly", id, unsearched, why),
+		Partitions: s.Partitions, Searched: all, Unsearched: unsearched, Restoring: restoring, Peers: peerErrs,
+	})
+}
+
+func nonNil(s []int32) []int32 {
+	if s == nil {
+		return []int32{}
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

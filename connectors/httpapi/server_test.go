@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,17 @@ import (
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
-// source serves one real engine partition (Pebble in a temp dir); the
-// customers of partition 1 live "elsewhere".
+// source serves one real engine partition (Pebble in a temp dir), 0, of
+// an input of parts partitions; held lists the partitions it holds (true:
+// restored, false: restoring). Customers named remote-* have their
+// murmur2 (home) partition 1, held elsewhere; restoring-* have 2.
 type source struct {
 	eng   *engine.Engine
 	part  *engine.Partition
 	now   int64
 	ready bool
+	parts int32
+	held  map[int32]bool
 }
 
 func (s *source) Ready() (bool, string) {
@@ -38,18 +43,39 @@ func (s *source) Ready() (bool, string) {
 	return true, "1 partitions ready"
 }
 func (s *source) Metas() map[int32]engine.Meta { return map[int32]engine.Meta{0: s.part.Meta()} }
-func (s *source) Locate(_ context.Context, id string) (kafka.Location, error) {
-	if strings.HasPrefix(id, "remote-") {
-		return kafka.Location{Partition: 1, Owner: &kafka.Owner{Host: "10.0.0.7", ClientID: "lifeline-1"}}, nil
+func (s *source) Search(_ context.Context, id string) (kafka.Search, error) {
+	r := kafka.Search{Partitions: s.parts}
+	switch {
+	case strings.HasPrefix(id, "remote-"):
+		r.Home = 1
+	case strings.HasPrefix(id, "restoring-"):
+		r.Home = 2
 	}
-	if strings.HasPrefix(id, "restoring-") {
-		return kafka.Location{Partition: 2, Restoring: true}, nil
+	for p := range s.parts {
+		ready, ok := s.held[p]
+		switch {
+		case !ok:
+		case !ready:
+			r.Restoring = append(r.Restoring, p)
+		default:
+			r.Searched = append(r.Searched, p)
+			st, found, err := s.eng.Lookup(p, id)
+			if err != nil || found {
+				r.Found, r.Partition, r.State = found, p, st
+				return r, err
+			}
+		}
 	}
-	return kafka.Location{Partition: 0, Local: true}, nil
+	return r, nil
 }
-func (s *source) Lookup(p int32, id string) (engine.State, bool, error) { return s.eng.Lookup(p, id) }
-func (s *source) Pack() *rules.Pack                                     { return s.eng.Pack() }
-func (s *source) Now() int64                                            { return s.now }
+func (s *source) OwnerOf(_ context.Context, p int32) (kafka.Owner, bool) {
+	if p == 1 {
+		return kafka.Owner{Host: "10.0.0.7", ClientID: "lifeline-1"}, true
+	}
+	return kafka.Owner{}, false
+}
+func (s *source) Pack() *rules.Pack { return s.eng.Pack() }
+func (s *source) Now() int64        { return s.now }
 
 func newServer(t *testing.T) (*httptest.Server, *source) {
 	t.Helper()
@@ -73,7 +99,8 @@ func newServer(t *testing.T) (*httptest.Server, *source) {
 	if _, err := ndjson.Replay(context.Background(), strings.NewReader(strings.Join(lines, "\n")), part, io.Discard, ndjson.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	src := &source{eng: eng, part: part, now: time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC).UnixMilli(), ready: true}
+	src := &source{eng: eng, part: part, now: time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC).UnixMilli(), ready: true,
+		parts: 1, held: map[int32]bool{0: true}}
 	srv := httptest.NewServer(Handler(src, prometheus.NewRegistry(), zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	return srv, src
@@ -99,7 +126,7 @@ func get(t *testing.T, url string, into any) int {
 }
 
 func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
-	srv, _ := newServer(t)
+	srv, src := newServer(t)
 	var c struct {
 		ID          string  `json:"customer_id"`
 		Stage       string  `json:"stage"`
@@ -142,8 +169,15 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 	if c.Counters["lifetime_value"] != 120.0 || c.Counters["nps"] != 2.0 {
 		t.Errorf("counters %v: want lifetime_value 120, nps 2", c.Counters)
 	}
-	if code := get(t, srv.URL+"/v1/customers/nobody", nil); code != http.StatusNotFound {
-		t.Errorf("unknown customer: status %d, want 404", code)
+	var nf NotFound
+	if code := get(t, srv.URL+"/v1/customers/nobody", &nf); code != http.StatusNotFound || nf.Partitions != 1 || len(nf.Searched) != 1 {
+		t.Errorf("unknown customer, every partition held here: status %d %+v, want 404 having searched partition 0", code, nf)
+	}
+	// From here on the input has 3 partitions: 0 here, 1 elsewhere, 2
+	// here and being restored; no peers are configured.
+	src.parts, src.held = 3, map[int32]bool{0: true, 2: false}
+	if code := get(t, srv.URL+"/v1/customers/ann", nil); code != http.StatusOK {
+		t.Errorf("ann, held here, whatever her home partition: status %d, want 200", code)
 	}
 	var mis struct {
 		Partition int32             `json:"partition"`
@@ -159,6 +193,14 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("customer of a partition being restored here: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	var inc Incomplete
+	if code := get(t, srv.URL+"/v1/customers/nobody", &inc); code != http.StatusServiceUnavailable ||
+		!slices.Equal(inc.Unsearched, []int32{1, 2}) || !slices.Equal(inc.Restoring, []int32{2}) || !strings.Contains(inc.Error, "[1 2]") {
+		t.Errorf("unknown customer whose home partition is here, others not searched: %d %+v; want 503 naming partitions 1 and 2 unsearched, 2 restoring", code, inc)
+	}
+	if code := get(t, srv.URL+"/v1/customers/ann?scope=nearby", nil); code != http.StatusBadRequest {
+		t.Errorf("scope=nearby: status %d, want 400", code)
 	}
 }
 
