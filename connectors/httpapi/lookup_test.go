@@ -43,6 +43,7 @@ const waitLong = 90 * time.Second
 type node struct {
 	name string
 	rt   *kafka.Runtime
+	eng  *engine.Engine
 	url  string
 	// stopHTTP stops the HTTP server (the runtime keeps running).
 	stopHTTP func()
@@ -57,7 +58,7 @@ type cluster struct {
 	cfg   config.Config
 }
 
-func newCluster(t *testing.T, parts int32) *cluster {
+func newCluster(t testing.TB, parts int32) *cluster {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 		return net.Listen(network, "127.0.0.1:0")
@@ -78,7 +79,7 @@ func newCluster(t *testing.T, parts int32) *cluster {
 
 // listen binds a loopback port for an instance's HTTP, so that its URL is
 // known before the peers that name it are built.
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +90,7 @@ func listen(t *testing.T) net.Listener {
 
 // start runs an instance named name over its own store, serving HTTP on
 // ln and asking peers (none if empty) until the test ends.
-func (c *cluster) start(t *testing.T, name string, ln net.Listener, peers ...string) *node {
+func (c *cluster) start(t testing.TB, name string, ln net.Listener, peers ...string) *node {
 	t.Helper()
 	cfg := c.cfg
 	cfg.ClientID = name
@@ -114,7 +115,7 @@ func (c *cluster) start(t *testing.T, name string, ln net.Listener, peers ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{name: name, rt: rt, url: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	n := &node{name: name, rt: rt, eng: eng, url: "http://" + ln.Addr().String(), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(n.done)
@@ -148,7 +149,7 @@ func (c *cluster) start(t *testing.T, name string, ln net.Listener, peers ...str
 
 // waitSplit waits until the instances hold every partition between them,
 // each at least one, all restored.
-func waitSplit(t *testing.T, parts int32, nodes ...*node) {
+func waitSplit(t testing.TB, parts int32, nodes ...*node) {
 	t.Helper()
 	waitUntil(t, "the group to split the partitions, all restored", func() (bool, string) {
 		held, all := 0, true
@@ -166,7 +167,7 @@ func waitSplit(t *testing.T, parts int32, nodes ...*node) {
 
 // waitProcessed waits until the instances have committed every record
 // up to ends.
-func waitProcessed(t *testing.T, ends map[int32]int64, nodes ...*node) {
+func waitProcessed(t testing.TB, ends map[int32]int64, nodes ...*node) {
 	t.Helper()
 	waitUntil(t, "every record to be processed", func() (bool, string) {
 		next := map[int32]int64{}
@@ -184,7 +185,7 @@ func waitProcessed(t *testing.T, ends map[int32]int64, nodes ...*node) {
 	})
 }
 
-func waitUntil(t *testing.T, what string, cond func() (bool, string)) {
+func waitUntil(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(waitLong)
 	for {
@@ -210,7 +211,7 @@ func customerEvents(id string, revenue int) []string {
 
 // produceTo writes each customer's events keyed by customer, to the
 // partition where says, and returns the end offsets.
-func produceTo(t *testing.T, c *cluster, customers []string, where func(i int, id string) int32) map[int32]int64 {
+func produceTo(t testing.TB, c *cluster, customers []string, where func(i int, id string) int32) map[int32]int64 {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -219,16 +220,19 @@ func produceTo(t *testing.T, c *cluster, customers []string, where func(i int, i
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	ends := map[int32]int64{}
+	var recs []*kgo.Record
 	for i, id := range customers {
 		p := where(i, id)
 		for _, v := range customerEvents(id, 100+i) {
-			r := &kgo.Record{Topic: c.cfg.Topics.Input, Partition: p, Key: []byte(id), Value: []byte(v)}
-			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-				t.Fatalf("produce %s to partition %d: %v", id, p, err)
-			}
-			ends[p] = r.Offset + 1
+			recs = append(recs, &kgo.Record{Topic: c.cfg.Topics.Input, Partition: p, Key: []byte(id), Value: []byte(v)})
 		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	ends := map[int32]int64{}
+	for _, r := range recs {
+		ends[r.Partition] = max(ends[r.Partition], r.Offset+1)
 	}
 	return ends
 }
@@ -292,7 +296,7 @@ func notLikely(id string, n int32) int32 {
 
 // twoNodes starts two instances of one group, each the other's peer, and
 // waits until they share the partitions.
-func twoNodes(t *testing.T, c *cluster) (*node, *node) {
+func twoNodes(t testing.TB, c *cluster) (*node, *node) {
 	t.Helper()
 	lnA, lnB := listen(t), listen(t)
 	a := c.start(t, "lookup-a", lnA, "http://"+lnB.Addr().String())
