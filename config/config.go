@@ -185,7 +185,7 @@ func Defaults() Config {
 		Guarantee:    ExactlyOnce,
 		StateDir:     "/var/lib/lifeline",
 		HTTP:         "127.0.0.1:8080",
-		API:          API{PeerTimeout: Duration(2 * time.Second), MaxPeers: 32},
+		API:          API{Peers: []string{}, PeerTimeout: Duration(2 * time.Second), MaxPeers: 32},
 		Engine: EngineSettings{
 			AllowedLateness:    Duration(10 * time.Minute),
 			IdleTimeout:        Duration(time.Minute),

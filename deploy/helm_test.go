@@ -379,6 +379,10 @@ func TestHelmChart(t *testing.T) {
 				if cfg.ClientID != "lifeline-0" || cfg.Rules != "" || cfg.SASL.Mechanism != "" {
 					t.Errorf("client_id %q rules %q sasl %q", cfg.ClientID, cfg.Rules, cfg.SASL.Mechanism)
 				}
+				// A customer lookup asks every pod of the headless Service, at the container port.
+				if want := "dns+http://" + sts.str("spec", "serviceName") + ".default.svc:8080"; len(cfg.API.Peers) != 1 || cfg.API.Peers[0] != want {
+					t.Errorf("api.peers %q, want [%s]", cfg.API.Peers, want)
+				}
 				if !strings.Contains(notes, "statefulset/lifeline") {
 					t.Errorf("NOTES.txt:\n%s", notes)
 				}
@@ -391,6 +395,7 @@ config:
   brokers: [b-1.kafka:9096, b-2.kafka:9096]
   topics: {input: segment-events}
   create_topics: {partitions: 24}
+  api: {peers: ["http://lifeline-a.analytics:8080", "http://lifeline-b.analytics:8080"]}
 keda: {enabled: true, maxReplicaCount: 24, lagThreshold: 2000000}
 sasl: {mechanism: SCRAM-SHA-512, username: lifeline, password: s3cret}
 tls: {enabled: true, existingSecret: kafka-ca}
@@ -435,6 +440,9 @@ rules:
 				if cfg.ClientID != "cs-lifeline-0" || cfg.SASL.Username != "lifeline" || cfg.SASL.Password != "s3cret" ||
 					cfg.TLS.CAFile != "/etc/lifeline-tls/ca.crt" || cfg.Rules != "/etc/lifeline-rules/rules.yaml" {
 					t.Errorf("config as the pod sees it: %+v", cfg)
+				}
+				if !slices.Equal(cfg.API.Peers, []string{"http://lifeline-a.analytics:8080", "http://lifeline-b.analytics:8080"}) {
+					t.Errorf("api.peers %q: config.api.peers does not replace the headless Service", cfg.API.Peers)
 				}
 				var rules k8sObject
 				for _, cm := range byKind(objs, "ConfigMap") {
