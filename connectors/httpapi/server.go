@@ -183,6 +183,8 @@ func (a *api) customer(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, p := range ans.searched {
 			searched[p] = true
+			// A peer that knows the input topic has grown.
+			s.Partitions = max(s.Partitions, p+1)
 		}
 		restoring = append(restoring, ans.restoring...)
 		peerErrs = ans.errs

@@ -99,13 +99,23 @@ func (r *Runtime) Search(ctx context.Context, customer string) (Search, error) {
 	if err != nil {
 		return Search{}, err
 	}
-	s := Search{Partitions: n, Home: PartitionFor(customer, n)}
 	r.mu.Lock()
 	held := make(map[int32]bool, len(r.workers))
 	for id, w := range r.workers {
 		held[id] = w.ready.Load()
 	}
 	r.mu.Unlock()
+	// A partition beyond the count listed: the topic has grown since.
+	for id := range held {
+		if id >= n {
+			r.nparts.Store(0)
+			if n, err = r.partitionCount(ctx); err != nil {
+				return Search{}, err
+			}
+			break
+		}
+	}
+	s := Search{Partitions: n, Home: PartitionFor(customer, n)}
 	order := LikelyPartitions(customer, n)
 	likely := len(order)
 	for id := range held {
