@@ -136,6 +136,45 @@ func (p *Pack) classifyFolded(name string) (namedCategory, bool) {
 		return namedCategory{}, false
 	}
 	var buf [foldBuf]byte
+	if len(name) <= len(buf) {
+		// The common case, ASCII: the key is as long as the name, so a
+		// longer name than every key misses at once, and the loose key
+		// is the case-folded one with its separators replaced.
+		k := buf[:len(name)]
+		ascii := true
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			k[i] = c
+		}
+		if ascii {
+			if len(k) > p.maxFoldKey {
+				return namedCategory{}, false
+			}
+			if len(p.byFold) > 0 {
+				if nc, ok := p.byFold[string(k)]; ok {
+					return nc, true
+				}
+			}
+			if len(p.byLoose) > 0 {
+				for i, c := range k {
+					if c == '_' || c == '-' {
+						k[i] = ' '
+					}
+				}
+				if nc, ok := p.byLoose[string(k)]; ok {
+					return nc, true
+				}
+			}
+			return namedCategory{}, false
+		}
+	}
 	if len(p.byFold) > 0 {
 		if k, ok := foldName(buf[:0], name, MatchCaseInsensitive, p.maxFoldKey); ok {
 			if nc, ok := p.byFold[string(k)]; ok {
