@@ -53,14 +53,24 @@ func BenchmarkApply(b *testing.B) {
 		name            string
 		customers, days int
 		ahead           time.Duration // Options.MaxEventAhead
+		// fold rewrites the workload's event names as another tool
+		// spells them (RudderStack's snake_case), to measure the lookup
+		// that matches them under the pack's event_match.
+		fold bool
 	}{
-		{"customers=2000", 2000, 30, 0},
+		{"customers=2000", 2000, 30, 0, false},
 		// The bound judged against the input's progress: a comparison or
 		// two per event.
-		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour},
+		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour, false},
+		{"customers=2000/names=snake_case", 2000, 30, 0, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			evs, span := workloadEvents(b, bc.customers, bc.days)
+			if bc.fold {
+				for i := range evs {
+					evs[i].Name = strings.ToLower(strings.ReplaceAll(evs[i].Name, " ", "_"))
+				}
+			}
 			ids := make([]string, len(evs))
 			for i := range evs {
 				ids[i] = evs[i].ID

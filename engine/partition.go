@@ -138,9 +138,12 @@ func (p *Partition) apply(ev *Event, position int64, out *Outputs) (bool, error)
 			return true, err
 		}
 	}
-	cat := p.pack.Classify(ev.Type, ev.Name)
+	// name is the event's name as the pack writes it when the pack
+	// matched it other than exactly ("order_completed" as "Order
+	// Completed"), so that conditions on event see one spelling.
+	cat, name := p.pack.ClassifyName(ev.Type, ev.Name)
 	p.update(&e.st, cat, ev)
-	p.run(e, ev.Time, cat, false, ev.Name, ev.ID, ev.Revenue, out)
+	p.run(e, ev.Time, cat, false, name, ev.ID, ev.Revenue, out)
 	return true, nil
 }
 

@@ -121,7 +121,12 @@ func (c *compiled) checkLiterals(d *diags, p *Pack, exprs []ruleExpr) map[string
 					d.errorf(line, col, "unknown health band %q (expected green, yellow or red)%s", v, didYouMean(v, bands))
 				}
 			case "event":
-				if _, ok := p.byEvent[v]; !ok && v != "" {
+				if _, ok := p.byEvent[v]; ok || v == "" {
+					break
+				}
+				if cat, name := p.ClassifyName("", v); cat != CatNone {
+					d.warnf(line, col, "event %q is written %q under touchpoints: an event that matches it has the event variable set to the pack's spelling, so compare with %q", v, name, name)
+				} else {
 					d.warnf(line, col, "event %q is not mapped to any touchpoint category: transitions never see it, and alerts and health see it with touchpoint \"\"%s", v, didYouMean(v, sortedKeys(p.byEvent)))
 				}
 			}

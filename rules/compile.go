@@ -177,11 +177,20 @@ func compileTouchpoints(d *diags, p *Pack, c *compiled, doc *packDoc) {
 		p.Categories = append(p.Categories, name)
 	}
 	c.mapped = make([]int, len(p.Categories))
+	packMatch := MatchExact
+	if m, ok := c.match(d, doc.EventMatch, "event_match"); ok {
+		packMatch = m
+	}
 	eventAt := map[string]pos{}
 	eventCat := map[string]string{}
+	var names []matchedName
 	for _, name := range sortedKeys(doc.Touchpoints) {
 		tp := doc.Touchpoints[name]
 		cat := catIdx[name]
+		match := packMatch
+		if m, ok := c.match(d, tp.Match, "touchpoint category "+name+": match"); ok {
+			match = m
+		}
 		for _, ev := range tp.Events.Items {
 			if ev.Value == "" {
 				d.errorf(ev.Line, ev.Col, "touchpoint category %s: empty event name", name)
@@ -194,13 +203,11 @@ func compileTouchpoints(d *diags, p *Pack, c *compiled, doc *packDoc) {
 			eventAt[ev.Value], eventCat[ev.Value] = ev.pos, name
 			p.byEvent[ev.Value] = cat
 			c.mapped[cat]++
+			names = append(names, matchedName{text: ev, cat: cat, catName: name, match: match})
 		}
 		for _, call := range tp.Calls.Items {
-			switch call.Value {
-			case "track", "identify", "page", "screen", "group", "alias", "cloudevent":
-			default:
-				d.errorf(call.Line, call.Col, "unknown call type %q (expected page, screen, identify, group, alias, track or cloudevent)%s", call.Value,
-					didYouMean(call.Value, []string{"page", "screen", "identify", "group", "alias", "track", "cloudevent"}))
+			if !slices.Contains(CallTypes, call.Value) {
+				d.errorf(call.Line, call.Col, "unknown call type %q (expected %s)%s", call.Value, strings.Join(CallTypes, ", "), didYouMean(call.Value, CallTypes))
 				continue
 			}
 			if prev, dup := eventAt["call:"+call.Value]; dup {
@@ -212,9 +219,97 @@ func compileTouchpoints(d *diags, p *Pack, c *compiled, doc *packDoc) {
 			c.mapped[cat]++
 		}
 	}
+	foldNames(d, p, names)
 	if len(p.byEvent) == 0 && len(p.byCall) == 0 {
 		at := c.top("touchpoints")
 		d.errorf(at.Line, at.Col, "touchpoints: no event is mapped to a category, so no event can change a customer (e.g. touchpoints: {purchase: {events: [Order Completed]}})")
+	}
+}
+
+// CallTypes are the event types a touchpoint's calls may map whole: the
+// Segment call types, cloudevent for every CloudEvent, and page_ping for
+// Snowplow's page pings (its page views arrive as page calls).
+var CallTypes = []string{"page", "screen", "identify", "group", "alias", "track", "cloudevent", "page_ping"}
+
+// match reads a matching mode (event_match, or a touchpoint's match);
+// ok is false when t is not written or is wrong (reported).
+func (c *compiled) match(d *diags, t text, key string) (Match, bool) {
+	if t.Value == "" {
+		return MatchExact, false
+	}
+	m, ok := parseMatch(t.Value)
+	if !ok {
+		d.errorf(t.Line, t.Col, "%s: %q is not a way to match event names (expected exact, case_insensitive or loose)%s", key, t.Value, didYouMean(t.Value, matchNames[:]))
+	}
+	return m, ok
+}
+
+// matchedName is an event name of the touchpoints with the matching it
+// is under.
+type matchedName struct {
+	text
+	cat     Category
+	catName string
+	match   Match
+}
+
+// foldNames builds the lookup maps of the names matched other than
+// exactly, and reports names that match the same events: in two
+// categories, an error (which category would such an event be?); in one,
+// a warning (one spelling covers both). Two names overlap when they are
+// equal under the looser of their two matchings: "Order Completed"
+// (exact) and "order_completed" (loose) both match "Order Completed".
+func foldNames(d *diags, p *Pack, names []matchedName) {
+	slices.SortFunc(names, func(a, b matchedName) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Col - b.Col
+	})
+	seen := [2]map[string][]int{{}, {}} // by MatchCaseInsensitive-1, MatchLoose-1
+	for i, n := range names {
+		var keys [2]string
+		clash := -1
+		var under Match
+		for mi, m := range []Match{MatchCaseInsensitive, MatchLoose} {
+			keys[mi] = foldKey(n.Value, m)
+			for _, j := range seen[mi][keys[mi]] {
+				if clash < 0 && max(n.match, names[j].match) >= m {
+					clash, under = j, max(n.match, names[j].match)
+				}
+			}
+		}
+		if clash >= 0 {
+			o := names[clash]
+			if o.cat != n.cat {
+				d.errorf(n.Line, n.Col, "event %q (%s) and %q (%s, line %d) match the same event names under %s matching: an event belongs to one category (spell them apart, or match both exactly with match: exact)", n.Value, n.catName, o.Value, o.catName, o.Line, under)
+				continue
+			}
+			d.warnf(n.Line, n.Col, "event %q matches the same event names as %q (line %d) under %s matching: one of them is enough", n.Value, o.Value, o.Line, under)
+		}
+		for mi := range keys {
+			seen[mi][keys[mi]] = append(seen[mi][keys[mi]], i)
+		}
+		var m map[string]namedCategory
+		switch n.match {
+		case MatchCaseInsensitive:
+			if p.byFold == nil {
+				p.byFold = map[string]namedCategory{}
+			}
+			m = p.byFold
+		case MatchLoose:
+			if p.byLoose == nil {
+				p.byLoose = map[string]namedCategory{}
+			}
+			m = p.byLoose
+		default:
+			continue
+		}
+		k := keys[n.match-1]
+		if _, dup := m[k]; !dup {
+			m[k] = namedCategory{cat: n.cat, name: n.Value}
+			p.maxFoldKey = max(p.maxFoldKey, len(k))
+		}
 	}
 }
 

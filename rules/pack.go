@@ -242,8 +242,15 @@ type Pack struct {
 
 	stageIdx map[string]int // "" → 0, then Stages[i] → i+1
 	alertIdx map[string]*Alert
-	byEvent  map[string]Category
-	byCall   map[string]Category
+	// byEvent maps every event name as the pack writes it (whatever its
+	// matching); byFold and byLoose map the keys (foldName) of the names
+	// matched case-insensitively and loosely, and maxFoldKey is the
+	// longest of those keys (0: none).
+	byEvent    map[string]Category
+	byFold     map[string]namedCategory
+	byLoose    map[string]namedCategory
+	maxFoldKey int
+	byCall     map[string]Category
 	// onEvent[stage][category]: event transitions to try, in file order.
 	onEvent [][][]*Transition
 	// onTimer[stage]: timed transitions to try, in file order.
@@ -270,18 +277,13 @@ func (p *Pack) StageName(i int) string {
 	return p.Stages[i-1]
 }
 
-// Classify returns the category of an event from its Segment call type and
-// its name, or CatNone when the pack does not map it.
+// Classify returns the category of an event from its type (Segment call
+// type, or the source) and its name, or CatNone when the pack does not map
+// it. Names match as the pack says (event_match, match); ClassifyName also
+// returns the name as the pack writes it.
 func (p *Pack) Classify(callType, name string) Category {
-	if name != "" {
-		if c, ok := p.byEvent[name]; ok {
-			return c
-		}
-	}
-	if c, ok := p.byCall[callType]; ok {
-		return c
-	}
-	return CatNone
+	c, _ := p.ClassifyName(callType, name)
+	return c
 }
 
 // CategoryName returns a category's name ("" for CatNone).

@@ -98,6 +98,7 @@ func (t *texts) UnmarshalYAML(n *yaml.Node) error {
 type packDoc struct {
 	Version     text                     `yaml:"version"`
 	Description string                   `yaml:"description"`
+	EventMatch  text                     `yaml:"event_match"`
 	Touchpoints map[string]touchpointDoc `yaml:"touchpoints"`
 	Stages      texts                    `yaml:"stages"`
 	KPIs        kpisDoc                  `yaml:"kpis"`
@@ -110,6 +111,7 @@ type touchpointDoc struct {
 	pos
 	Events texts `yaml:"events"`
 	Calls  texts `yaml:"calls"`
+	Match  text  `yaml:"match"`
 }
 
 func (t *touchpointDoc) UnmarshalYAML(n *yaml.Node) error {

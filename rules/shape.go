@@ -99,7 +99,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		return false
 	}
 	if top.Kind != yaml.MappingNode {
-		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, touchpoints, stages, kpis, transitions, health, alerts), found %s", kindName(top))
+		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, event_match, touchpoints, stages, kpis, transitions, health, alerts), found %s", kindName(top))
 		return false
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {

@@ -53,6 +53,9 @@ type Event struct {
 	Score    float64
 	HasScore bool
 	Revenue  float64
+	// Unmapped says the event is meant to match no touchpoint of the
+	// pack; otherwise such an event fails its test (a typo in a name).
+	Unmapped bool
 }
 
 // Expect is what must hold at a time, for one customer. A nil or empty
@@ -416,12 +419,18 @@ func (p *parser) testCase(n *yaml.Node, fileStart int64) (Case, bool) {
 	return c, true
 }
 
-var callTypes = []string{"track", "page", "screen", "identify", "group", "alias", "cloudevent"}
+// callTypes are the event types a test's call may name: the engine's
+// Event.Type values. Those of namedTypes carry an event name (event); the
+// others are classified by the type alone.
+var (
+	callTypes  = []string{"track", "page", "screen", "identify", "group", "alias", "cloudevent", "page_ping", "stripe", "zendesk", "intercom", "delighted", "typeform"}
+	namedTypes = []string{"track", "cloudevent", "stripe", "zendesk", "intercom", "delighted", "typeform"}
+)
 
 // event reads one event, or its repetitions; prev is the time of the
 // previous event, which after counts from.
 func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev *int64) []Event {
-	m := p.mapping(n, "an event", "customer", "event", "call", "at", "after", "id", "score", "revenue", "repeat", "every")
+	m := p.mapping(n, "an event", "customer", "event", "call", "at", "after", "id", "score", "revenue", "repeat", "every", "unmapped")
 	if m == nil {
 		return nil
 	}
@@ -441,8 +450,17 @@ func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev
 			p.errorf(v, "call: unknown call type %q (expected one of %s)", ev.Call, strings.Join(callTypes, ", "))
 		}
 	}
-	if ev.Name != "" && ev.Call != "track" && ev.Call != "cloudevent" && m["call"] != nil {
-		p.errorf(m["call"], "call: a %s call has no event name (event goes with track or cloudevent calls)", ev.Call)
+	if ev.Name != "" && !slices.Contains(namedTypes, ev.Call) && m["call"] != nil {
+		p.errorf(m["call"], "call: a %s call has no event name (event goes with %s)", ev.Call, strings.Join(namedTypes, ", "))
+	}
+	if v := m["unmapped"]; v != nil {
+		switch p.scalar(v, "unmapped") {
+		case "true":
+			ev.Unmapped = true
+		case "false":
+		default:
+			p.errorf(v, "unmapped: expected true or false, found %q", v.Value)
+		}
 	}
 	if ev.Call == "" {
 		p.errorf(n, "event: say what happened: event (a track event name, e.g. event: Order Completed) or call (e.g. call: page)")

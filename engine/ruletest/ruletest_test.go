@@ -283,3 +283,53 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+// An event that matches no touchpoint fails its test, at the event's
+// line, with the nearest name of the pack; unmapped: true says it is
+// meant, and is itself checked. The other tests of the file still run.
+func TestUnmappedEventFails(t *testing.T) {
+	const src = `rules: default
+tests:
+  - name: typo
+    customer: a
+    events:
+      - {at: +0, event: Order Complted}
+      - {at: +1d, call: identify}
+    expect:
+      - {at: +1d, stage: new}
+  - name: meant
+    customer: b
+    events:
+      - {at: +0, event: Webinar Attended, unmapped: true}
+      - {at: +1d, call: stripe, event: invoice.paid, unmapped: true}
+      - {at: +2d, call: zendesk, event: ticket.created, repeat: 2, every: 1h}
+    expect:
+      - {at: +2d, stage: conversion}
+  - name: fine
+    customer: c
+    events:
+      - {at: +0, call: page_ping}
+      - {at: +1d, event: order_completed}
+    expect:
+      - {at: +1d, stage: conversion}
+`
+	res, err := Run(context.Background(), "u_test.yaml", []byte(src), Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Failures() {
+		got = append(got, f.String())
+	}
+	want := []string{
+		`u_test.yaml:6: test "typo": event "Order Complted" matches no touchpoint of the pack, so it changes nothing but first and last seen; did you mean "Order Completed" (purchase)? (an event meant to match none takes unmapped: true)`,
+		`u_test.yaml:7: test "typo": the identify call matches no touchpoint of the pack, so it changes nothing but first and last seen (an event meant to match none takes unmapped: true)`,
+		`u_test.yaml:14: test "meant": event "invoice.paid" is marked unmapped: true but matches touchpoint purchase`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("failures:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(res.Cases) != 3 || len(res.Cases[2].Failures) != 0 || res.Cases[2].Checks != 1 {
+		t.Errorf("cases %+v: the test without unmapped events should run and pass", res.Cases)
+	}
+}

@@ -310,6 +310,8 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 		r.lines[ev.ID] = ev.Line
 	}
 
+	res.Failures = append(res.Failures, unmapped(f, c, pack)...)
+
 	expects := slices.Clone(c.Expect)
 	sort.SliceStable(expects, func(i, j int) bool { return expects[i].At < expects[j].At })
 	next := 0 // the next event to apply
@@ -351,6 +353,41 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 		}
 	}
 	return res, nil
+}
+
+// unmapped fails the events of a test that match no touchpoint of the
+// pack, unless marked unmapped: true (and those marked so that do match):
+// a misspelt event name would otherwise be applied as an event of no
+// category, and a test expecting nothing of it would pass.
+func unmapped(f *File, c *Case, pack *rules.Pack) []Failure {
+	var out []Failure
+	done := map[int]bool{} // an event with repeat is one line
+	for _, ev := range c.Events {
+		if done[ev.Line] {
+			continue
+		}
+		done[ev.Line] = true
+		cat := pack.Classify(ev.Call, ev.Name)
+		what := fmt.Sprintf("event %q", ev.Name)
+		if ev.Name == "" {
+			what = fmt.Sprintf("the %s call", ev.Call)
+		}
+		var msg string
+		switch {
+		case cat == rules.CatNone && !ev.Unmapped:
+			msg = what + " matches no touchpoint of the pack, so it changes nothing but first and last seen"
+			if near, ncat := pack.NearestEvent(ev.Name); near != "" {
+				msg += fmt.Sprintf("; did you mean %q (%s)?", near, pack.CategoryName(ncat))
+			}
+			msg += " (an event meant to match none takes unmapped: true)"
+		case cat != rules.CatNone && ev.Unmapped:
+			msg = fmt.Sprintf("%s is marked unmapped: true but matches touchpoint %s", what, pack.CategoryName(cat))
+		default:
+			continue
+		}
+		out = append(out, Failure{File: f.Path, Line: ev.Line, Case: c.Name, Msg: msg})
+	}
+	return out
 }
 
 // commit ends a batch and keeps its output records.
