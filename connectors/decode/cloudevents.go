@@ -51,7 +51,7 @@ func (d *Decoder) cloudEventStructured(t *top, recordTime int64, ev *engine.Even
 	}
 	if !present(t.time) {
 		// time is optional in CloudEvents 1.0.
-		if recordTime == 0 {
+		if recordTime <= 0 {
 			return &Error{ReasonNoTimestamp, "cloudevent has no time (and no record time to fall back on)"}
 		}
 		ev.Time, d.fallback = recordTime, FallbackRecord
@@ -199,7 +199,7 @@ func (d *Decoder) cloudEventBinary(value []byte, headers []Header, recordTime in
 		return &Error{ReasonNoCustomerID, "cloudevent has neither a ce_subject header nor data field " + quote(d.field)}
 	}
 	if len(tm) == 0 {
-		if recordTime == 0 {
+		if recordTime <= 0 {
 			return &Error{ReasonNoTimestamp, "cloudevent has no ce_time header (and no record time to fall back on)"}
 		}
 		ev.Time, d.fallback = recordTime, FallbackRecord

@@ -216,11 +216,12 @@ func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error
 }
 
 // DecodeAt fills ev from one record's value and headers. recordTime (Unix
-// ms; 0 for none) is the last fallback of a Segment message's time (after
-// timestamp, originalTimestamp, sentAt and receivedAt) and of a CloudEvent
-// without time: the Kafka record's timestamp, or in a replay the previous
-// line's time. TimeFallback tells afterwards whether a fallback dated the
-// event.
+// ms; 0 or less for none, as Kafka's -1) is the last fallback of a Segment
+// message's time (after timestamp, originalTimestamp, sentAt and
+// receivedAt) and of a CloudEvent without time: the Kafka record's
+// timestamp, or in a replay the previous line's time. The other sources
+// always carry their own time and never use it. TimeFallback tells
+// afterwards whether a fallback dated the event.
 //
 // The format is detected per record: a ce_specversion header means a
 // binary-mode CloudEvent (attributes in ce_ headers, data in the value);
