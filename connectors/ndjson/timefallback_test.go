@@ -2,6 +2,7 @@ package ndjson_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/lifeline-hq/lifeline/connectors/decode"
 	"github.com/lifeline-hq/lifeline/connectors/ndjson"
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // stagesAt returns the time of each customer's first stage record.
@@ -82,5 +84,40 @@ func TestReplayTimeFallback(t *testing.T) {
 	}
 	if got := stagesAt(t, out)["d"]; got != "2026-03-01T10:00:00.000Z" {
 		t.Errorf("with --now: d's first stage at %q, want the previous line's time, not --now", got)
+	}
+}
+
+// TestReplayTimeFallbackResume: a replay resumed from its state directory
+// dates a line without a time of its own as the whole run did, by the
+// line before it even when that line was applied by the earlier run.
+func TestReplayTimeFallbackResume(t *testing.T) {
+	first := []byte(`{"type":"track","event":"Signed Up","userId":"b","timestamp":"2026-03-01T10:00:00Z"}` + "\n")
+	all := append(append([]byte{}, first...), `{"type":"track","event":"Signed Up","userId":"d"}`+"\n"...)
+	whole, _ := replay(t, all, ndjson.Options{BatchSize: 1}, engine.Options{})
+
+	dir := t.TempDir()
+	run := func(input []byte) []byte {
+		eng, err := engine.Open(dir, rules.Default(), engine.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		p, err := eng.Partition(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Release(p)
+		var out bytes.Buffer
+		if _, err := ndjson.Replay(context.Background(), bytes.NewReader(input), p, &out, ndjson.Options{BatchSize: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	resumed := append(run(first), run(all)...)
+	if !bytes.Equal(resumed, whole) {
+		t.Errorf("resumed replay:\n%s\nwhole replay:\n%s", resumed, whole)
+	}
+	if got := stagesAt(t, resumed)["d"]; got != "2026-03-01T10:00:00.000Z" {
+		t.Errorf("d's first stage at %q after the resume, want the skipped line's time", got)
 	}
 }
