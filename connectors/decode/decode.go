@@ -224,8 +224,9 @@ func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error
 // afterwards whether a fallback dated the event.
 //
 // The format is detected per record: a ce_specversion header means a
-// binary-mode CloudEvent (attributes in ce_ headers, data in the value);
-// otherwise the value must be a JSON object, tried in this order: a
+// binary-mode CloudEvent (attributes in ce_ headers, data in the value); a
+// value that is not JSON and holds tabs is a Snowplow enriched event in its
+// TSV form; otherwise the value must be a JSON object, tried in this order: a
 // structured CloudEvent ("specversion"), a Stripe event ("object":"event"),
 // a Zendesk event ("type":"zen:event-type:..."), an Intercom notification
 // ("type":"notification_event"), a Typeform response
@@ -243,9 +244,12 @@ func (d *Decoder) DecodeAt(value []byte, headers []Header, recordTime int64, ev 
 	d.buf = d.buf[:0]
 	d.fallback = ""
 	var err *Error
-	if hasCEHeaders(headers) {
+	switch {
+	case hasCEHeaders(headers):
 		err = d.cloudEventBinary(value, headers, recordTime, ev)
-	} else {
+	case len(value) > 0 && value[0] != '{' && isTSV(value):
+		err = d.tsv(value, ev)
+	default:
 		err = d.json(value, recordTime, ev)
 	}
 	if err == nil && ev.Time == 0 {
@@ -290,6 +294,15 @@ func TimeFallbacks() []string {
 // included) for a Segment message without timestamp; "record" when the
 // record time given to DecodeAt did. After a failed Decode it is "".
 func (d *Decoder) TimeFallback() string { return d.fallback }
+
+// tsv decodes a tab-separated record: a Snowplow enriched event, bounded
+// like JSON by Options.MaxBytes.
+func (d *Decoder) tsv(value []byte, ev *engine.Event) *Error {
+	if len(value) > d.maxBytes {
+		return &Error{ReasonTooLarge, "record of " + strconv.Itoa(len(value)) + " bytes is longer than the limit of " + strconv.Itoa(d.maxBytes)}
+	}
+	return d.snowplowTSV(value, ev)
+}
 
 // top holds the top-level members either format uses, found in one pass.
 type top struct {

@@ -4,7 +4,7 @@
 // writes), CloudEvents 1.0 (structured JSON or Kafka binary mode), Stripe
 // events, Zendesk event-subscription webhooks, Intercom webhook
 // notifications, Delighted and Typeform webhooks, and Snowplow enriched
-// events in their analytics SDKs' JSON form. The format is detected per
+// events in their analytics SDKs' JSON form or their 131-field TSV. The format is detected per
 // record, each by its own shape (see DecodeAt), so one topic may mix them.
 //
 // What a caller may rely on:

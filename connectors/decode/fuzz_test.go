@@ -45,6 +45,8 @@ func FuzzDecode(f *testing.F) {
 	// Each other source: its published examples (testdata/sources) and
 	// a record of its shape missing what Lifeline needs.
 	files, _ := filepath.Glob(filepath.Join("testdata", "sources", "*.json"))
+	tsv, _ := filepath.Glob(filepath.Join("testdata", "sources", "*.tsv"))
+	files = append(files, tsv...)
 	if len(files) == 0 {
 		f.Fatal("no seeds in testdata/sources")
 	}

@@ -1,7 +1,9 @@
 package decode
 
 import (
+	"bytes"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -528,3 +530,140 @@ func schemaName(v *fastjson.Value) string {
 	name, _, _ := strings.Cut(rest, "/")
 	return name
 }
+
+// Positions of the fields Lifeline reads in a Snowplow enriched event's TSV
+// form: 131 tab-separated fields, in the order of the analytics SDKs'
+// field list (https://docs.snowplow.io/docs/fundamentals/canonical-event/).
+const (
+	tsvFields          = 131
+	tsvCollectorTstamp = 3
+	tsvDvceCreated     = 4
+	tsvEvent           = 5
+	tsvEventID         = 6
+	tsvUserID          = 12
+	tsvUserIPAddress   = 13
+	tsvUserFingerprint = 14
+	tsvDomainUserID    = 15
+	tsvNetworkUserID   = 17
+	tsvSeAction        = 54
+	tsvDomainSessionID = 123
+	tsvDerivedTstamp   = 124
+	tsvEventName       = 126
+)
+
+// tsvField returns the TSV position of a top-level field a customer path
+// may name, or -1.
+func tsvField(name string) int {
+	switch name {
+	case "user_id":
+		return tsvUserID
+	case "user_ipaddress":
+		return tsvUserIPAddress
+	case "user_fingerprint":
+		return tsvUserFingerprint
+	case "domain_userid":
+		return tsvDomainUserID
+	case "network_userid":
+		return tsvNetworkUserID
+	case "domain_sessionid":
+		return tsvDomainSessionID
+	}
+	return -1
+}
+
+// isTSV reports whether value looks like a Snowplow enriched event in TSV
+// form: not a JSON object or array, and holding tabs.
+func isTSV(value []byte) bool {
+	i := 0
+	for i < len(value) && (value[i] == ' ' || value[i] == '\n' || value[i] == '\r') {
+		i++
+	}
+	if i < len(value) && (value[i] == '{' || value[i] == '[' || value[i] == '"') {
+		return false
+	}
+	return bytes.IndexByte(value[i:], '\t') >= 0
+}
+
+// snowplowTSV fills ev from a Snowplow enriched event in its TSV form, as
+// snowplow does from the JSON form. Configured Snowplow customer paths
+// that name one of user_id, domain_userid, network_userid,
+// user_fingerprint, user_ipaddress or domain_sessionid apply; others find
+// nothing in a TSV.
+func (d *Decoder) snowplowTSV(value []byte, ev *engine.Event) *Error {
+	var f [tsvFields]string
+	n := 0
+	for start, i := 0, 0; i <= len(value); i++ {
+		if i < len(value) && value[i] != '\t' {
+			continue
+		}
+		if n < tsvFields {
+			f[n] = b2s(value[start:i])
+		}
+		n, start = n+1, i+1
+	}
+	if n != tsvFields {
+		return &Error{ReasonUnknownFormat, "tab-separated record has " + itoa(n) + " fields, not a Snowplow enriched event's " + itoa(tsvFields)}
+	}
+	kind := f[tsvEvent]
+	switch kind {
+	case "page_view":
+		ev.Type = "page"
+	case "page_ping":
+		ev.Type = "page_ping"
+	case "struct":
+		ev.Type, ev.Name = "track", f[tsvSeAction]
+	default:
+		ev.Type, ev.Name = "track", f[tsvEventName]
+		if ev.Name == "" && kind != "unstruct" {
+			ev.Name = kind
+		}
+	}
+	if ev.Type == "track" && ev.Name == "" {
+		if kind == "struct" {
+			return &Error{ReasonUnknownFormat, "snowplow struct event without se_action"}
+		}
+		return &Error{ReasonUnknownFormat, "snowplow event " + quote(kind) + " without event_name"}
+	}
+	if id := f[tsvEventID]; id != "" {
+		if err := validID("snowplow event_id", id, false); err != nil {
+			return err
+		}
+		ev.ID = d.keep("snowplow/", id)
+	}
+	for i, p := range d.paths[srcSnowplow] {
+		at := -1
+		if len(p) == 1 {
+			at = tsvField(p[0])
+		}
+		if at < 0 || f[at] == "" {
+			continue
+		}
+		if err := validID(d.pathNames[srcSnowplow][i], f[at], false); err != nil {
+			return err
+		}
+		ev.CustomerID = f[at]
+		break
+	}
+	if ev.CustomerID == "" {
+		return &Error{ReasonNoCustomerID, "snowplow " + label(kind) + " event without " + d.pathText[srcSnowplow]}
+	}
+	for _, t := range [...]struct {
+		name string
+		at   int
+	}{{"derived_tstamp", tsvDerivedTstamp}, {"dvce_created_tstamp", tsvDvceCreated}, {"collector_tstamp", tsvCollectorTstamp}} {
+		s := f[t.at]
+		if s == "" {
+			continue
+		}
+		ms, ok := parseSnowplowTime(s)
+		if !ok {
+			return &Error{ReasonBadTimestamp, "snowplow " + t.name + " " + quote(s) + " is neither RFC 3339 nor 2006-01-02 15:04:05.000 (UTC)"}
+		}
+		ev.Time = ms
+		return nil
+	}
+	return &Error{ReasonNoTimestamp, "snowplow " + label(kind) + " event has no derived_tstamp, dvce_created_tstamp or collector_tstamp"}
+}
+
+// itoa is strconv.Itoa, for error messages.
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -59,10 +59,13 @@ func TestSources(t *testing.T) {
 		{file: "snowplow_page_view.json", typ: "page", customer: "jon.doe@email.com",
 			time: "2013-11-26T00:03:57.885Z", id: "snowplow/c6ef3124-b53a-4b13-a233-0088f79dcbcb"},
 		// https://docs.snowplow.io/docs/fundamentals/canonical-event/ (no derived_tstamp, no user_id)
+		// the same SDK test event in the enriched TSV form (131 fields)
+		{file: "snowplow_page_view.tsv", typ: "page", customer: "jon.doe@email.com",
+			time: "2013-11-26T00:03:57.885Z", id: "snowplow/c6ef3124-b53a-4b13-a233-0088f79dcbcb"},
 		{file: "snowplow_struct_tsv_time.json", typ: "track", name: "add-to-basket", customer: "bc2e92ec6c204a14",
 			time: "2013-11-26T00:03:57.885Z", id: "snowplow/c6ef3124-b53a-4b13-a233-0088f79dcbcb"},
 	} {
-		t.Run(strings.TrimSuffix(c.file, ".json"), func(t *testing.T) {
+		t.Run(c.file, func(t *testing.T) {
 			value, err := os.ReadFile(filepath.Join("testdata", "sources", c.file))
 			if err != nil {
 				t.Fatal(err)
@@ -135,6 +138,8 @@ func TestSourceErrors(t *testing.T) {
 			ReasonNoCustomerID, "snowplow page_view event without user_id or domain_userid or network_userid"},
 		{"stripe customer id not UTF-8", "{\"object\":\"event\",\"type\":\"invoice.paid\",\"created\":1,\"data\":{\"object\":{\"customer\":\"c\xff\"}}}",
 			ReasonInvalidUTF8, "stripe data.object.customer \"c\\xff\" is not valid UTF-8"},
+		{"tab-separated but not Snowplow", "a\tb\tc",
+			ReasonUnknownFormat, "tab-separated record has 3 fields, not a Snowplow enriched event's 131"},
 		{"cloudevent without subject or field", `{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"2026-01-02T03:04:05Z","data":{"user":"u"}}`,
 			ReasonNoCustomerID, "cloudevent has neither subject nor data field \"customer_id\""},
 	} {
@@ -340,7 +345,7 @@ func TestSourcesDoNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if filepath.Ext(e.Name()) != ".json" {
+		if ext := filepath.Ext(e.Name()); ext != ".json" && ext != ".tsv" {
 			continue
 		}
 		value, err := os.ReadFile(filepath.Join("testdata", "sources", e.Name()))
@@ -355,5 +360,33 @@ func TestSourcesDoNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(50, func() { _ = d.Decode(value, nil, &ev) }); n != 0 {
 			t.Errorf("%s: %v allocations per Decode, want 0", e.Name(), n)
 		}
+	}
+}
+
+// TestSnowplowTSV: the enriched TSV's struct events and customer paths.
+func TestSnowplowTSV(t *testing.T) {
+	value, err := os.ReadFile(filepath.Join("testdata", "sources", "snowplow_page_view.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Split(string(value), "\t")
+	f[5], f[54], f[12], f[124] = "struct", "add-to-basket", "", "" // no user_id, no derived_tstamp
+	var ev engine.Event
+	if err := New(Options{}).Decode([]byte(strings.Join(f, "\t")), nil, &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := engine.Event{Type: "track", Name: "add-to-basket", CustomerID: "bc2e92ec6c204a14",
+		Time: ms(t, "2013-11-26T00:03:57.885Z"), ID: "snowplow/c6ef3124-b53a-4b13-a233-0088f79dcbcb"}
+	if ev != want {
+		t.Errorf("got  %+v\nwant %+v", ev, want)
+	}
+	d := New(Options{CustomerPaths: map[string][]string{"snowplow": {"network_userid"}}})
+	if err := d.Decode(value, nil, &ev); err != nil || ev.CustomerID != "ecdff4d0-9175-40ac-a8bb-325c49733607" {
+		t.Errorf("network_userid configured: %v, customer %q", err, ev.CustomerID)
+	}
+	f[15], f[17] = "", ""
+	de := decodeErr(t, New(Options{}), strings.Join(f, "\t"))
+	if de.Reason != ReasonNoCustomerID || !strings.Contains(de.Msg, "snowplow struct event without user_id") {
+		t.Errorf("got %v, want no_customer_id naming the fields", de)
 	}
 }
