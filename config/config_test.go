@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/connectors/decode"
 )
 
 func writeConfig(t *testing.T, yaml string) string {
@@ -71,6 +72,12 @@ log:
   level: debug
   format: json
 customer_field: account_user
+input:
+  max_bytes: 65536
+  max_values: 2000
+  customer_paths:
+    stripe: [data.object.metadata.user_id, data.object.customer]
+    typeform: [form_response.hidden.account_id]
 `
 	fullWant := config.Defaults()
 	fullWant.Brokers = []string{"kafka-1:9092", "kafka-2:9092"}
@@ -87,6 +94,9 @@ customer_field: account_user
 	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second)}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
+	fullWant.Input.MaxBytes, fullWant.Input.MaxValues = 65536, 2000
+	fullWant.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id", "data.object.customer"}
+	fullWant.Input.CustomerPaths.Typeform = []string{"form_response.hidden.account_id"}
 
 	envWant := config.Defaults()
 	envWant.Brokers = []string{"a:9092", "b:9093"}
@@ -157,6 +167,17 @@ customer_field: account_user
 				return c
 			}())},
 		{name: "an API peer without a scheme", yaml: "api: {peers: [lifeline-headless:8080]}\n", wantErr: []string{"api.peers", "lifeline-headless:8080", "dns+http://"}},
+		{name: "input.max_bytes zero", yaml: "input:\n  max_bytes: 0\n", wantErr: []string{"input.max_bytes: 0", "expected 1 to"}},
+		{name: "input.max_bytes beyond 64 MiB", yaml: "input:\n  max_bytes: 100000000\n", wantErr: []string{"input.max_bytes: 100000000", "1048576"}},
+		{name: "input.max_values negative", yaml: "input:\n  max_values: -1\n", wantErr: []string{"input.max_values: -1", "positive"}},
+		{name: "customer path with an empty key", yaml: "input:\n  customer_paths:\n    stripe: [data..customer]\n", wantErr: []string{"input.customer_paths.stripe", "data..customer", "empty key"}},
+		{name: "customer paths of an unknown source", yaml: "input:\n  customer_paths:\n    strip: [data.object.customer]\n", wantErr: []string{"unknown key", "strip"}},
+		{name: "customer paths from the environment", env: []string{"LIFELINE_INPUT_CUSTOMER_PATHS_STRIPE=data.object.metadata.user_id, data.object.customer"},
+			want: ptr(func() config.Config {
+				c := config.Defaults()
+				c.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id", "data.object.customer"}
+				return c
+			}())},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,6 +337,9 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_MAX_EVENT_AHEAD=3h", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s", "LIFELINE_ENGINE_SESSION_TIMEOUT=7s",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
+		"LIFELINE_INPUT_MAX_BYTES=100", "LIFELINE_INPUT_MAX_VALUES=10",
+		"LIFELINE_INPUT_CUSTOMER_PATHS_STRIPE=s", "LIFELINE_INPUT_CUSTOMER_PATHS_ZENDESK=z", "LIFELINE_INPUT_CUSTOMER_PATHS_INTERCOM=i",
+		"LIFELINE_INPUT_CUSTOMER_PATHS_DELIGHTED=d", "LIFELINE_INPUT_CUSTOMER_PATHS_TYPEFORM=t", "LIFELINE_INPUT_CUSTOMER_PATHS_SNOWPLOW=sp",
 	}
 	var c config.Config
 	if err := config.ApplyEnv(&c, env); err != nil {
@@ -332,6 +356,8 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second)},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
+		Input: config.Input{MaxBytes: 100, MaxValues: 10, CustomerPaths: config.CustomerPaths{
+			Stripe: []string{"s"}, Zendesk: []string{"z"}, Intercom: []string{"i"}, Delighted: []string{"d"}, Typeform: []string{"t"}, Snowplow: []string{"sp"}}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -462,5 +488,29 @@ func TestErrorsDoNotEchoSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeOptions: the decoder gets the input: section as configured,
+// and the defaults give the decoder's own defaults.
+func TestDecodeOptions(t *testing.T) {
+	c := config.Defaults()
+	o := c.DecodeOptions()
+	if o.MaxBytes != decode.DefaultMaxBytes || o.MaxValues != decode.DefaultMaxValues || o.CustomerField != "customer_id" {
+		t.Errorf("defaults give %+v", o)
+	}
+	for _, src := range decode.Sources() {
+		if !reflect.DeepEqual(o.CustomerPaths[src], decode.DefaultCustomerPaths(src)) {
+			t.Errorf("%s: paths %v, want the decoder's defaults %v", src, o.CustomerPaths[src], decode.DefaultCustomerPaths(src))
+		}
+	}
+	c.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id"}
+	c.Input.CustomerPaths.Snowplow = nil
+	o = c.DecodeOptions()
+	if got := o.CustomerPaths["stripe"]; !reflect.DeepEqual(got, []string{"data.object.metadata.user_id"}) {
+		t.Errorf("stripe paths %v", got)
+	}
+	if _, ok := o.CustomerPaths["snowplow"]; ok {
+		t.Errorf("an empty list is passed on, want the decoder's default")
 	}
 }
