@@ -16,7 +16,9 @@ import (
 // both are applied (not dead-lettered), their stage records carry those
 // times, and lifeline_event_time_fallbacks_total counts each by field. A
 // Stripe event is read as Stripe, not dead-lettered as a Segment message
-// (what the pack makes of it is the pack's business).
+// (what the pack makes of it is the pack's business). A record timestamp
+// later than the newest event applied (a backfill produced today) dates
+// its event at that newest time, so that it cannot move the watermark.
 func TestTimeFallbacks(t *testing.T) {
 	t.Parallel()
 	_, addr := newCluster(t)
@@ -32,6 +34,8 @@ func TestTimeFallbacks(t *testing.T) {
 			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_s","messageId":"m-s","sentAt":"2026-01-04T08:00:00Z"}`)},
 		{Key: []byte("cus_stripe"), Timestamp: recordTime,
 			Value: []byte(`{"object":"event","id":"evt_1","type":"invoice.paid","created":1767261600,"data":{"object":{"object":"invoice","customer":"cus_stripe","amount_paid":4900,"currency":"eur"}}}`)},
+		{Key: []byte("cus_today"), Timestamp: time.Now(),
+			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_today","messageId":"m-today"}`)},
 	}
 	cl := newClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
@@ -62,14 +66,15 @@ func TestTimeFallbacks(t *testing.T) {
 		}
 	}
 	for customer, want := range map[string]string{
-		"cus_r": "2026-01-05T10:00:00.000Z", // the record's timestamp
-		"cus_s": "2026-01-04T08:00:00.000Z", // sentAt
+		"cus_r":     "2026-01-05T10:00:00.000Z", // the record's timestamp
+		"cus_s":     "2026-01-04T08:00:00.000Z", // sentAt
+		"cus_today": "2026-01-05T10:00:00.000Z", // now, clamped to the newest event applied
 	} {
 		if at[customer] != want {
 			t.Errorf("%s: first stage record at %q, want %s", customer, at[customer], want)
 		}
 	}
-	for field, want := range map[string]float64{"record": 1, "sentAt": 1, "receivedAt": 0, "originalTimestamp": 0} {
+	for field, want := range map[string]float64{"record": 2, "sentAt": 1, "receivedAt": 0, "originalTimestamp": 0} {
 		if got := counter(t, in.reg, "lifeline_event_time_fallbacks_total", map[string]string{"field": field}); got != want {
 			t.Errorf("lifeline_event_time_fallbacks_total{field=%q} = %v, want %v", field, got, want)
 		}
