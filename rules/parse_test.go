@@ -18,7 +18,7 @@ func TestDefaultPackIsClean(t *testing.T) {
 	for _, d := range diags {
 		t.Errorf("%s", d)
 	}
-	if p.Version != "default-2026.11" {
+	if p.Version != "default-2026.12" {
 		t.Errorf("version %q", p.Version)
 	}
 }

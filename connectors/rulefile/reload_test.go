@@ -51,7 +51,7 @@ func newWatcher(t *testing.T, path string, logs *bytes.Buffer) (*Watcher, *appli
 }
 
 func withVersion(v string) []byte {
-	return bytes.Replace(rules.DefaultYAML(), []byte("version: default-2026.11"), []byte("version: "+v), 1)
+	return bytes.Replace(rules.DefaultYAML(), []byte("version: default-2026.12"), []byte("version: "+v), 1)
 }
 
 func TestReloadAppliesValidAndRejectsInvalid(t *testing.T) {
