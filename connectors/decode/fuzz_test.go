@@ -63,71 +63,132 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"event_type":"survey_response.updated","event_data":{"updated_at":"1","created_at":1,"person":{"email":""}}}`), "")
 	f.Add([]byte(`{"event_type":"form_response","form_response":{"submitted_at":"2018-01-18T18:17:02Z","hidden":{"customer_id":3},"answers":{"field":1}}}`), "")
 	f.Add([]byte(`{"event":"unstruct","unstruct_event":{"data":{"schema":"iglu:a/b"}},"network_userid":"n","collector_tstamp":"2013-11-26 00:02:05.1"}`), "")
-	reasons := Reasons()
-	types := []string{"identify", "track", "page", "screen", "group", "alias", "cloudevent",
-		SourceStripe, SourceZendesk, SourceIntercom, SourceDelighted, SourceTypeform, "page_ping"}
-	other := []byte(specCloudEvent) // something else for the Decoder to decode in between
-
 	f.Fuzz(func(t *testing.T, value []byte, headerText string) {
-		headers := fuzzHeaders(headerText)
-		input := slices.Clone(value)
-		d := New(Options{})
-
-		var ev engine.Event
-		err := d.Decode(value, headers, &ev)
-		if !slices.Equal(value, input) {
-			t.Fatalf("Decode modified its input")
-		}
-		if err != nil {
-			var de *Error
-			if !errors.As(err, &de) {
-				t.Fatalf("error %v is a %T, not an *Error", err, err)
-			}
-			if !slices.Contains(reasons, de.Reason) {
-				t.Fatalf("unknown reason %q", de.Reason)
-			}
-			if ev != (engine.Event{}) {
-				t.Fatalf("Event %+v not zeroed after error %v", ev, err)
-			}
-		} else {
-			if ev.CustomerID == "" || ev.Time == 0 {
-				t.Fatalf("Event without customer or time: %+v", ev)
-			}
-			if !slices.Contains(types, ev.Type) {
-				t.Fatalf("Event of unknown type %q", ev.Type)
-			}
-		}
-		first, firstErr := clone(ev), fmtErr(err)
-
-		// With a record time: what had a time of its own is unchanged,
-		// and anything that decodes has a customer and a time.
-		const recordTime = 1_790_000_000_000
-		var at engine.Event
-		atErr := d.DecodeAt(value, headers, recordTime, &at)
-		switch {
-		case err == nil && (atErr != nil || at != first):
-			t.Fatalf("DecodeAt with a record time changed a dated event:\n got %+v, %v\nwant %+v", at, atErr, first)
-		case atErr == nil && (at.CustomerID == "" || at.Time == 0):
-			t.Fatalf("DecodeAt: event without customer or time: %+v", at)
-		case atErr == nil && err != nil && d.TimeFallback() != FallbackRecord:
-			t.Fatalf("DecodeAt accepted what Decode rejected (%v) without the record fallback (%q)", err, d.TimeFallback())
-		case atErr != nil:
-			var de *Error
-			if !errors.As(atErr, &de) || !slices.Contains(reasons, de.Reason) {
-				t.Fatalf("DecodeAt error %v is not an *Error with a known reason", atErr)
-			}
-		}
-
-		// Again with the same Decoder, after it decoded something else, and
-		// with a new one: the same result each time.
-		var scratch engine.Event
-		_ = d.Decode(other, nil, &scratch)
-		for i, dec := range []*Decoder{d, New(Options{})} {
-			var again engine.Event
-			err := dec.Decode(value, headers, &again)
-			if fmtErr(err) != firstErr || again != first {
-				t.Fatalf("decode %d differs:\n got %+v, %v\nwant %+v, %v", i+2, again, err, first, firstErr)
-			}
-		}
+		checkDecode(t, value, fuzzHeaders(headerText))
 	})
+}
+
+// fuzzTypes are the Event types Decode may give.
+var fuzzTypes = []string{"identify", "track", "page", "screen", "group", "alias", "cloudevent",
+	SourceStripe, SourceZendesk, SourceIntercom, SourceDelighted, SourceTypeform, "page_ping"}
+
+// checkDecode asserts Decode's promises for one input (see FuzzDecode).
+func checkDecode(t *testing.T, value []byte, headers []Header) {
+	t.Helper()
+	reasons := Reasons()
+	types := fuzzTypes
+	other := []byte(specCloudEvent) // something else for the Decoder to decode in between
+	input := slices.Clone(value)
+	d := New(Options{})
+
+	var ev engine.Event
+	err := d.Decode(value, headers, &ev)
+	if !slices.Equal(value, input) {
+		t.Fatalf("Decode modified its input")
+	}
+	if err != nil {
+		var de *Error
+		if !errors.As(err, &de) {
+			t.Fatalf("error %v is a %T, not an *Error", err, err)
+		}
+		if !slices.Contains(reasons, de.Reason) {
+			t.Fatalf("unknown reason %q", de.Reason)
+		}
+		if ev != (engine.Event{}) {
+			t.Fatalf("Event %+v not zeroed after error %v", ev, err)
+		}
+	} else {
+		if ev.CustomerID == "" || ev.Time == 0 {
+			t.Fatalf("Event without customer or time: %+v", ev)
+		}
+		if !slices.Contains(types, ev.Type) {
+			t.Fatalf("Event of unknown type %q", ev.Type)
+		}
+	}
+	first, firstErr := clone(ev), fmtErr(err)
+
+	// With a record time: what had a time of its own is unchanged,
+	// and anything that decodes has a customer and a time.
+	const recordTime = 1_790_000_000_000
+	var at engine.Event
+	atErr := d.DecodeAt(value, headers, recordTime, &at)
+	switch {
+	case err == nil && (atErr != nil || at != first):
+		t.Fatalf("DecodeAt with a record time changed a dated event:\n got %+v, %v\nwant %+v", at, atErr, first)
+	case atErr == nil && (at.CustomerID == "" || at.Time == 0):
+		t.Fatalf("DecodeAt: event without customer or time: %+v", at)
+	case atErr == nil && err != nil && d.TimeFallback() != FallbackRecord:
+		t.Fatalf("DecodeAt accepted what Decode rejected (%v) without the record fallback (%q)", err, d.TimeFallback())
+	case atErr != nil:
+		var de *Error
+		if !errors.As(atErr, &de) || !slices.Contains(reasons, de.Reason) {
+			t.Fatalf("DecodeAt error %v is not an *Error with a known reason", atErr)
+		}
+	}
+
+	// Again with the same Decoder, after it decoded something else, and
+	// with a new one: the same result each time.
+	var scratch engine.Event
+	_ = d.Decode(other, nil, &scratch)
+	for i, dec := range []*Decoder{d, New(Options{})} {
+		var again engine.Event
+		err := dec.Decode(value, headers, &again)
+		if fmtErr(err) != firstErr || again != first {
+			t.Fatalf("decode %d differs:\n got %+v, %v\nwant %+v, %v", i+2, again, err, first, firstErr)
+		}
+	}
+}
+
+// fuzzSource seeds f with the published examples of one source
+// (testdata/sources/PREFIX*) and extra records of its shape, and fuzzes
+// Decode from there with checkDecode's promises. FuzzDecode covers every
+// format at once; these keep the fuzzer's mutations near one source's
+// shape, where a decoder's own paths are.
+func fuzzSource(f *testing.F, prefix string, extra ...string) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "sources", prefix+"*"))
+	if len(files) == 0 {
+		f.Fatalf("no seeds testdata/sources/%s*", prefix)
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, e := range extra {
+		f.Add([]byte(e))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) { checkDecode(t, value, nil) })
+}
+
+func FuzzStripe(f *testing.F) {
+	fuzzSource(f, "stripe",
+		`{"object":"event","id":"evt_1","type":"invoice.paid","created":1767261600,"data":{"object":{"customer":{"id":"cus_1"},"amount_paid":100,"currency":"jpy"}}}`,
+		`{"object":"event","type":"charge.refunded","created":"1767261600","data":{"object":{"customer":null}}}`)
+}
+
+func FuzzZendesk(f *testing.F) {
+	fuzzSource(f, "zendesk",
+		`{"type":"zen:event-type:ticket.status_changed","id":"z","time":"2024-04-17T17:18:10Z","detail":{"requester_id":"1"},"event":{"current":"CLOSED"}}`)
+}
+
+func FuzzIntercom(f *testing.F) {
+	fuzzSource(f, "intercom",
+		`{"type":"notification_event","id":"n","topic":"conversation.admin.closed","created_at":1700000000,"data":{"item":{"user":{"user_id":"u"}}}}`)
+}
+
+func FuzzDelighted(f *testing.F) {
+	fuzzSource(f, "delighted",
+		`{"event_type":"survey_response.created","event_id":"e","event_data":{"score":9,"created_at":1700000000,"person":{"id":"p"}}}`)
+}
+
+func FuzzTypeform(f *testing.F) {
+	fuzzSource(f, "typeform",
+		`{"event_id":"e","event_type":"form_response","form_response":{"submitted_at":"2018-01-18T18:17:02Z","hidden":{"user_id":"u"},"answers":[{"type":"number","number":7,"field":{"type":"opinion_scale"}}]}}`)
+}
+
+func FuzzSnowplow(f *testing.F) {
+	fuzzSource(f, "snowplow",
+		`{"event":"struct","se_action":"play","event_id":"e","domain_userid":"d","collector_tstamp":"2013-11-26 00:02:05"}`)
 }
