@@ -67,6 +67,7 @@ engine:
   max_poll_records: 200
   transaction_timeout: 2m
   session_timeout: 10s
+  dedupe_ids: 100
 log:
   level: debug
   format: json
@@ -84,7 +85,7 @@ customer_field: account_user
 	fullWant.HTTP = "0.0.0.0:8080"
 	fullWant.TLS = config.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "config.internal"}
 	fullWant.SASL = config.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second)}
+	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second), DedupeIDs: 100}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 
@@ -228,6 +229,8 @@ func TestValidate(t *testing.T) {
 		{"no poll records", func(c *config.Config) { c.Engine.MaxPollRecords = 0 }, "engine.max_poll_records"},
 		{"short transaction timeout", func(c *config.Config) { c.Engine.TransactionTimeout = config.Duration(500 * time.Millisecond) }, "engine.transaction_timeout"},
 		{"short session timeout", func(c *config.Config) { c.Engine.SessionTimeout = config.Duration(500 * time.Millisecond) }, "engine.session_timeout"},
+		{"no dedupe ids", func(c *config.Config) { c.Engine.DedupeIDs = 0 }, "engine.dedupe_ids: 0 (expected 1 to 1024"},
+		{"too many dedupe ids", func(c *config.Config) { c.Engine.DedupeIDs = 5000 }, "engine.dedupe_ids: 5000"},
 		{"unknown log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"unknown log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 	}
@@ -300,6 +303,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
 		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_MAX_EVENT_AHEAD=3h", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s", "LIFELINE_ENGINE_SESSION_TIMEOUT=7s",
+		"LIFELINE_ENGINE_DEDUPE_IDS=9",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
 	}
 	var c config.Config
@@ -313,7 +317,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Guarantee:    config.AtLeastOnce, StateDir: "/s", Rules: "/r", HTTP: ":1",
 		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second)},
+		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second), DedupeIDs: 9},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 	}

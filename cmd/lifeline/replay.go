@@ -22,6 +22,7 @@ type replayCmd struct {
 	AllowedLateness config.Duration `help:"The watermark trails the newest event time by this much (engine.allowed_lateness; 0 for none)." default:"10m" placeholder:"DURATION"`
 	MaxEventAhead   config.Duration `help:"An event dated more than this ahead of the newest event applied before it (history has no wall clock to trust), or of --now when given, is not applied: it is a bad line with reason event_time_ahead. Without --now the first line cannot be judged. Exactly this far ahead is applied; 0 for no bound (engine.max_event_ahead)." default:"1d" placeholder:"DURATION"`
 	Now             string          `help:"Judge --max-event-ahead against this time (RFC 3339), as run judges it against its clock, instead of against the input's own progress." placeholder:"TIME"`
+	DedupeIDs       int             `name:"dedupe-ids" help:"Event ids remembered per customer (engine.dedupe_ids): a line whose messageId (CloudEvents: source and id) is among the customer's last N is a duplicate and not applied; with N-1 of the customer's other lines in between it still is, with N or more it is applied again." default:"32" placeholder:"N"`
 	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
 
 	// The names of earlier versions, still read (with a warning).
@@ -65,6 +66,9 @@ func (c *replayCmd) Run(e *env) error {
 	if c.MaxEventAhead < 0 {
 		return fmt.Errorf("--max-event-ahead %s: must not be negative (0: no bound)", c.MaxEventAhead)
 	}
+	if c.DedupeIDs < 1 || c.DedupeIDs > engine.MaxDedupeIDs {
+		return fmt.Errorf("--dedupe-ids %d: expected 1 to %d event ids per customer", c.DedupeIDs, engine.MaxDedupeIDs)
+	}
 	if c.Batch <= 0 {
 		return fmt.Errorf("--batch %d: expected a positive number of lines", c.Batch)
 	}
@@ -89,7 +93,11 @@ func (c *replayCmd) Run(e *env) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.AllowedLateness.Std()), MaxEventAhead: c.MaxEventAhead.Std()})
+	eng, err := engine.Open(dir, pack, engine.Options{
+		AllowedLateness: engine.Lateness(c.AllowedLateness.Std()),
+		MaxEventAhead:   c.MaxEventAhead.Std(),
+		DedupeIDs:       c.DedupeIDs,
+	})
 	if err != nil {
 		return err
 	}
