@@ -282,6 +282,9 @@ type inputRecord struct {
 	Headers   []kgo.RecordHeader
 	Partition int32
 	Offset    int64
+	// Timestamp is the Kafka record's timestamp (zero: the time of
+	// producing).
+	Timestamp time.Time
 }
 
 // journeys generates a workload's records (bad ones included).
@@ -325,7 +328,7 @@ func produce(t *testing.T, cl *kgo.Client, topic string, nparts int32, recs []in
 		wg       sync.WaitGroup
 	)
 	for i := range recs {
-		r := &kgo.Record{Topic: topic, Value: recs[i].Value, Headers: recs[i].Headers}
+		r := &kgo.Record{Topic: topic, Value: recs[i].Value, Headers: recs[i].Headers, Timestamp: recs[i].Timestamp}
 		if recs[i].Key != "" {
 			r.Key = []byte(recs[i].Key)
 		}
@@ -498,6 +501,7 @@ type outputRecord struct {
 	Partition  int32
 	Offset     int64
 	Headers    []kgo.RecordHeader
+	Timestamp  time.Time
 }
 
 // sentinelKey marks the records readAll appends to learn that it has read
@@ -564,7 +568,7 @@ func readAll(t *testing.T, addr string, topics ...string) []outputRecord {
 				}
 				return
 			}
-			out = append(out, outputRecord{Topic: r.Topic, Key: string(r.Key), Value: r.Value, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers})
+			out = append(out, outputRecord{Topic: r.Topic, Key: string(r.Key), Value: r.Value, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers, Timestamp: r.Timestamp})
 		})
 	}
 	return out
