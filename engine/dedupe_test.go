@@ -180,21 +180,26 @@ func TestDedupeReadsVersion2State(t *testing.T) {
 	if !h.apply(purchase("ann", t0+day, "m04", 10)) {
 		t.Error("m04, forgotten before the upgrade, was taken for a duplicate")
 	}
-	// The horizon now grows past 8: after 20 more events m05 is still
-	// known (29 ids in all, within 32).
-	for i := 0; i < 20; i++ {
+	// The horizon now grows past 8: after 7 more events m05 is still
+	// known (16 ids in all, the default horizon).
+	for i := 0; i < 7; i++ {
 		h.apply(ev("ann", "Feature Used", t0+2*day+int64(i)*minute, fmt.Sprint("n", i)))
 	}
 	if h.apply(purchase("ann", t0+3*day, "m05", 10)) {
-		t.Error("m05 was applied again after 21 more events, within the horizon of 32")
+		t.Error("m05 was applied again after 8 more events, within the horizon of 16")
 	}
-	if st := h.state("ann"); st.Purchases != 12 || len(st.Recent) != 29 {
-		t.Errorf("ann: %d purchases, %d ids remembered; want 12 (m04 applied once more), 29", st.Purchases, len(st.Recent))
+	if st := h.state("ann"); st.Purchases != 12 || len(st.Recent) != engine.DefaultDedupeIDs {
+		t.Errorf("ann: %d purchases, %d ids remembered; want 12 (m04 applied once more), %d", st.Purchases, len(st.Recent), engine.DefaultDedupeIDs)
+	}
+	// One more, and m05, the oldest, is forgotten.
+	h.apply(ev("ann", "Feature Used", t0+4*day, "n7"))
+	if !h.apply(purchase("ann", t0+4*day, "m05", 10)) {
+		t.Error("m05 was still taken for a duplicate after 9 more events, past the horizon of 16")
 	}
 
 	// The busy customer's old encoding decodes to what this version
 	// builds from the same events, but for the ids remembered: the
-	// newest 8 of this version's 32.
+	// newest 8 of this version's 16.
 	busyOld, err := os.ReadFile("testdata/state-v2-busy.bin")
 	if err != nil {
 		t.Fatal(err)

@@ -111,11 +111,12 @@ func (p *Partition) skip(position int64) {
 
 // apply applies ev, read at input position, appending what it causes to
 // out. It returns false for a duplicate (an event id among the last
-// Options.DedupeIDs the customer has had), which changes nothing. Timers that the event's time lets
-// fall due fire before it, in due-time order: they are due before the
-// event happened (by more than the allowed lateness), so the customer's
-// own event must not cancel them, and a customer's lifecycle does not
-// depend on whether other customers' events moved the watermark first.
+// Options.DedupeIDs the customer has had), which changes nothing. Timers
+// that the event's time lets fall due fire before it, in due-time order:
+// they are due before the event happened (by more than the allowed
+// lateness), so the customer's own event must not cancel them, and a
+// customer's lifecycle does not depend on whether other customers' events
+// moved the watermark first.
 func (p *Partition) apply(ev *Event, position int64, out *Outputs) (bool, error) {
 	p.skip(position)
 	p.meta.Events++

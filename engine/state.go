@@ -22,10 +22,11 @@ const windowDays = 35
 // DefaultDedupeIDs is how many recent event ids a customer remembers for
 // deduplication unless Options.DedupeIDs says otherwise: a redelivery
 // with at most DefaultDedupeIDs-1 of the customer's other events between
-// it and the original is dropped. 32 ids cost 256 bytes per customer in
-// the store and the changelog, 4 times the 8 of earlier versions, and
-// about 1% of the engine's per-event cost (bench/README.md).
-const DefaultDedupeIDs = 32
+// it and the original is dropped. 16 ids, twice the 8 of earlier
+// versions, cost 128 bytes per customer in the store and the changelog,
+// and about 4% of the engine's CPU per event; 32 cost 15% (the state's
+// bytes, written at every checkpoint: bench/README.md).
+const DefaultDedupeIDs = 16
 
 // MaxDedupeIDs bounds Options.DedupeIDs (and what Decode accepts): 8 KiB
 // of hashes per customer.

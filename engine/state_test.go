@@ -305,9 +305,9 @@ func busyCustomer(tb testing.TB) engine.State {
 }
 
 // The encoded size of a busy customer bounds the store and the changelog.
-// It is about 420 bytes (256 of them the 32 remembered event-id hashes of
+// It is about 300 bytes (128 of them the 16 remembered event-id hashes of
 // the default dedupe horizon, 35 the day counts, about 50 the names of 3
-// open alerts): 10 million such customers take about 4.2 GB before
+// open alerts): 10 million such customers take about 3 GB before
 // Pebble's compression (random hashes do not compress).
 func TestBusyCustomerEncodedSize(t *testing.T) {
 	s := busyCustomer(t)
