@@ -134,7 +134,7 @@ type EngineSettings struct {
 	// each customer remembers. A redelivery with at most DedupeIDs-1 of
 	// the customer's other events since the original is dropped for sure;
 	// after DedupeIDs or more it is applied again. 8 bytes per id per
-	// customer (store, changelog, cache). Default 16.
+	// customer (store, changelog, cache). Default 8.
 	DedupeIDs int `yaml:"dedupe_ids"`
 }
 

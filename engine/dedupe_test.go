@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"reflect"
@@ -143,8 +144,8 @@ func TestDedupeHorizonEdge(t *testing.T) {
 
 // A state written by the version before the horizon was configurable
 // (encoding version 2, 8 id slots) still decodes, and its 8 ids still
-// catch redeliveries under the larger default horizon, which then fills
-// up with the new ids. The fixtures were written by that version
+// catch redeliveries under a larger horizon (16), which then fills up
+// with the new ids. The fixtures were written by that version
 // (commit 5a40c97): ann applied 12 events, m01 to m12, of which the last
 // 8 are remembered; the busy customer is busyCustomer.
 func TestDedupeReadsVersion2State(t *testing.T) {
@@ -164,7 +165,7 @@ func TestDedupeReadsVersion2State(t *testing.T) {
 			st.Stage, st.Purchases, st.RevenueCents, len(st.Recent))
 	}
 
-	h := newHarness(t, engine.Options{})
+	h := newHarness(t, engine.Options{DedupeIDs: 16})
 	if err := h.p.Restore("ann", old); err != nil {
 		t.Fatal(err)
 	}
@@ -181,15 +182,15 @@ func TestDedupeReadsVersion2State(t *testing.T) {
 		t.Error("m04, forgotten before the upgrade, was taken for a duplicate")
 	}
 	// The horizon now grows past 8: after 7 more events m05 is still
-	// known (16 ids in all, the default horizon).
+	// known (16 ids in all, the horizon).
 	for i := 0; i < 7; i++ {
 		h.apply(ev("ann", "Feature Used", t0+2*day+int64(i)*minute, fmt.Sprint("n", i)))
 	}
 	if h.apply(purchase("ann", t0+3*day, "m05", 10)) {
 		t.Error("m05 was applied again after 8 more events, within the horizon of 16")
 	}
-	if st := h.state("ann"); st.Purchases != 12 || len(st.Recent) != engine.DefaultDedupeIDs {
-		t.Errorf("ann: %d purchases, %d ids remembered; want 12 (m04 applied once more), %d", st.Purchases, len(st.Recent), engine.DefaultDedupeIDs)
+	if st := h.state("ann"); st.Purchases != 12 || len(st.Recent) != 16 {
+		t.Errorf("ann: %d purchases, %d ids remembered; want 12 (m04 applied once more), 16", st.Purchases, len(st.Recent))
 	}
 	// One more, and m05, the oldest, is forgotten.
 	h.apply(ev("ann", "Feature Used", t0+4*day, "n7"))
@@ -198,8 +199,8 @@ func TestDedupeReadsVersion2State(t *testing.T) {
 	}
 
 	// The busy customer's old encoding decodes to what this version
-	// builds from the same events, but for the ids remembered: the
-	// newest 8 of this version's 16.
+	// builds from the same events (the same 8 ids under the default
+	// horizon), and encodes the same but for the version byte.
 	busyOld, err := os.ReadFile("testdata/state-v2-busy.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -213,9 +214,11 @@ func TestDedupeReadsVersion2State(t *testing.T) {
 	if !reflect.DeepEqual(recentOldestFirst(&got), wantIDs[len(wantIDs)-8:]) {
 		t.Errorf("busy customer's ids: %x, want the newest 8 of %x", recentOldestFirst(&got), wantIDs)
 	}
-	want.Recent, want.RecentN = wantIDs[len(wantIDs)-8:], 0
 	if !sameState(got, want) {
 		t.Errorf("busy customer decoded from version 2:\n%+v\nwant\n%+v", got, want)
+	}
+	if enc := got.AppendEncode(nil); enc[0] != 3 || !bytes.Equal(enc[1:], busyOld[1:]) {
+		t.Errorf("re-encoded: version %d, %d bytes; want version 3 and the rest as version 2 wrote it (%d bytes)", enc[0], len(enc), len(busyOld))
 	}
 }
 

@@ -57,7 +57,7 @@ type Options struct {
 	// (other customers' events do not count) is dropped for sure, one
 	// after N or more is applied again. Each id costs 8 bytes of the
 	// customer's state, in the store, the changelog and the cache. Default
-	// DefaultDedupeIDs (16); at most MaxDedupeIDs. A store written with
+	// DefaultDedupeIDs (8); at most MaxDedupeIDs. A store written with
 	// another setting (or by an earlier version, which kept 8) is read as
 	// it is; a customer's ids shrink to the newest DedupeIDs when it next
 	// has an event.

@@ -22,11 +22,13 @@ const windowDays = 35
 // DefaultDedupeIDs is how many recent event ids a customer remembers for
 // deduplication unless Options.DedupeIDs says otherwise: a redelivery
 // with at most DefaultDedupeIDs-1 of the customer's other events between
-// it and the original is dropped. 16 ids, twice the 8 of earlier
-// versions, cost 128 bytes per customer in the store and the changelog,
-// and about 4% of the engine's CPU per event; 32 cost 15% (the state's
-// bytes, written at every checkpoint: bench/README.md).
-const DefaultDedupeIDs = 16
+// it and the original is dropped. It stays at the 8 of earlier versions:
+// each id is 8 bytes of every customer's state, written to the store at
+// each checkpoint and to the changelog at each batch, and in the engine's
+// benchmark 12 ids cost 5-10% more CPU per event, 16 about 10-20%
+// (bench/README.md), over the ~5% a default may cost. A deployment that
+// needs a longer horizon sets Options.DedupeIDs knowing the price.
+const DefaultDedupeIDs = 8
 
 // MaxDedupeIDs bounds Options.DedupeIDs (and what Decode accepts): 8 KiB
 // of hashes per customer.

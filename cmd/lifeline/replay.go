@@ -22,7 +22,7 @@ type replayCmd struct {
 	AllowedLateness config.Duration `help:"The watermark trails the newest event time by this much (engine.allowed_lateness; 0 for none)." default:"10m" placeholder:"DURATION"`
 	MaxEventAhead   config.Duration `help:"An event dated more than this ahead of the newest event applied before it (history has no wall clock to trust), or of --now when given, is not applied: it is a bad line with reason event_time_ahead. Without --now the first line cannot be judged. Exactly this far ahead is applied; 0 for no bound (engine.max_event_ahead)." default:"1d" placeholder:"DURATION"`
 	Now             string          `help:"Judge --max-event-ahead against this time (RFC 3339), as run judges it against its clock, instead of against the input's own progress." placeholder:"TIME"`
-	DedupeIDs       int             `name:"dedupe-ids" help:"Event ids remembered per customer (engine.dedupe_ids): a line whose messageId (CloudEvents: source and id) is among the customer's last N is a duplicate and not applied; with N-1 of the customer's other lines in between it still is, with N or more it is applied again." default:"16" placeholder:"N"`
+	DedupeIDs       int             `name:"dedupe-ids" help:"Event ids remembered per customer (engine.dedupe_ids): a line whose messageId (CloudEvents: source and id) is among the customer's last N is a duplicate and not applied; with N-1 of the customer's other lines in between it still is, with N or more it is applied again." default:"8" placeholder:"N"`
 	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
 
 	// The names of earlier versions, still read (with a warning).
