@@ -65,8 +65,8 @@ func busyState() engine.State {
 	for i := range st.Days {
 		st.Days[i] = uint16(i % 5)
 	}
-	for i := range st.Recent {
-		st.Recent[i] = uint64(i+1) * 0x9e3779b97f4a7c15
+	for i := range engine.DefaultDedupeIDs { // a full dedupe horizon
+		st.Recent = append(st.Recent, uint64(i+1)*0x9e3779b97f4a7c15)
 	}
 	st.Alerts = []engine.OpenAlert{{Rule: "usage-drop", FiredAt: now - 86_400_000}}
 	st.TimerDue = now + 14*engine.DayMillis

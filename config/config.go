@@ -219,6 +219,12 @@ type EngineSettings struct {
 	// partitions to the others. Heartbeats go every tenth of it (3s at
 	// most). The brokers bound it (group.min/max.session.timeout.ms).
 	SessionTimeout Duration `yaml:"session_timeout"`
+	// DedupeIDs is the dedupe horizon: how many of its latest event ids
+	// each customer remembers. A redelivery with at most DedupeIDs-1 of
+	// the customer's other events since the original is dropped for sure;
+	// after DedupeIDs or more it is applied again. 8 bytes per id per
+	// customer (store, changelog, cache). Default 8.
+	DedupeIDs int `yaml:"dedupe_ids"`
 }
 
 // Log configures logging.
@@ -266,6 +272,7 @@ func Defaults() Config {
 			MaxPollRecords:     5_000,
 			TransactionTimeout: Duration(time.Minute),
 			SessionTimeout:     Duration(45 * time.Second),
+			DedupeIDs:          engine.DefaultDedupeIDs,
 		},
 		Log:           Log{Level: "info", Format: "auto"},
 		CustomerField: "customer_id",
@@ -546,6 +553,9 @@ func (c *Config) Validate() error {
 	if s := c.Engine.SessionTimeout.Std(); s < time.Second || s > 30*time.Minute {
 		bad("engine.session_timeout: expected 1s to 30m (the broker also bounds it: group.min/max.session.timeout.ms)")
 	}
+	if n := c.Engine.DedupeIDs; n < 1 || n > engine.MaxDedupeIDs {
+		bad("engine.dedupe_ids: %d (expected 1 to %d event ids per customer; %d is the default)", n, engine.MaxDedupeIDs, engine.DefaultDedupeIDs)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -594,6 +604,7 @@ func (e *EngineSettings) Options() engine.Options {
 		MaxEventAhead:      e.MaxEventAhead.Std(),
 		CheckpointInterval: e.CheckpointInterval.Std(),
 		CheckpointEvents:   e.CheckpointEvents,
+		DedupeIDs:          e.DedupeIDs,
 	}
 }
 

@@ -102,6 +102,7 @@ func BenchmarkApply(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPU()
 			var src engine.Events
 			for i := 0; i < b.N; {
 				k := i % len(evs)
@@ -126,6 +127,7 @@ func BenchmarkApply(b *testing.B) {
 			}
 			commit()
 			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/event")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(records)/float64(b.N), "records/event")
 		})

@@ -50,6 +50,18 @@ type Options struct {
 	// and --max-event-ahead. An event exactly MaxEventAhead ahead is
 	// applied.
 	MaxEventAhead time.Duration
+	// DedupeIDs is the dedupe horizon: how many of its most recent event
+	// ids (Event.ID) each customer remembers. An event whose id is among
+	// them is a redelivery and is not applied: with DedupeIDs N, a copy
+	// that arrives after at most N-1 of the customer's other events
+	// (other customers' events do not count) is dropped for sure, one
+	// after N or more is applied again. Each id costs 8 bytes of the
+	// customer's state, in the store, the changelog and the cache. Default
+	// DefaultDedupeIDs (8); at most MaxDedupeIDs. A store written with
+	// another setting (or by an earlier version, which kept 8) is read as
+	// it is; a customer's ids shrink to the newest DedupeIDs when it next
+	// has an event.
+	DedupeIDs int
 	// Sync makes each commit fsync Pebble's WAL, so that a commit that
 	// has returned survives any crash. Off by default, and then even a
 	// process crash (SIGKILL, OOM kill) may lose the last commits: Pebble
@@ -112,6 +124,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.BlockCacheBytes <= 0 {
 		r.BlockCacheBytes = 256 << 20
+	}
+	if r.DedupeIDs <= 0 {
+		r.DedupeIDs = DefaultDedupeIDs
 	}
 	switch {
 	case r.AllowedLateness == 0:
@@ -178,6 +193,9 @@ type Rebuild struct {
 func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
 	if pack == nil {
 		return nil, errors.New("open engine: no rule pack")
+	}
+	if opts.DedupeIDs > MaxDedupeIDs {
+		return nil, fmt.Errorf("open engine: DedupeIDs %d is over the limit of %d ids per customer", opts.DedupeIDs, MaxDedupeIDs)
 	}
 	o := opts.withDefaults()
 	e := &Engine{dir: dir, opts: o, parts: map[int32]*Partition{}, corrupted: make(chan struct{})}

@@ -113,12 +113,13 @@ func (p *Partition) skip(position int64) {
 }
 
 // apply applies ev, read at input position, appending what it causes to
-// out. It returns false for a duplicate (an event id the customer has
-// already had), which changes nothing. Timers that the event's time lets
-// fall due fire before it, in due-time order: they are due before the
-// event happened (by more than the allowed lateness), so the customer's
-// own event must not cancel them, and a customer's lifecycle does not
-// depend on whether other customers' events moved the watermark first.
+// out. It returns false for a duplicate (an event id among the last
+// Options.DedupeIDs the customer has had), which changes nothing. Timers
+// that the event's time lets fall due fire before it, in due-time order:
+// they are due before the event happened (by more than the allowed
+// lateness), so the customer's own event must not cancel them, and a
+// customer's lifecycle does not depend on whether other customers' events
+// moved the watermark first.
 func (p *Partition) apply(ev *Event, position int64, out *Outputs) (bool, error) {
 	p.skip(position)
 	p.meta.Events++
@@ -128,11 +129,10 @@ func (p *Partition) apply(ev *Event, position int64, out *Outputs) (bool, error)
 	}
 	if ev.ID != "" {
 		h := xxhash.Sum64String(ev.ID) | 1 // never 0, the empty slot
-		if e.st.seenEvent(h) {
+		if e.st.dedupe(h, p.e.opts.DedupeIDs) {
 			p.meta.Duplicates++
 			return false, nil
 		}
-		e.st.rememberEvent(h)
 	}
 	p.markDirty(e)
 	if ev.Time > p.meta.MaxEventTime {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -18,10 +19,23 @@ const DayMillis = 24 * 3600 * 1000
 // 30-day window fits inside.
 const windowDays = 35
 
-// dedupeSlots is how many recent event ids a customer remembers for
-// deduplication. Retried deliveries arrive close to the original, among a
-// customer's last few events.
-const dedupeSlots = 8
+// DefaultDedupeIDs is how many recent event ids a customer remembers for
+// deduplication unless Options.DedupeIDs says otherwise: a redelivery
+// with at most DefaultDedupeIDs-1 of the customer's other events between
+// it and the original is dropped. It stays at the 8 of earlier versions:
+// each id is 8 bytes of every customer's state, written to the store at
+// each checkpoint and to the changelog at each batch, and in the engine's
+// benchmark 12 ids cost 5-10% more CPU per event, 16 about 10-20%
+// (bench/README.md), over the ~5% a default may cost. A deployment that
+// needs a longer horizon sets Options.DedupeIDs knowing the price.
+const DefaultDedupeIDs = 8
+
+// MaxDedupeIDs bounds Options.DedupeIDs (and what Decode accepts): 8 KiB
+// of hashes per customer.
+const MaxDedupeIDs = 1024
+
+// oldDedupeSlots is how many ids encodings before version 3 held.
+const oldDedupeSlots = 8
 
 // OpenAlert is an alert that fired and has not resolved.
 type OpenAlert struct {
@@ -55,9 +69,13 @@ type State struct {
 	// is the count of day DayBase (days since the Unix epoch, UTC).
 	DayBase int32
 	Days    [windowDays]uint16
-	// Recent holds hashes of the last dedupeSlots event ids (0: empty).
-	Recent  [dedupeSlots]uint64
-	RecentN uint8 // next slot to overwrite
+	// Recent holds hashes of the customer's last event ids (never 0),
+	// at most the partition's dedupe horizon (Options.DedupeIDs) of them:
+	// in arrival order while it fills, then a ring whose oldest entry,
+	// the next to be overwritten, is Recent[RecentN]. Decode lays them
+	// out oldest first.
+	Recent  []uint64
+	RecentN int
 	Alerts  []OpenAlert
 	// AlertsFired counts the customer's alert firings (the last Seq).
 	AlertsFired uint32
@@ -67,24 +85,62 @@ type State struct {
 	TimerDue int64
 }
 
-// reset makes s a new customer's state.
+// reset makes s a new customer's state, keeping its slices' memory.
 func (s *State) reset() {
-	alerts := s.Alerts[:0]
-	*s = State{NPS: -1, Alerts: alerts}
+	alerts, recent := s.Alerts[:0], s.Recent[:0]
+	*s = State{NPS: -1, Alerts: alerts, Recent: recent}
 }
 
-func (s *State) seenEvent(h uint64) bool {
+// dedupe reports whether the event id hash h is among the customer's
+// last n remembered ids, and remembers it (forgetting the oldest beyond
+// n) when it is not. A state kept under a larger horizon (a restart with
+// a smaller Options.DedupeIDs) keeps its newest n first. Once the ring
+// has grown to n it costs no allocation.
+func (s *State) dedupe(h uint64, n int) (seen bool) {
+	if len(s.Recent) > n {
+		s.keepNewestRecent(n)
+	}
 	for _, x := range s.Recent {
 		if x == h {
 			return true
 		}
 	}
+	switch {
+	case len(s.Recent) < n:
+		if len(s.Recent) == cap(s.Recent) {
+			// Straight to the horizon: one allocation per customer
+			// loaded, not one per doubling.
+			s.Recent = slices.Grow(s.Recent, n-len(s.Recent))
+		}
+		s.Recent = append(s.Recent, h)
+	default:
+		s.Recent[s.RecentN] = h
+		if s.RecentN++; s.RecentN == len(s.Recent) {
+			s.RecentN = 0
+		}
+	}
 	return false
 }
 
-func (s *State) rememberEvent(h uint64) {
-	s.Recent[s.RecentN%dedupeSlots] = h
-	s.RecentN = (s.RecentN + 1) % dedupeSlots
+// keepNewestRecent keeps the newest n remembered ids, oldest first.
+func (s *State) keepNewestRecent(n int) {
+	r := s.Recent
+	if k := s.RecentN; k != 0 { // rotate the oldest to the front
+		slices.Reverse(r[:k])
+		slices.Reverse(r[k:])
+		slices.Reverse(r)
+	}
+	s.Recent = r[:copy(r, r[len(r)-n:])]
+	s.RecentN = 0
+}
+
+// recentOldest returns the k-th oldest remembered id.
+func (s *State) recentOldest(k int) uint64 {
+	i := s.RecentN + k
+	if i >= len(s.Recent) {
+		i -= len(s.Recent)
+	}
+	return s.Recent[i]
 }
 
 // addEngagement counts one engagement on day.
@@ -164,7 +220,10 @@ func (s *State) openAlert(rule string) int {
 // rather than misreading it.
 //
 // Version 2 added AlertsFired and each open alert's Seq, after TimerDue.
-const stateVersion = 2
+// Version 3 writes the number of remembered event ids as a uvarint (up to
+// MaxDedupeIDs) where earlier versions wrote a byte of at most 8: an older
+// binary must refuse a state with more ids than it has slots.
+const stateVersion = 3
 
 // ErrNewerState is returned for a state written by a newer Lifeline.
 var ErrNewerState = errors.New("customer state written by a newer version of lifeline")
@@ -208,18 +267,10 @@ func (s *State) AppendEncode(dst []byte) []byte {
 	for k := 0; k < n; k++ {
 		dst = binary.AppendUvarint(dst, uint64(at(k)))
 	}
-	// Recent event hashes, oldest first, empty slots dropped.
-	cnt := 0
-	for _, h := range s.Recent {
-		if h != 0 {
-			cnt++
-		}
-	}
-	dst = append(dst, byte(cnt))
-	for k := 0; k < dedupeSlots; k++ {
-		if h := s.Recent[(int(s.RecentN)+k)%dedupeSlots]; h != 0 {
-			dst = binary.LittleEndian.AppendUint64(dst, h)
-		}
+	// Recent event hashes, oldest first.
+	dst = binary.AppendUvarint(dst, uint64(len(s.Recent)))
+	for k := range s.Recent {
+		dst = binary.LittleEndian.AppendUint64(dst, s.recentOldest(k))
 	}
 	dst = append(dst, byte(len(s.Alerts)))
 	for _, a := range s.Alerts {
@@ -288,14 +339,23 @@ func (s *State) Decode(b []byte) error {
 	for k := 0; k < n && d.err == nil; k++ {
 		s.Days[dayIdx(s.DayBase-int32(k))] = uint16(d.uvarint())
 	}
-	cnt := int(d.byte())
-	if cnt > dedupeSlots {
+	var cnt int
+	if v >= 3 {
+		cnt = int(min(d.uvarint(), MaxDedupeIDs+1))
+		if cnt > MaxDedupeIDs || cnt*8 > len(d.b) {
+			d.fail()
+			cnt = 0
+		}
+	} else if cnt = int(d.byte()); cnt > oldDedupeSlots {
 		d.fail()
+		cnt = 0
 	}
-	for k := 0; k < cnt && d.err == nil; k++ {
-		s.Recent[k] = d.uint64()
+	s.Recent = slices.Grow(s.Recent, cnt)[:cnt]
+	for k := range s.Recent {
+		if s.Recent[k] = d.uint64(); s.Recent[k] == 0 {
+			d.fail() // 0 is no hash: only a ring's empty slot, never encoded
+		}
 	}
-	s.RecentN = uint8(cnt % dedupeSlots)
 	na := int(d.byte())
 	for k := 0; k < na && d.err == nil; k++ {
 		rule := d.string()

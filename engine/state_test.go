@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -54,14 +55,13 @@ func randomState(r *rand.Rand) engine.State {
 			s.Days[i] = uint16(r.IntN(1 << 16))
 		}
 	}
-	n := r.IntN(len(s.Recent) + 1)
+	// Up to 64 remembered ids, sometimes a full ring turned anywhere.
+	n := r.IntN(65)
 	for i := 0; i < n; i++ {
-		s.Recent[i] = r.Uint64() | 1
+		s.Recent = append(s.Recent, r.Uint64()|1)
 	}
-	s.RecentN = uint8(n % len(s.Recent))
-	if n == len(s.Recent) {
-		// A full ring: the next slot to overwrite is the oldest, anywhere.
-		s.RecentN = uint8(r.IntN(len(s.Recent)))
+	if n > 0 && r.IntN(2) == 0 {
+		s.RecentN = r.IntN(n)
 	}
 	alertNames := []string{"silent-customer", "usage-drop", "detractor", "support-overload", "payment-failed", "abandoned-signup", "ünïcode-rule"}
 	for i := r.IntN(len(alertNames) + 1); i > 0; i-- {
@@ -76,9 +76,7 @@ func randomState(r *rand.Rand) engine.State {
 func recentOldestFirst(s *engine.State) []uint64 {
 	var ids []uint64
 	for k := range s.Recent {
-		if h := s.Recent[(int(s.RecentN)+k)%len(s.Recent)]; h != 0 {
-			ids = append(ids, h)
-		}
+		ids = append(ids, s.Recent[(s.RecentN+k)%len(s.Recent)])
 	}
 	return ids
 }
@@ -87,7 +85,7 @@ func recentOldestFirst(s *engine.State) []uint64 {
 // rather than by slot.
 func sameState(a, b engine.State) bool {
 	ra, rb := recentOldestFirst(&a), recentOldestFirst(&b)
-	a.Recent, b.Recent = [len(a.Recent)]uint64{}, [len(b.Recent)]uint64{}
+	a.Recent, b.Recent = nil, nil
 	a.RecentN, b.RecentN = 0, 0
 	if len(a.Alerts) == 0 {
 		a.Alerts = nil
@@ -210,7 +208,7 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 		v    byte
 	}{
 		{"more days than the window", tail, byte(len(s.Days) + 1)},
-		{"more recent ids than slots", tail + 1, byte(len(s.Recent) + 1)},
+		{"more recent ids than bytes left", tail + 1, 5},
 		{"alerts that are not there", tail + 2, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,6 +219,30 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 				t.Errorf("decoded without error: %+v", got)
 			}
 		})
+	}
+}
+
+// The number of remembered ids is bounded by MaxDedupeIDs, bytes or not,
+// and a zero hash (an empty slot) is never a remembered id.
+func TestStateDecodeRejectsTooManyIDs(t *testing.T) {
+	s := engine.State{Stage: "retention", NPS: -1}
+	s.Times[rules.FirstSeen] = t0
+	enc := s.AppendEncode(nil)
+	tail := len(enc) - 4 // recent-count 0, then alert-count, timer, alerts fired
+	splice := func(n int, h byte) []byte {
+		b := binary.AppendUvarint(bytes.Clone(enc[:tail]), uint64(n))
+		b = append(b, bytes.Repeat([]byte{h}, 8*n)...)
+		return append(b, enc[tail+1:]...)
+	}
+	var got engine.State
+	if err := got.Decode(splice(engine.MaxDedupeIDs, 1)); err != nil || len(got.Recent) != engine.MaxDedupeIDs {
+		t.Fatalf("%d ids: %v, %d decoded; want them all", engine.MaxDedupeIDs, err, len(got.Recent))
+	}
+	if err := got.Decode(splice(engine.MaxDedupeIDs+1, 1)); err == nil {
+		t.Errorf("%d ids decoded without error", engine.MaxDedupeIDs+1)
+	}
+	if err := got.Decode(splice(2, 0)); err == nil {
+		t.Errorf("zero hashes decoded without error: %v", got.Recent)
 	}
 }
 
@@ -283,9 +305,11 @@ func busyCustomer(tb testing.TB) engine.State {
 }
 
 // The encoded size of a busy customer bounds the store and the changelog.
-// It is about 230 bytes (64 of them the 8 remembered event-id hashes, 35
-// the day counts, about 50 the names of 3 open alerts): 10 million such
-// customers take about 2.3 GB before Pebble's compression.
+// It is about 230 bytes (64 of them the 8 remembered event-id hashes of
+// the default dedupe horizon, 35 the day counts, about 50 the names of 3
+// open alerts): 10 million such customers take about 2.3 GB before
+// Pebble's compression (random hashes do not compress). Each id more adds
+// 8 bytes.
 func TestBusyCustomerEncodedSize(t *testing.T) {
 	s := busyCustomer(t)
 	if s.Stage != "retention" || len(s.Alerts) < 3 || s.OpenTickets < 3 {
@@ -293,7 +317,7 @@ func TestBusyCustomerEncodedSize(t *testing.T) {
 	}
 	enc := s.AppendEncode(nil)
 	t.Logf("busy customer: %d bytes encoded (%d open alerts, %d remembered ids, %d days of counts)", len(enc), len(s.Alerts), len(recentOldestFirst(&s)), len(s.Days))
-	const budget = 256
+	const budget = 192 + 8*engine.DefaultDedupeIDs
 	if len(enc) > budget {
 		t.Errorf("busy customer encodes to %d bytes, over the %d-byte budget", len(enc), budget)
 	}

@@ -23,6 +23,7 @@ type replayCmd struct {
 	MaxEventAhead   config.Duration `help:"An event dated more than this ahead of the newest event applied before it (history has no wall clock to trust), or of --now when given, is not applied: it is a bad line with reason event_time_ahead. Without --now the first line cannot be judged. Exactly this far ahead is applied; 0 for no bound (engine.max_event_ahead)." default:"1d" placeholder:"DURATION"`
 	Now             string          `help:"Judge --max-event-ahead against this time (RFC 3339), as run judges it against its clock, instead of against the input's own progress. Also the time of a line without any time of its own (no timestamp, originalTimestamp, sentAt or receivedAt) when no line before it had one; later such lines take the previous line's time." placeholder:"TIME"`
 	Config          string          `help:"Read customer_field and the input: section (customer paths per source, max_bytes, max_values) from this lifeline.yaml, so that replay decodes as run does (LIFELINE_* variables apply with it)." placeholder:"FILE" type:"existingfile"`
+	DedupeIDs       int             `name:"dedupe-ids" help:"Event ids remembered per customer (engine.dedupe_ids): a line whose messageId (CloudEvents: source and id) is among the customer's last N is a duplicate and not applied; with N-1 of the customer's other lines in between it still is, with N or more it is applied again." default:"8" placeholder:"N"`
 	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
 
 	// The names of earlier versions, still read (with a warning).
@@ -66,6 +67,9 @@ func (c *replayCmd) Run(e *env) error {
 	if c.MaxEventAhead < 0 {
 		return fmt.Errorf("--max-event-ahead %s: must not be negative (0: no bound)", c.MaxEventAhead)
 	}
+	if c.DedupeIDs < 1 || c.DedupeIDs > engine.MaxDedupeIDs {
+		return fmt.Errorf("--dedupe-ids %d: expected 1 to %d event ids per customer", c.DedupeIDs, engine.MaxDedupeIDs)
+	}
 	if c.Batch <= 0 {
 		return fmt.Errorf("--batch %d: expected a positive number of lines", c.Batch)
 	}
@@ -100,7 +104,11 @@ func (c *replayCmd) Run(e *env) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	eng, err := engine.Open(dir, pack, engine.Options{AllowedLateness: engine.Lateness(c.AllowedLateness.Std()), MaxEventAhead: c.MaxEventAhead.Std()})
+	eng, err := engine.Open(dir, pack, engine.Options{
+		AllowedLateness: engine.Lateness(c.AllowedLateness.Std()),
+		MaxEventAhead:   c.MaxEventAhead.Std(),
+		DedupeIDs:       c.DedupeIDs,
+	})
 	if err != nil {
 		return err
 	}

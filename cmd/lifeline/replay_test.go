@@ -100,6 +100,7 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"missing input", []string{"replay", "--in", filepath.Join(t.TempDir(), "nope.ndjson")}, "--in"},
 		{"now not RFC 3339", []string{"replay", "--in", in, "--now", "today"}, "--now"},
 		{"negative max event ahead", []string{"replay", "--in", in, "--max-event-ahead", "-1h"}, "--max-event-ahead"},
+		{"no dedupe ids", []string{"replay", "--in", in, "--dedupe-ids", "0"}, "--dedupe-ids 0: expected 1 to 1024"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := lifeline(t, nil, tc.args...)
@@ -268,5 +269,46 @@ func TestReplayConfigInput(t *testing.T) {
 	code, _, errs = lifeline(t, nil, "replay", "--in", in, "--config", bad)
 	if code == 0 || !strings.Contains(errs, "input.max_values") {
 		t.Errorf("exit %d, stderr %q; want a failure naming input.max_values", code, errs)
+	}
+}
+
+// TestReplayDedupeIDs: --dedupe-ids sets the horizon. A purchase sent
+// again after 4 of the customer's other events is a duplicate with a
+// horizon of 5 and the default, and applied again (revenue doubled, as
+// the summary says: no duplicate) with 4.
+func TestReplayDedupeIDs(t *testing.T) {
+	var in bytes.Buffer
+	line := func(event, id string, minute int) {
+		in.WriteString(`{"type":"track","event":"` + event + `","userId":"ann","messageId":"` + id +
+			`","timestamp":"2026-03-02T10:` + strconv.Itoa(10+minute) + `:00Z","properties":{"revenue":49}}` + "\n")
+	}
+	line("Order Completed", "order-1", 0)
+	for i := 1; i <= 4; i++ {
+		line("Feature Used", "f"+strconv.Itoa(i), i)
+	}
+	line("Order Completed", "order-1", 5) // the redelivery
+	for _, tc := range []struct {
+		args []string
+		dup  bool
+	}{
+		{nil, true},
+		{[]string{"--dedupe-ids", "5"}, true},
+		{[]string{"--dedupe-ids", "4"}, false},
+	} {
+		code, out, errs := lifeline(t, in.Bytes(), append([]string{"replay", "--in", "-"}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errs)
+		}
+		wantSum := "6 events applied, 0 duplicates"
+		if tc.dup {
+			wantSum = "5 events applied, 1 duplicates"
+		}
+		if !strings.Contains(errs, wantSum) {
+			t.Errorf("%v: summary lacks %q:\n%s", tc.args, wantSum, errs)
+		}
+		// The second purchase moves ann to retention only when applied.
+		if got := bytes.Contains(out, []byte(`"to":"retention"`)); got == tc.dup {
+			t.Errorf("%v: retention reached %v, want %v:\n%s", tc.args, got, !tc.dup, out)
+		}
 	}
 }

@@ -438,21 +438,61 @@ func (d *Decoder) parse(value []byte) (*fastjson.Value, *Error) {
 	}
 	v, err := d.p.ParseBytes(value)
 	if err != nil {
-		return nil, &Error{ReasonMalformedJSON, parseError(err)}
+		return nil, &Error{ReasonMalformedJSON, parseError(err, len(value))}
 	}
 	return v, nil
 }
 
-// parseError shortens fastjson's message: it adds a "cannot parse array
-// value: " or the like for each level of nesting, kilobytes for a deep
-// error.
-func parseError(err error) string {
-	msg := err.Error()
-	for _, w := range [...]string{"cannot parse array value: ", "cannot parse object value: ",
-		"cannot parse array: ", "cannot parse object: "} {
-		msg = strings.ReplaceAll(msg, w, "")
+// parseError says in the decoder's own words what the parser found wrong
+// with the JSON's structure (scan has checked its tokens). fastjson's
+// message is made of its internals: a "cannot parse array value: " or the
+// like per level of nesting (kilobytes for a deep error), "unparsed
+// tail", and for some errors all the rest of the input, quoted. Dead-letter
+// headers and replay's bad lines show this message to people who know
+// their JSON, not this parser. The offset is given when the parser's
+// message allows to tell it: n is the length of the input.
+func parseError(err error, n int) string {
+	msg := strings.TrimPrefix(err.Error(), "cannot parse JSON: ")
+	at := ""
+	// The parser quotes the rest of the input from where it failed,
+	// whole up to 80 bytes (else its start and end).
+	if i := strings.LastIndex(msg, "; unparsed tail: "); i >= 0 {
+		if tail, uerr := strconv.Unquote(msg[i+len("; unparsed tail: "):]); uerr == nil && len(tail) <= 80 && len(tail) <= n {
+			at = " at offset " + strconv.Itoa(n-len(tail))
+		}
 	}
-	return msg
+	for trimmed := true; trimmed; {
+		trimmed = false
+		for _, w := range [...]string{"cannot parse array value: ", "cannot parse object value: ",
+			"cannot parse array: ", "cannot parse object: ", "cannot parse object key: ",
+			"cannot parse string: ", "cannot parse number: "} {
+			if strings.HasPrefix(msg, w) {
+				msg, trimmed = msg[len(w):], true
+			}
+		}
+	}
+	// The innermost error starts msg now; what follows it may quote the
+	// input, so only its start is looked at.
+	for _, e := range [...]struct{ parser, ours string }{
+		{"cannot parse empty string", "JSON ends where a value should be"},
+		{"unexpected end of object", "JSON ends inside an object"},
+		{"missing '}'", "JSON ends inside an object"},
+		{"unexpected end of array", "JSON ends inside an array"},
+		{"missing ']'", "JSON ends inside an array"},
+		{`missing closing '"'`, "JSON ends inside a string"},
+		{"missing ',' after object value", "JSON object members are not separated by a comma"},
+		{"missing ',' after array value", "JSON array elements are not separated by a comma"},
+		{"missing ':' after object key", "JSON object key is not followed by a colon"},
+		{"cannot find opening", "JSON object key is not a string"},
+		{"unexpected tail", "more after the JSON value"},
+		{"unexpected value found", "JSON value expected"},
+		{"unexpected char", "unexpected character in JSON"},
+	} {
+		if strings.HasPrefix(msg, e.parser) {
+			return e.ours + at
+		}
+	}
+	return "JSON structure is broken" + at
 }
 
 // str returns v's text when v is a JSON string. The text aliases the parser's

@@ -94,6 +94,11 @@ func checkDecode(t *testing.T, value []byte, headers []Header) {
 		if !slices.Contains(reasons, de.Reason) {
 			t.Fatalf("unknown reason %q", de.Reason)
 		}
+		// The parser's own messages never get out (they quote at most
+		// 8 bytes of the input, too few to spell these).
+		if de.Reason == ReasonMalformedJSON && (strings.Contains(de.Msg, "cannot parse") || strings.Contains(de.Msg, "unparsed tail")) {
+			t.Fatalf("malformed_json message shows the parser's: %q", de.Msg)
+		}
 		if ev != (engine.Event{}) {
 			t.Fatalf("Event %+v not zeroed after error %v", ev, err)
 		}

@@ -1,11 +1,13 @@
 package kafka_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -16,10 +18,12 @@ import (
 )
 
 // TestDeadLetters produces malformed records among good ones: each lands
-// in the dead-letter topic with its key, value and headers untouched and
-// Kafka Connect's __connect.errors.* headers naming where it came from and
-// why; the good records around them are processed; every drop is counted
-// by reason.
+// in the dead-letter topic with its key, value, headers and timestamp
+// untouched and Kafka Connect's __connect.errors.* headers naming where it
+// came from and why (every header Connect writes but the Java stack
+// trace, with a message of at most 1 KiB that shows no parser internals);
+// kcat reads them as Connect's tooling would; the good records around
+// them are processed; every drop is counted by reason.
 func TestDeadLetters(t *testing.T) {
 	t.Parallel()
 	const nparts = 2
@@ -49,12 +53,22 @@ func TestDeadLetters(t *testing.T) {
 		// (A Segment message without a time of its own takes the record's.)
 		{"no_timestamp", inputRecord{Key: "cus_b", Value: []byte(`{"object":"event","type":"invoice.paid","data":{"object":{"customer":"cus_b"}}}`)}},
 		{"malformed_json", inputRecord{Value: []byte("\x00\xffnot json at all")}}, // no key either
+		// Issue 13: 100,000 levels of nesting put 14 KB of parser messages
+		// into a header.
+		{"too_complex", inputRecord{Key: "cus_b", Value: []byte(`{"type":"track","event":"Signed In","userId":"cus_b","timestamp":"2026-01-02T10:00:00Z","properties":{"a":` +
+			strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}}`)}},
+	}
+	// Each bad record with a timestamp of its own, an hour apart and
+	// with milliseconds, a year before the test runs: the dead letter
+	// must keep it, not take the time it was produced.
+	for i := range bad {
+		bad[i].rec.Timestamp = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Hour + 123*time.Millisecond)
 	}
 	recs := []inputRecord{
 		good("cus_a", track("cus_a", "Signed Up", "2026-01-01T09:00:00Z")),
 		bad[0].rec, bad[1].rec, bad[2].rec,
 		good("cus_b", track("cus_b", "Account Created", "2026-01-01T09:30:00Z")),
-		bad[3].rec, bad[4].rec, bad[5].rec,
+		bad[3].rec, bad[4].rec, bad[5].rec, bad[6].rec,
 		good("cus_a", track("cus_a", "Order Completed", "2026-01-03T09:00:00Z")),
 		good("cus_b", track("cus_b", "Subscription Started", "2026-01-03T09:30:00Z")),
 	}
@@ -105,20 +119,80 @@ func TestDeadLetters(t *testing.T) {
 				t.Errorf("%s record: original header %s = %q, want %q", b.reason, h.Key, hs[h.Key], h.Value)
 			}
 		}
-		want := map[string]string{
-			"__connect.errors.topic":                cfg.Topics.Input,
-			"__connect.errors.partition":            strconv.Itoa(int(b.rec.Partition)),
-			"__connect.errors.offset":               strconv.FormatInt(b.rec.Offset, 10),
-			"__connect.errors.exception.class.name": "lifeline.decode." + b.reason,
+		if !found.Timestamp.Equal(b.rec.Timestamp) {
+			t.Errorf("%s record: dead letter's timestamp %s, want the input record's %s", b.reason, found.Timestamp.UTC(), b.rec.Timestamp)
 		}
+		want := connectHeaders(cfg.Topics.Input, b.rec.Partition, b.rec.Offset, b.reason)
 		for k, v := range want {
 			if hs[k] != v {
 				t.Errorf("%s record: header %s = %q, want %q", b.reason, k, hs[k], v)
 			}
 		}
-		if msg := hs["__connect.errors.exception.message"]; !strings.HasPrefix(msg, b.reason+": ") || len(msg) <= len(b.reason)+2 {
+		for k := range hs {
+			if _, ok := want[k]; !ok && k != "__connect.errors.exception.message" && !slices.ContainsFunc(b.rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == k }) {
+				t.Errorf("%s record: header %s = %q is neither Connect's nor the input's", b.reason, k, hs[k])
+			}
+		}
+		if len(found.Headers) != len(want)+1+len(b.rec.Headers) {
+			t.Errorf("%s record: %d headers, want the input's %d, %d of Connect's and the message", b.reason, len(found.Headers), len(b.rec.Headers), len(want))
+		}
+		msg := hs["__connect.errors.exception.message"]
+		if !strings.HasPrefix(msg, b.reason+": ") || len(msg) <= len(b.reason)+2 {
 			t.Errorf("%s record: header __connect.errors.exception.message = %q, want the reason and what was wrong", b.reason, msg)
 		}
+		checkMessage(t, b.reason, msg)
+	}
+
+	// kcat (librdkafka), as a person or a script would read the dead
+	// letters: every Connect header and the input's timestamp, as a
+	// CreateTime.
+	kcat := kcatPath(t)
+	out := runKcat(t, kcat, "", "-b", addr, "-C", "-t", cfg.Topics.DeadLetters, "-e", "-o", "beginning", "-J",
+		"-X", "isolation.level=read_committed", "-q")
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m struct {
+			Partition int32    `json:"partition"`
+			TsType    string   `json:"tstype"`
+			Ts        int64    `json:"ts"`
+			Headers   []string `json:"headers"` // name, value, name, value...
+			Key       *string  `json:"key"`
+			Payload   *string  `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("kcat -J printed %q: %v", line, err)
+		}
+		if m.Key != nil && *m.Key == sentinelKey {
+			continue // readAll's end marker
+		}
+		seen++
+		hs := map[string]string{}
+		for i := 0; i+1 < len(m.Headers); i += 2 {
+			hs[m.Headers[i]] = m.Headers[i+1]
+		}
+		off, _ := strconv.ParseInt(hs["__connect.errors.offset"], 10, 64)
+		p, _ := strconv.Atoi(hs["__connect.errors.partition"])
+		var b *badRecord
+		for i := range bad {
+			if bad[i].rec.Partition == int32(p) && bad[i].rec.Offset == off {
+				b = &bad[i]
+			}
+		}
+		if b == nil {
+			t.Errorf("kcat: a dead letter from partition %d offset %d that was not sent bad: %s", p, off, line)
+			continue
+		}
+		for k, v := range connectHeaders(cfg.Topics.Input, b.rec.Partition, b.rec.Offset, b.reason) {
+			if hs[k] != v {
+				t.Errorf("kcat: %s record: header %s = %q, want %q", b.reason, k, hs[k], v)
+			}
+		}
+		if m.TsType != "create" || m.Ts != b.rec.Timestamp.UnixMilli() {
+			t.Errorf("kcat: %s record: timestamp %s %d, want create %d", b.reason, m.TsType, m.Ts, b.rec.Timestamp.UnixMilli())
+		}
+	}
+	if seen != len(bad) {
+		t.Errorf("kcat read %d dead letters, want %d", seen, len(bad))
 	}
 
 	// Processing went on: the good records after the bad ones counted.
@@ -148,6 +222,40 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if got := counter(t, in.reg, "lifeline_events_processed_total", map[string]string{"outcome": "dead_letter"}); got != float64(len(bad)) {
 		t.Errorf("lifeline_events_processed_total{outcome=dead_letter} = %v, want %d", got, len(bad))
+	}
+}
+
+// connectHeaders are the __connect.errors.* headers a dead letter of
+// reason from topic/partition/offset carries, but the message.
+func connectHeaders(topic string, partition int32, offset int64, reason string) map[string]string {
+	stage, class := "VALUE_CONVERTER", "lifeline.connectors.decode.Decoder"
+	if reason == "event_time_ahead" {
+		stage, class = "TRANSFORMATION", "lifeline.engine.Driver"
+	}
+	return map[string]string{
+		"__connect.errors.topic":                topic,
+		"__connect.errors.partition":            strconv.Itoa(int(partition)),
+		"__connect.errors.offset":               strconv.FormatInt(offset, 10),
+		"__connect.errors.connector.name":       "lifeline",
+		"__connect.errors.task.id":              strconv.Itoa(int(partition)), // the input partition stands for Connect's task
+		"__connect.errors.stage":                stage,
+		"__connect.errors.class.name":           class,
+		"__connect.errors.exception.class.name": "lifeline.decode." + reason,
+	}
+}
+
+// checkMessage checks a dead letter's __connect.errors.exception.message:
+// at most 1 KiB of valid UTF-8 that says what was wrong in the terms of
+// the input, without the JSON parser's or Go's own vocabulary.
+func checkMessage(t *testing.T, reason, msg string) {
+	t.Helper()
+	if len(msg) > 1024 || !utf8.ValidString(msg) {
+		t.Errorf("%s record: message of %d bytes (valid UTF-8: %v), want at most 1024 of UTF-8", reason, len(msg), utf8.ValidString(msg))
+	}
+	for _, internal := range []string{"fastjson", "cannot parse", "unparsed tail", "*decode.", "*engine.", "%!", "goroutine", "runtime error", "<nil>"} {
+		if strings.Contains(msg, internal) {
+			t.Errorf("%s record: message %q shows %q, an internal", reason, msg, internal)
+		}
 	}
 }
 
@@ -186,6 +294,9 @@ func TestDeadLetterEventAhead(t *testing.T) {
 	rejected := []inputRecord{
 		track(users[0], "future-9999", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)),
 		track(users[1], "future-over", bound.Add(time.Millisecond)),
+	}
+	for i := range rejected { // record timestamps the dead letters must keep
+		rejected[i].Timestamp = clock.Add(-time.Duration(i+1)*time.Hour - 7*time.Millisecond)
 	}
 	atBound := track(users[2], "future-at", bound)
 	mid := len(recs) / 3
@@ -238,7 +349,16 @@ func TestDeadLetterEventAhead(t *testing.T) {
 			hs["__connect.errors.partition"] != strconv.Itoa(int(want.Partition)) {
 			t.Errorf("dead letter key %q, headers %v: want key %q from partition %d offset %d", got.Key, hs, want.Key, want.Partition, want.Offset)
 		}
+		for k, v := range connectHeaders(cfg.Topics.Input, want.Partition, want.Offset, "event_time_ahead") {
+			if hs[k] != v {
+				t.Errorf("event_time_ahead record: header %s = %q, want %q", k, hs[k], v)
+			}
+		}
+		if !got.Timestamp.Equal(want.Timestamp) || got.Timestamp.IsZero() {
+			t.Errorf("event_time_ahead record: dead letter's timestamp %s, want the input record's %s", got.Timestamp.UTC(), want.Timestamp)
+		}
 		msg := hs["__connect.errors.exception.message"]
+		checkMessage(t, "event_time_ahead", msg)
 		for _, s := range []string{"event_time_ahead: ", "24h0m0s", "clock", clock.UTC().Format("2006-01-02T15:04:05.000Z")} {
 			if !strings.Contains(msg, s) {
 				t.Errorf("dead letter message %q does not say %q", msg, s)

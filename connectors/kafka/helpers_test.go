@@ -282,6 +282,9 @@ type inputRecord struct {
 	Headers   []kgo.RecordHeader
 	Partition int32
 	Offset    int64
+	// Timestamp is the Kafka record's timestamp (zero: the time of
+	// producing).
+	Timestamp time.Time
 }
 
 // journeys generates a workload's records (bad ones included).
@@ -325,10 +328,15 @@ func produce(t *testing.T, cl *kgo.Client, topic string, nparts int32, recs []in
 		wg       sync.WaitGroup
 	)
 	for i := range recs {
-		// Stamped with the event time, as a producer writing as events
-		// happen does: the record time dates a message without its own
-		// (the workload's bad records include one).
-		r := &kgo.Record{Topic: topic, Value: recs[i].Value, Headers: recs[i].Headers, Timestamp: recs[i].Time}
+		// Stamped with the record's Timestamp when a test sets one, else
+		// with the event time, as a producer writing as events happen
+		// does: the record time dates a message without its own (the
+		// workload's bad records include one).
+		ts := recs[i].Timestamp
+		if ts.IsZero() {
+			ts = recs[i].Time
+		}
+		r := &kgo.Record{Topic: topic, Value: recs[i].Value, Headers: recs[i].Headers, Timestamp: ts}
 		if recs[i].Key != "" {
 			r.Key = []byte(recs[i].Key)
 		}
@@ -506,6 +514,7 @@ type outputRecord struct {
 	Partition  int32
 	Offset     int64
 	Headers    []kgo.RecordHeader
+	Timestamp  time.Time
 }
 
 // sentinelKey marks the records readAll appends to learn that it has read
@@ -572,7 +581,7 @@ func readAll(t *testing.T, addr string, topics ...string) []outputRecord {
 				}
 				return
 			}
-			out = append(out, outputRecord{Topic: r.Topic, Key: string(r.Key), Value: r.Value, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers})
+			out = append(out, outputRecord{Topic: r.Topic, Key: string(r.Key), Value: r.Value, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers, Timestamp: r.Timestamp})
 		})
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -366,9 +367,14 @@ func (s *recordSource) Event(ev *engine.Event) bool {
 // engine did not apply it (an event time too far ahead of the clock).
 func (s *recordSource) Reject(err error) { s.deadLetter(s.recs[s.i-1], err) }
 
-// deadLetter queues rec for the dead-letter topic: value and key
-// untouched, original headers kept, and Kafka Connect's error headers
-// added so existing DLQ tooling reads it.
+// deadLetter queues rec for the dead-letter topic the way Kafka Connect's
+// DeadLetterQueueReporter writes one (errors.deadletterqueue.context.
+// headers.enable): value, key and timestamp untouched, original headers
+// kept, and Connect's error headers added, so that existing DLQ tooling
+// reads it. Where Connect has no counterpart in Lifeline the headers say
+// what stands in: task.id is the input partition (a Connect task's number
+// names the unit of work, and here the partition is that unit), and there
+// is no exception.stacktrace header (see README.md, "dead letters").
 func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
 	reason := string(decode.ReasonMalformedJSON)
 	stage, class := "VALUE_CONVERTER", "lifeline.connectors.decode.Decoder"
@@ -385,26 +391,59 @@ func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
 	// The fetched record's memory is recycled after the batch: copy what
 	// the dead letter keeps.
-	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+8)
+	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+9)
 	for _, h := range rec.Headers {
 		headers = append(headers, kgo.RecordHeader{Key: strings.Clone(h.Key), Value: bytes.Clone(h.Value)})
 	}
+	partition := strconv.Itoa(int(rec.Partition))
 	headers = append(headers,
 		hdr("__connect.errors.topic", rec.Topic),
-		hdr("__connect.errors.partition", strconv.Itoa(int(rec.Partition))),
+		hdr("__connect.errors.partition", partition),
 		hdr("__connect.errors.offset", strconv.FormatInt(rec.Offset, 10)),
 		hdr("__connect.errors.connector.name", "lifeline"),
+		hdr("__connect.errors.task.id", partition),
 		hdr("__connect.errors.stage", stage),
 		hdr("__connect.errors.class.name", class),
 		hdr("__connect.errors.exception.class.name", "lifeline.decode."+reason),
-		hdr("__connect.errors.exception.message", err.Error()),
+		hdr("__connect.errors.exception.message", capMessage(err.Error())),
 	)
-	s.dlq = append(s.dlq, &kgo.Record{
+	dl := &kgo.Record{
 		Topic:   s.topic,
 		Key:     bytes.Clone(rec.Key),
 		Value:   bytes.Clone(rec.Value),
 		Headers: headers,
-	})
+	}
+	// The input record's own time, as Connect keeps it: franz-go stamps
+	// only a zero Timestamp with the time of producing, and a CreateTime
+	// topic (Kafka's default) stores what the producer set. A record
+	// without a timestamp (-1, from a pre-0.10 producer) gets the time of
+	// producing, as Connect's gets.
+	if rec.Timestamp.UnixMilli() >= 0 {
+		dl.Timestamp = rec.Timestamp
+	}
+	s.dlq = append(s.dlq, dl)
+}
+
+// maxMessageBytes bounds the __connect.errors.exception.message header.
+// Decode's messages quote at most a short prefix of what was wrong, but a
+// header is no place for an unbounded text whatever the error: Connect's
+// readers show it on one line, and every byte is stored again per dead
+// letter.
+const maxMessageBytes = 1024
+
+// capMessage cuts msg to at most maxMessageBytes, at a UTF-8 character
+// boundary, ending it with "… (N bytes cut)" so that a reader knows it is
+// not the whole message.
+func capMessage(msg string) string {
+	if len(msg) <= maxMessageBytes {
+		return msg
+	}
+	// The marker takes at most 5 + 20 digits + 11 bytes.
+	cut := maxMessageBytes - 36
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "… (" + strconv.Itoa(len(msg)-cut) + " bytes cut)"
 }
 
 var errStopped = errors.New("worker stopped")
