@@ -253,6 +253,8 @@ func TestDecode(t *testing.T) {
 			want: engine.Event{CustomerID: `café "x"`, Type: "page", Time: ms(t, "2026-01-02T03:04:05Z")}},
 		{name: "no customer id", value: `{"type":"track","event":"E","timestamp":"2026-01-02T03:04:05Z"}`,
 			reason: ReasonNoCustomerID, msg: "no_customer_id: segment track has neither userId nor anonymousId"},
+		{name: "userId object and no anonymousId", value: `{"type":"track","event":"E","userId":{"id":1},"timestamp":"2026-01-02T03:04:05Z"}`,
+			reason: ReasonNoCustomerID, msg: "no_customer_id: segment track has neither userId nor anonymousId: segment userId is a JSON object, not a string or a number"},
 		{name: "empty ids", value: `{"type":"identify","userId":"","anonymousId":"","timestamp":"2026-01-02T03:04:05Z"}`,
 			reason: ReasonNoCustomerID, msg: "segment identify has neither"},
 		{name: "duplicate key: the first wins", value: `{"type":"page","userId":"first","userId":"second","timestamp":"2026-01-02T03:04:05Z"}`,

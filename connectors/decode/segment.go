@@ -38,6 +38,7 @@ func (d *Decoder) segment(t *top, recordTime int64, ev *engine.Event) *Error {
 		ev.Name, _ = str(t.event)
 	}
 
+	odd := "" // an id field given as something that is no id
 	for _, f := range [...]struct {
 		name string
 		v    *fastjson.Value
@@ -47,11 +48,19 @@ func (d *Decoder) segment(t *top, recordTime int64, ev *engine.Event) *Error {
 		if ev.CustomerID, err = d.id(f.name, f.v); err != nil {
 			return err
 		}
+		if ev.CustomerID == "" && odd == "" && present(f.v) {
+			if t := f.v.Type(); t != fastjson.TypeString && t != fastjson.TypeNumber {
+				odd = f.name + " is a JSON " + t.String() + ", not a string or a number"
+			}
+		}
 		if ev.CustomerID != "" {
 			break
 		}
 	}
 	if ev.CustomerID == "" {
+		if odd != "" { // say why the one given did not count
+			return &Error{ReasonNoCustomerID, "segment " + typ + " has neither userId nor anonymousId: " + odd}
+		}
 		return &Error{ReasonNoCustomerID, "segment " + typ + " has neither userId nor anonymousId"}
 	}
 
