@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Source hands a Driver a partition's input, one record at a time, in
@@ -49,7 +51,7 @@ func (e *AheadError) Error() string { return ReasonEventAhead + ": " + e.Detail(
 // Detail is the error's message without the reason.
 func (e *AheadError) Detail() string {
 	return fmt.Sprintf("event time %s is more than %s ahead of the %s (%s); the latest accepted is %s",
-		fmtMillis(e.Time), time.Duration(e.Limit-e.Ref)*time.Millisecond, e.RefIs, fmtMillis(e.Ref), fmtMillis(e.Limit))
+		fmtMillis(e.Time), model.Duration(time.Duration(e.Limit-e.Ref)*time.Millisecond), e.RefIs, fmtMillis(e.Ref), fmtMillis(e.Limit))
 }
 
 func fmtMillis(ms int64) string {

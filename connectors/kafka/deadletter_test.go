@@ -359,7 +359,7 @@ func TestDeadLetterEventAhead(t *testing.T) {
 		}
 		msg := hs["__connect.errors.exception.message"]
 		checkMessage(t, "event_time_ahead", msg)
-		for _, s := range []string{"event_time_ahead: ", "24h0m0s", "clock", clock.UTC().Format("2006-01-02T15:04:05.000Z")} {
+		for _, s := range []string{"event_time_ahead: ", "1d", "clock", clock.UTC().Format("2006-01-02T15:04:05.000Z")} {
 			if !strings.Contains(msg, s) {
 				t.Errorf("dead letter message %q does not say %q", msg, s)
 			}
