@@ -325,10 +325,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, src source) (stat
 }
 
 // produce hands the records to the producer and waits until the broker
-// has acknowledged every one, or any failed. Records are produced without
-// the request's context: cancelling a buffered record fails the other
-// records of its partition too, other callers' among them; each record is
-// bounded by ingest.http.produce_timeout instead.
+// has acknowledged every one, or any failed, or ingest.http.produce_timeout
+// (and a second) has passed: with the idempotent producer a record sent in a
+// request whose answer was lost cannot be failed safely, so it may stay
+// pending while the broker is unreachable; the caller gets its 503 anyway,
+// and the record's bytes count against the bound until it resolves.
+// Records are produced without the request's context: cancelling a
+// buffered record fails the other records of its partition too, other
+// callers' among them.
 func (s *Server) produce(recs []*kgo.Record) *apiError {
 	var size int64
 	for _, r := range recs {
@@ -341,32 +345,44 @@ func (s *Server) produce(recs []*kgo.Record) *apiError {
 		return e
 	}
 	s.m.BufferedBytes.Set(float64(s.buffered.Load()))
-	defer func() {
-		s.buffered.Add(-size)
-		s.m.BufferedBytes.Set(float64(s.buffered.Load()))
-	}()
 	start := time.Now()
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
+		pending  = len(recs)
 		failed   int
 		firstErr error
+		done     = make(chan struct{})
 	)
-	wg.Add(len(recs))
 	for _, rec := range recs {
+		n := recordSize(rec)
 		s.cl.TryProduce(context.Background(), rec, func(_ *kgo.Record, err error) {
+			s.m.BufferedBytes.Set(float64(s.buffered.Add(-n)))
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				mu.Lock()
 				failed++
 				if firstErr == nil {
 					firstErr = err
 				}
-				mu.Unlock()
 			}
-			wg.Done()
+			if pending--; pending == 0 {
+				close(done)
+			}
 		})
 	}
-	wg.Wait()
+	timer := time.NewTimer(s.cfg.ProduceTimeout.Std() + time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		mu.Lock()
+		n := pending
+		mu.Unlock()
+		e := reject(http.StatusServiceUnavailable, "produce_timeout",
+			"the broker did not acknowledge %d of the %d records within ingest.http.produce_timeout (%s): retry the request; records that did land are deduplicated by their ids", n, len(recs), s.cfg.ProduceTimeout)
+		e.retryAfter = 5
+		return e
+	}
 	s.m.ProduceDuration.Observe(time.Since(start).Seconds())
 	if firstErr != nil {
 		e := reject(http.StatusServiceUnavailable, "produce_failed",
