@@ -154,3 +154,55 @@ func TestBufferedBytesBound(t *testing.T) {
 		t.Errorf("lifeline_ingest_buffered_bytes = %v after every request was answered", got)
 	}
 }
+
+// TestShutdownDrains: when the run's context ends, a request waiting for
+// the broker still gets its answer (200 once acknowledged) before Serve
+// returns and the producer closes.
+func TestShutdownDrains(t *testing.T) {
+	c, addr := newCluster(t)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	l := startListener(t, testConfig(t, addr), ingest.Options{})
+	client := &http.Client{Timeout: 30 * time.Second}
+	var a answer
+	var aerr error
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		a, aerr = tryPost(client, l.url, ingest.PathTrack, track("m1", "ann"), basic(writeKey))
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for sum(t, l.reg, "lifeline_ingest_buffered_bytes") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the producer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- l.stop() }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Serve returned (%v) with a request waiting for the broker", err)
+	case <-answered:
+		t.Fatalf("answered %v before the broker acknowledged", a)
+	case <-time.After(500 * time.Millisecond):
+	}
+	free()
+	<-answered
+	if aerr != nil || a.status != 200 {
+		t.Fatalf("the request in flight at shutdown: %v %v, want 200", a, aerr)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if recs := readAll(t, addr, 1, time.Second); len(recs) != 1 {
+		t.Errorf("%d records on the topic, want the 1 acknowledged", len(recs))
+	}
+}

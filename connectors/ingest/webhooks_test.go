@@ -122,3 +122,44 @@ func TestWebhookSignatures(t *testing.T) {
 		})
 	}
 }
+
+// TestCloudEventsBinaryMode: a binary-mode HTTP CloudEvent (ce-* headers,
+// the data as body) becomes a Kafka binary-mode record: ce_ headers
+// (percent-decoded), content-type, the data as value, keyed by subject.
+func TestCloudEventsBinaryMode(t *testing.T) {
+	_, addr := newCluster(t)
+	l := startListener(t, testConfig(t, addr), ingest.Options{})
+	client := &http.Client{Timeout: 30 * time.Second}
+	hdr := map[string]string{
+		"Authorization":  "Bearer " + ceToken,
+		"Ce-Specversion": "1.0", "Ce-Id": "pay-7", "Ce-Source": "/billing",
+		"Ce-Type": "Payment Succeeded", "Ce-Time": "2026-03-01T10:00:00Z", "Ce-Subject": "ann%20lee",
+		"Content-Type": "application/json",
+	}
+	if a := post(t, client, l.url, ingest.PathCloudEvents, []byte(`{"revenue":10}`), hdr); a.status != 200 {
+		t.Fatalf("got %v", a)
+	}
+	delete(hdr, "Ce-Subject")
+	if a := post(t, client, l.url, ingest.PathCloudEvents, []byte(`{"revenue":10}`), hdr); a.status != 400 || a.body["reason"] != "no_customer_id" {
+		t.Errorf("binary mode without subject nor data.customer_id: got %v, want 400 no_customer_id", a)
+	}
+	recs := readAll(t, addr, 1, time.Second)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	r := recs[0]
+	got := map[string]string{}
+	for _, h := range r.Headers {
+		got[h.Key] = string(h.Value)
+	}
+	want := map[string]string{"ce_specversion": "1.0", "ce_id": "pay-7", "ce_source": "/billing", "ce_type": "Payment Succeeded",
+		"ce_time": "2026-03-01T10:00:00Z", "ce_subject": "ann lee", "content-type": "application/json"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("header %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if string(r.Key) != "ann lee" || string(r.Value) != `{"revenue":10}` {
+		t.Errorf("record key %q value %s", r.Key, r.Value)
+	}
+}
