@@ -1,6 +1,8 @@
 package ingest_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -94,5 +96,40 @@ func TestSegmentMessagesAsSegmentWritesThem(t *testing.T) {
 	}
 	if b1["timestamp"] != "2026-02-01T00:00:00Z" {
 		t.Errorf("b1 timestamp %v: a given timestamp stays", b1["timestamp"])
+	}
+}
+
+// TestSegmentGzip: Segment's paths take gzip bodies, and the limit bounds
+// what they inflate to.
+func TestSegmentGzip(t *testing.T) {
+	_, addr := newCluster(t)
+	l := startListener(t, testConfig(t, addr), ingest.Options{})
+	client := &http.Client{Timeout: 30 * time.Second}
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		w.Write(b)
+		w.Close()
+		return buf.Bytes()
+	}
+	hdr := basic(writeKey)
+	hdr["Content-Encoding"] = "gzip"
+	if a := post(t, client, l.url, ingest.PathBatch, gz(batchOf(batchMsg("g1", "ann"), batchMsg("g2", "bob"))), hdr); a.status != 200 || a.body["records"] != 2.0 {
+		t.Errorf("gzip batch: %v", a)
+	}
+	// 600 KB of spaces inflate past the 500 KB limit from a few hundred bytes.
+	bomb := gz(append(append([]byte(`{"batch":[`), bytes.Repeat([]byte(" "), 600<<10)...), batchMsg("g3", "ann")+`]}`...))
+	if a := post(t, client, l.url, ingest.PathBatch, bomb, hdr); a.status != 413 || a.body["reason"] != "too_large" {
+		t.Errorf("gzip inflating past the limit: %v, want 413 too_large", a)
+	}
+	if a := post(t, client, l.url, ingest.PathBatch, []byte("not gzip"), hdr); a.status != 400 || a.body["reason"] != "bad_gzip" {
+		t.Errorf("a body that is not gzip: %v, want 400 bad_gzip", a)
+	}
+	hdr["Content-Encoding"] = "br"
+	if a := post(t, client, l.url, ingest.PathTrack, track("g4", "ann"), hdr); a.status != 415 {
+		t.Errorf("Content-Encoding br: %v, want 415", a)
+	}
+	if recs := readAll(t, addr, 2, time.Second); len(recs) != 2 {
+		t.Errorf("%d records, want the gzip batch's 2", len(recs))
 	}
 }

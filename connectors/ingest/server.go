@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,6 +190,7 @@ func reject(status int, reason, format string, args ...any) *apiError {
 type source struct {
 	path  string
 	limit int64
+	gzip  bool // Content-Encoding: gzip served (Segment's paths)
 	// auth checks the credential: headers, and the body for signatures.
 	auth func(r *http.Request, body []byte) *apiError
 	// records builds the records, each keyed by its customer.
@@ -202,9 +205,9 @@ func (s *Server) routes() *http.ServeMux {
 			{PathTrack, "track"}, {PathIdentify, "identify"}, {PathGroup, "group"},
 			{PathAlias, "alias"}, {PathPage, "page"}, {PathScreen, "screen"},
 		} {
-			add(source{path: p.path, limit: SegmentMessageLimit, auth: s.writeKey, records: s.segmentCall(p.typ)})
+			add(source{path: p.path, limit: SegmentMessageLimit, gzip: true, auth: s.writeKey, records: s.segmentCall(p.typ)})
 		}
-		add(source{path: PathBatch, limit: SegmentBatchLimit, auth: s.writeKey, records: s.segmentBatch})
+		add(source{path: PathBatch, limit: SegmentBatchLimit, gzip: true, auth: s.writeKey, records: s.segmentBatch})
 	}
 	w := s.cfg.Webhooks
 	limit := int64(s.cfg.MaxBodyBytes)
@@ -297,14 +300,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, src source) (stat
 		w.Header().Set("Allow", http.MethodPost)
 		return fail(reject(http.StatusMethodNotAllowed, "method_not_allowed", "%s %s: only POST is served", r.Method, src.path))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, src.limit))
-	s.m.ReceivedBytes.WithLabelValues(src.path).Add(float64(len(body)))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return fail(reject(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes, the limit of %s", src.limit, src.path))
-		}
-		return fail(reject(http.StatusBadRequest, "unreadable", "reading the body: %v", err))
+	body, e := s.readBody(w, r, src)
+	if e != nil {
+		return fail(e)
 	}
 	if e := src.auth(r, body); e != nil {
 		return fail(e)
@@ -322,6 +320,53 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, src source) (stat
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, `{"success":true,"records":%d}`+"\n", len(recs))
 	return http.StatusOK, len(recs)
+}
+
+// readBody reads the body within the path's limit. Segment's paths also
+// take gzip (Content-Encoding: gzip, as Segment's API does); the limit then
+// bounds the decompressed bytes too.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, src source) ([]byte, *apiError) {
+	tooLarge := func() *apiError {
+		return reject(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes, the limit of %s", src.limit, src.path)
+	}
+	var rd io.Reader = http.MaxBytesReader(w, r.Body, src.limit)
+	cr := &countingReader{r: rd}
+	rd = cr
+	gz := false
+	switch enc := r.Header.Get("Content-Encoding"); {
+	case enc == "" || strings.EqualFold(enc, "identity"):
+	case strings.EqualFold(enc, "gzip") && src.gzip:
+		zr, err := gzip.NewReader(rd)
+		if err != nil {
+			return nil, reject(http.StatusBadRequest, "bad_gzip", "Content-Encoding is gzip but the body is not: %v", err)
+		}
+		rd, gz = io.LimitReader(zr, src.limit+1), true
+	default:
+		return nil, reject(http.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding %q is not served on %s", enc, src.path)
+	}
+	body, err := io.ReadAll(rd)
+	s.m.ReceivedBytes.WithLabelValues(src.path).Add(float64(cr.n))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), gz && int64(len(body)) > src.limit:
+		return nil, tooLarge()
+	case gz && err != nil:
+		return nil, reject(http.StatusBadRequest, "bad_gzip", "the gzip body is damaged: %v", err)
+	case err != nil:
+		return nil, reject(http.StatusBadRequest, "unreadable", "reading the body: %v", err)
+	}
+	return body, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // produce hands the records to the producer and waits until the broker
