@@ -49,7 +49,7 @@ const (
 
 // newCluster starts a one-broker kfake cluster on a free loopback port with
 // the input topic; the test closes it.
-func newCluster(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, string) {
+func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
 	t.Helper()
 	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, inputTopic),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
@@ -64,7 +64,7 @@ func newCluster(t *testing.T, opts ...kfake.Opt) (*kfake.Cluster, string) {
 }
 
 // testConfig turns every path on, for the broker at addr.
-func testConfig(t *testing.T, addr string) config.Config {
+func testConfig(t testing.TB, addr string) config.Config {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Brokers = []string{addr}
@@ -93,7 +93,7 @@ type listener struct {
 }
 
 // startListener serves cfg on a loopback port until the test ends.
-func startListener(t *testing.T, cfg config.Config, opts ingest.Options) *listener {
+func startListener(t testing.TB, cfg config.Config, opts ingest.Options) *listener {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
