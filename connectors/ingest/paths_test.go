@@ -86,6 +86,9 @@ func TestRejections(t *testing.T) {
 			if resp.StatusCode != tc.status || body.Reason != tc.reason || body.Success || !strings.Contains(body.Error, tc.msg) || body.Error == "" {
 				t.Errorf("got %d %+v, want %d reason %s with %q", resp.StatusCode, body, tc.status, tc.reason, tc.msg)
 			}
+			if resp.StatusCode == 401 && resp.Header.Get("WWW-Authenticate") != `Basic realm="lifeline ingest"` {
+				t.Errorf("401 on a Segment path with WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+			}
 			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}

@@ -178,8 +178,9 @@ type apiError struct {
 	status     int
 	reason     string
 	msg        string
-	index      int // batch item, or -1
-	retryAfter int // seconds, for 503
+	index      int    // batch item, or -1
+	retryAfter int    // seconds, for 503
+	challenge  string // WWW-Authenticate of a 401 whose scheme is HTTP auth
 }
 
 func reject(status int, reason, format string, args ...any) *apiError {
@@ -238,7 +239,11 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	if sec := w.CloudEvents.Secret; sec != "" {
 		add(source{path: PathCloudEvents, limit: limit, records: s.cloudEvent, auth: func(r *http.Request, _ []byte) *apiError {
-			return unauthorized(verifyBearer(r.Header.Get("Authorization"), sec))
+			e := unauthorized(verifyBearer(r.Header.Get("Authorization"), sec))
+			if e != nil {
+				e.challenge = `Bearer realm="lifeline ingest"`
+			}
+			return e
 		}})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -260,7 +265,9 @@ func unauthorized(err error) *apiError {
 func (s *Server) writeKey(r *http.Request, _ []byte) *apiError {
 	user, _, ok := r.BasicAuth()
 	if !ok {
-		return reject(http.StatusUnauthorized, "unauthorized", "no HTTP Basic credentials: send the write key as the user name (Authorization: Basic base64(\"WRITE_KEY:\"))")
+		e := reject(http.StatusUnauthorized, "unauthorized", "no HTTP Basic credentials: send the write key as the user name (Authorization: Basic base64(\"WRITE_KEY:\"))")
+		e.challenge = `Basic realm="lifeline ingest"`
+		return e
 	}
 	match := 0
 	for _, k := range s.cfg.WriteKeys {
@@ -269,7 +276,9 @@ func (s *Server) writeKey(r *http.Request, _ []byte) *apiError {
 		match |= subtle.ConstantTimeCompare([]byte(user), []byte(k))
 	}
 	if match != 1 {
-		return reject(http.StatusUnauthorized, "unauthorized", "the write key is not one of ingest.http.write_keys")
+		e := reject(http.StatusUnauthorized, "unauthorized", "the write key is not one of ingest.http.write_keys")
+		e.challenge = `Basic realm="lifeline ingest"`
+		return e
 	}
 	return nil
 }
@@ -453,8 +462,8 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	if e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="lifeline ingest"`)
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)

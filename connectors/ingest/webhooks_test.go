@@ -104,8 +104,14 @@ func TestWebhookSignatures(t *testing.T) {
 				if a.status != 401 || a.body["reason"] != "unauthorized" || !strings.Contains(msg, tc.msg) {
 					t.Errorf("got %v, want 401 saying %q", a, tc.msg)
 				}
-				if a.header.Get("WWW-Authenticate") == "" {
-					t.Errorf("401 without WWW-Authenticate")
+				// A bearer token is HTTP auth, with its challenge; a
+				// signature is not.
+				want := ""
+				if tc.path == ingest.PathCloudEvents {
+					want = `Bearer realm="lifeline ingest"`
+				}
+				if got := a.header.Get("WWW-Authenticate"); got != want {
+					t.Errorf("WWW-Authenticate %q, want %q", got, want)
 				}
 				return
 			}
