@@ -62,7 +62,7 @@ func (c *ingestCmd) Run(e *env) error {
 	defer mln.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, srv, err := newIngest(&cfg, reg, log)
+	ln, srv, err := newIngest(&cfg, reg, log, nil)
 	if err != nil {
 		return err
 	}

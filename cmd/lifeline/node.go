@@ -106,7 +106,7 @@ func newNode(o nodeOptions) (*node, error) {
 	}
 	n := &node{ln: ln, eng: eng, reg: reg, gather: prometheus.Gatherers{reg, km}, m: m, rt: rt, o: o}
 	if addr := o.cfg.Ingest.HTTP.Addr; addr != "" {
-		n.ingestLn, n.ingest, err = newIngest(&o.cfg, reg, o.log)
+		n.ingestLn, n.ingest, err = newIngest(&o.cfg, reg, o.log, o.clock)
 		if err != nil {
 			n.close()
 			return nil, err
@@ -116,13 +116,14 @@ func newNode(o nodeOptions) (*node, error) {
 }
 
 // newIngest binds ingest.http.addr and builds the ingest listener, its
-// metrics on reg.
-func newIngest(cfg *config.Config, reg prometheus.Registerer, log zerolog.Logger) (net.Listener, *ingest.Server, error) {
+// metrics on reg; clock (nil: time.Now) gives Segment messages their
+// receivedAt, so that the demo's accelerated clock dates them too.
+func newIngest(cfg *config.Config, reg prometheus.Registerer, log zerolog.Logger, clock func() time.Time) (net.Listener, *ingest.Server, error) {
 	ln, err := net.Listen("tcp", cfg.Ingest.HTTP.Addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ingest.http.addr %s: %w", cfg.Ingest.HTTP.Addr, err)
 	}
-	srv, err := ingest.New(cfg, ingest.Options{Registerer: reg, Logger: log})
+	srv, err := ingest.New(cfg, ingest.Options{Registerer: reg, Logger: log, Clock: clock})
 	if err != nil {
 		ln.Close()
 		return nil, nil, err

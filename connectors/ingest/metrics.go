@@ -30,9 +30,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "lifeline_ingest_buffered_bytes", Help: "Record bytes handed to the producer and not yet acknowledged (bounded by ingest.http.max_buffered_bytes)."}),
 	}
 	reg.MustRegister(m.Requests, m.Records, m.ReceivedBytes, m.ProduceDuration, m.BufferedBytes)
-	for _, p := range allPaths {
-		m.Records.WithLabelValues(p)
-		m.ReceivedBytes.WithLabelValues(p)
-	}
 	return m
 }

@@ -32,7 +32,7 @@ const (
 	SegmentBatchLimit   = 500 << 10
 )
 
-// Paths of the listener; allPaths also labels the metrics.
+// Paths of the listener.
 const (
 	PathTrack       = "/v1/track"
 	PathIdentify    = "/v1/identify"
@@ -48,9 +48,6 @@ const (
 	PathTypeform    = "/v1/webhooks/typeform"
 	PathCloudEvents = "/v1/webhooks/cloudevents"
 )
-
-var allPaths = [...]string{PathTrack, PathIdentify, PathGroup, PathAlias, PathPage, PathScreen, PathBatch,
-	PathStripe, PathZendesk, PathIntercom, PathDelighted, PathTypeform, PathCloudEvents}
 
 // Options are what the configuration does not say.
 type Options struct {
@@ -200,7 +197,13 @@ type source struct {
 
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	add := func(src source) { mux.Handle(src.path, s.handle(src)) }
+	add := func(src source) {
+		mux.Handle(src.path, s.handle(src))
+		// The served paths' series start at zero (an increase() over
+		// the first records sees them).
+		s.m.Records.WithLabelValues(src.path)
+		s.m.ReceivedBytes.WithLabelValues(src.path)
+	}
 	if len(s.cfg.WriteKeys) > 0 {
 		for _, p := range []struct{ path, typ string }{
 			{PathTrack, "track"}, {PathIdentify, "identify"}, {PathGroup, "group"},
