@@ -67,7 +67,6 @@ type Options struct {
 // it.
 type Server struct {
 	cfg      config.IngestHTTP
-	topic    string
 	cl       *kgo.Client
 	m        *Metrics
 	log      zerolog.Logger
@@ -111,7 +110,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: h, topic: cfg.Topics.Input, cl: cl, m: NewMetrics(reg), log: o.Logger, now: o.Clock,
+	s := &Server{cfg: h, cl: cl, m: NewMetrics(reg), log: o.Logger, now: o.Clock,
 		maxBuffered: int64(h.MaxBufferedBytes)}
 	if s.now == nil {
 		s.now = time.Now
@@ -137,7 +136,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      s.cfg.WriteTimeout.Std(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
