@@ -59,6 +59,75 @@ type Config struct {
 	// Ingest is the HTTP ingest listener (off unless ingest.http.addr is
 	// set): webhooks and Segment's HTTP API, produced to topics.input.
 	Ingest Ingest `yaml:"ingest"`
+	// Input bounds what one input record may cost and says where each
+	// source keeps the customer id (the input: section).
+	Input Input `yaml:"input"`
+}
+
+// Input configures the decoding of input records (the input: section).
+type Input struct {
+	// MaxBytes is the longest record value decoded, in bytes; a longer one
+	// is dead-lettered (too_large). Default 1 MiB.
+	MaxBytes int `yaml:"max_bytes"`
+	// MaxValues is the most JSON values (array elements and object
+	// members) one record may hold; more is dead-lettered (too_complex).
+	// Default 10,000.
+	MaxValues int `yaml:"max_values"`
+	// CustomerPaths: per source, the dotted paths tried in order for the
+	// customer id (decode.DefaultCustomerPaths when empty).
+	CustomerPaths CustomerPaths `yaml:"customer_paths"`
+}
+
+// CustomerPaths lists, per source, where its records keep the customer id.
+type CustomerPaths struct {
+	Stripe    []string `yaml:"stripe"`
+	Zendesk   []string `yaml:"zendesk"`
+	Intercom  []string `yaml:"intercom"`
+	Delighted []string `yaml:"delighted"`
+	Typeform  []string `yaml:"typeform"`
+	Snowplow  []string `yaml:"snowplow"`
+}
+
+// maxInputBytes bounds input.max_bytes: Kafka's own record limit is about
+// 1 MB by default, and a decoder keeps a parser grown to the largest record.
+const maxInputBytes = 64 << 20
+
+// DecodeOptions returns the options of the input decoder: customer_field
+// and the input: section.
+func (c *Config) DecodeOptions() decode.Options {
+	p := &c.Input.CustomerPaths
+	paths := map[string][]string{}
+	for src, list := range map[string][]string{
+		decode.SourceStripe: p.Stripe, decode.SourceZendesk: p.Zendesk, decode.SourceIntercom: p.Intercom,
+		decode.SourceDelighted: p.Delighted, decode.SourceTypeform: p.Typeform, decode.SourceSnowplow: p.Snowplow,
+	} {
+		if len(list) > 0 {
+			paths[src] = list
+		}
+	}
+	return decode.Options{CustomerField: c.CustomerField, MaxBytes: c.Input.MaxBytes, MaxValues: c.Input.MaxValues, CustomerPaths: paths}
+}
+
+// validateInput checks the input: section.
+func (c *Config) validateInput(bad func(format string, args ...any)) {
+	if c.Input.MaxBytes <= 0 || c.Input.MaxBytes > maxInputBytes {
+		bad("input.max_bytes: %d (expected 1 to %d bytes; %d, 1 MiB, is the default)", c.Input.MaxBytes, maxInputBytes, decode.DefaultMaxBytes)
+	}
+	if c.Input.MaxValues <= 0 {
+		bad("input.max_values: %d (expected a positive number of JSON values; %d is the default)", c.Input.MaxValues, decode.DefaultMaxValues)
+	}
+	p := &c.Input.CustomerPaths
+	for _, s := range []struct {
+		key  string
+		list []string
+	}{{"stripe", p.Stripe}, {"zendesk", p.Zendesk}, {"intercom", p.Intercom},
+		{"delighted", p.Delighted}, {"typeform", p.Typeform}, {"snowplow", p.Snowplow}} {
+		for _, path := range s.list {
+			if err := (decode.Options{CustomerPaths: map[string][]string{s.key: {path}}}).Validate(); err != nil {
+				bad("input.customer_paths.%s: %q has an empty key in its dotted path (write e.g. data.object.metadata.user_id)", s.key, path)
+			}
+		}
+	}
 }
 
 // Ingest configures HTTP ingest (the ingest: section); see README.md,
@@ -244,6 +313,18 @@ func Defaults() Config {
 			MaxBufferedBytes: 64 << 20,
 			Webhooks:         IngestWebhooks{Stripe: IngestStripe{Tolerance: Duration(5 * time.Minute)}},
 		}},
+		Input: Input{
+			MaxBytes:  decode.DefaultMaxBytes,
+			MaxValues: decode.DefaultMaxValues,
+			CustomerPaths: CustomerPaths{
+				Stripe:    decode.DefaultCustomerPaths(decode.SourceStripe),
+				Zendesk:   decode.DefaultCustomerPaths(decode.SourceZendesk),
+				Intercom:  decode.DefaultCustomerPaths(decode.SourceIntercom),
+				Delighted: decode.DefaultCustomerPaths(decode.SourceDelighted),
+				Typeform:  decode.DefaultCustomerPaths(decode.SourceTypeform),
+				Snowplow:  decode.DefaultCustomerPaths(decode.SourceSnowplow),
+			},
+		},
 	}
 }
 
@@ -464,6 +545,7 @@ func (c *Config) Validate() error {
 	if err := (decode.Options{CustomerField: c.CustomerField}).Validate(); err != nil {
 		bad("customer_field: %v", err)
 	}
+	c.validateInput(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together (client certificate and its key)")
 	}

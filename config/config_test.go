@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/connectors/decode"
 )
 
 func writeConfig(t *testing.T, yaml string) string {
@@ -87,6 +88,12 @@ ingest:
       delighted: {secret: dl}
       typeform: {secret: tf}
       cloudevents: {secret: ce}
+input:
+  max_bytes: 65536
+  max_values: 2000
+  customer_paths:
+    stripe: [data.object.metadata.user_id, data.object.customer]
+    typeform: [form_response.hidden.account_id]
 `
 	fullWant := config.Defaults()
 	fullWant.Brokers = []string{"kafka-1:9092", "kafka-2:9092"}
@@ -114,6 +121,9 @@ ingest:
 			CloudEvents: config.IngestSecret{Secret: "ce"},
 		},
 	}
+	fullWant.Input.MaxBytes, fullWant.Input.MaxValues = 65536, 2000
+	fullWant.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id", "data.object.customer"}
+	fullWant.Input.CustomerPaths.Typeform = []string{"form_response.hidden.account_id"}
 
 	envWant := config.Defaults()
 	envWant.Brokers = []string{"a:9092", "b:9093"}
@@ -176,6 +186,17 @@ ingest:
 		{name: "address without a port", yaml: "http: localhost\n", wantErr: []string{"http", "host:port"}},
 		{name: "credentials without a mechanism", yaml: "sasl: {username: u, password: p}\n", wantErr: []string{"sasl.mechanism", "no mechanism"}},
 		{name: "customer field with an empty key", yaml: "customer_field: user..id\n", wantErr: []string{"customer_field", "user..id", "empty key"}},
+		{name: "input.max_bytes zero", yaml: "input:\n  max_bytes: 0\n", wantErr: []string{"input.max_bytes: 0", "expected 1 to"}},
+		{name: "input.max_bytes beyond 64 MiB", yaml: "input:\n  max_bytes: 100000000\n", wantErr: []string{"input.max_bytes: 100000000", "1048576"}},
+		{name: "input.max_values negative", yaml: "input:\n  max_values: -1\n", wantErr: []string{"input.max_values: -1", "positive"}},
+		{name: "customer path with an empty key", yaml: "input:\n  customer_paths:\n    stripe: [data..customer]\n", wantErr: []string{"input.customer_paths.stripe", "data..customer", "empty key"}},
+		{name: "customer paths of an unknown source", yaml: "input:\n  customer_paths:\n    strip: [data.object.customer]\n", wantErr: []string{"unknown key", "strip"}},
+		{name: "customer paths from the environment", env: []string{"LIFELINE_INPUT_CUSTOMER_PATHS_STRIPE=data.object.metadata.user_id, data.object.customer"},
+			want: ptr(func() config.Config {
+				c := config.Defaults()
+				c.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id", "data.object.customer"}
+				return c
+			}())},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,6 +356,9 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_INGEST_HTTP_WEBHOOKS_STRIPE_TOLERANCE=4m", "LIFELINE_INGEST_HTTP_WEBHOOKS_ZENDESK_SECRET=s2",
 		"LIFELINE_INGEST_HTTP_WEBHOOKS_INTERCOM_SECRET=s3", "LIFELINE_INGEST_HTTP_WEBHOOKS_DELIGHTED_SECRET=s4",
 		"LIFELINE_INGEST_HTTP_WEBHOOKS_TYPEFORM_SECRET=s5", "LIFELINE_INGEST_HTTP_WEBHOOKS_CLOUDEVENTS_SECRET=s6",
+		"LIFELINE_INPUT_MAX_BYTES=100", "LIFELINE_INPUT_MAX_VALUES=10",
+		"LIFELINE_INPUT_CUSTOMER_PATHS_STRIPE=s", "LIFELINE_INPUT_CUSTOMER_PATHS_ZENDESK=z", "LIFELINE_INPUT_CUSTOMER_PATHS_INTERCOM=i",
+		"LIFELINE_INPUT_CUSTOMER_PATHS_DELIGHTED=d", "LIFELINE_INPUT_CUSTOMER_PATHS_TYPEFORM=t", "LIFELINE_INPUT_CUSTOMER_PATHS_SNOWPLOW=sp",
 	}
 	var c config.Config
 	if err := config.ApplyEnv(&c, env); err != nil {
@@ -361,6 +385,8 @@ func TestApplyEnvEveryKey(t *testing.T) {
 				CloudEvents: config.IngestSecret{Secret: "s6"},
 			},
 		}},
+		Input: config.Input{MaxBytes: 100, MaxValues: 10, CustomerPaths: config.CustomerPaths{
+			Stripe: []string{"s"}, Zendesk: []string{"z"}, Intercom: []string{"i"}, Delighted: []string{"d"}, Typeform: []string{"t"}, Snowplow: []string{"sp"}}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -529,5 +555,29 @@ func TestValidateIngest(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecodeOptions: the decoder gets the input: section as configured,
+// and the defaults give the decoder's own defaults.
+func TestDecodeOptions(t *testing.T) {
+	c := config.Defaults()
+	o := c.DecodeOptions()
+	if o.MaxBytes != decode.DefaultMaxBytes || o.MaxValues != decode.DefaultMaxValues || o.CustomerField != "customer_id" {
+		t.Errorf("defaults give %+v", o)
+	}
+	for _, src := range decode.Sources() {
+		if !reflect.DeepEqual(o.CustomerPaths[src], decode.DefaultCustomerPaths(src)) {
+			t.Errorf("%s: paths %v, want the decoder's defaults %v", src, o.CustomerPaths[src], decode.DefaultCustomerPaths(src))
+		}
+	}
+	c.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id"}
+	c.Input.CustomerPaths.Snowplow = nil
+	o = c.DecodeOptions()
+	if got := o.CustomerPaths["stripe"]; !reflect.DeepEqual(got, []string{"data.object.metadata.user_id"}) {
+		t.Errorf("stripe paths %v", got)
+	}
+	if _, ok := o.CustomerPaths["snowplow"]; ok {
+		t.Errorf("an empty list is passed on, want the decoder's default")
 	}
 }

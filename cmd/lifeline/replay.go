@@ -21,7 +21,8 @@ type replayCmd struct {
 	Until           string          `help:"After the last line, raise the watermark to this time (RFC 3339), firing the timers due by then." placeholder:"TIME"`
 	AllowedLateness config.Duration `help:"The watermark trails the newest event time by this much (engine.allowed_lateness; 0 for none)." default:"10m" placeholder:"DURATION"`
 	MaxEventAhead   config.Duration `help:"An event dated more than this ahead of the newest event applied before it (history has no wall clock to trust), or of --now when given, is not applied: it is a bad line with reason event_time_ahead. Without --now the first line cannot be judged. Exactly this far ahead is applied; 0 for no bound (engine.max_event_ahead)." default:"1d" placeholder:"DURATION"`
-	Now             string          `help:"Judge --max-event-ahead against this time (RFC 3339), as run judges it against its clock, instead of against the input's own progress." placeholder:"TIME"`
+	Now             string          `help:"Judge --max-event-ahead against this time (RFC 3339), as run judges it against its clock, instead of against the input's own progress. Also the time of a line without any time of its own (no timestamp, originalTimestamp, sentAt or receivedAt) when no line before it had one; later such lines take the previous line's time." placeholder:"TIME"`
+	Config          string          `help:"Read customer_field and the input: section (customer paths per source, max_bytes, max_values) from this lifeline.yaml, so that replay decodes as run does (LIFELINE_* variables apply with it)." placeholder:"FILE" type:"existingfile"`
 	Batch           int             `help:"Lines per batch: outputs written, then state committed." default:"1000"`
 
 	// The names of earlier versions, still read (with a warning).
@@ -68,6 +69,16 @@ func (c *replayCmd) Run(e *env) error {
 	if c.Batch <= 0 {
 		return fmt.Errorf("--batch %d: expected a positive number of lines", c.Batch)
 	}
+	// Decoding as run does: the config's input keys, or their defaults.
+	cfg := config.Defaults()
+	if c.Config != "" {
+		if cfg, err = config.Read(c.Config, os.Environ()); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("--config %s: %w", c.Config, err)
+		}
+	}
 	var in io.Reader = e.stdin
 	if c.In != "-" {
 		f, err := os.Open(c.In)
@@ -102,7 +113,7 @@ func (c *replayCmd) Run(e *env) error {
 	// Straight to stdout: Replay writes each batch's records before it
 	// commits the batch, and a buffer here would hold records a crash
 	// loses while the state says they were applied.
-	sum, err := ndjson.Replay(e.ctx, in, part, e.stdout, ndjson.Options{BatchSize: c.Batch, Until: until, Now: now})
+	sum, err := ndjson.Replay(e.ctx, in, part, e.stdout, ndjson.Options{BatchSize: c.Batch, Until: until, Now: now, Decode: cfg.DecodeOptions()})
 	sum.Format(e.stderr)
 	if sum.BadReasons[ndjson.ReasonEventAhead] > 0 && now == 0 {
 		fmt.Fprintf(e.stderr, "event_time_ahead: dated more than --max-event-ahead %s past the newest event before it; for an input with longer gaps than that, raise --max-event-ahead (0: no bound) or pass --now\n", c.MaxEventAhead)

@@ -236,3 +236,37 @@ func TestReplayEventAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayConfigInput: --config gives replay run's input keys: a Stripe
+// event keyed by the team's own user id in metadata is applied when
+// input.customer_paths.stripe names it, and is a bad line (no customer)
+// without.
+func TestReplayConfigInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.ndjson")
+	stripe := `{"object":"event","id":"evt_1","type":"customer.subscription.created","created":1767261600,` +
+		`"data":{"object":{"object":"subscription","metadata":{"user_id":"u-9"}}}}`
+	if err := os.WriteFile(in, []byte(stripe+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "lifeline.yaml")
+	if err := os.WriteFile(cfgFile, []byte("input:\n  customer_paths:\n    stripe: [data.object.metadata.user_id, data.object.customer]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := lifeline(t, nil, "replay", "--in", in, "--config", cfgFile)
+	if code != 0 || !strings.Contains(errs, "1 events applied") {
+		t.Fatalf("exit %d, stderr %q; want the Stripe event applied", code, errs)
+	}
+	code, _, errs = lifeline(t, nil, "replay", "--in", in)
+	if code != 0 || !strings.Contains(errs, "0 events applied") || !strings.Contains(errs, "stripe event customer.subscription.created without data.object.customer") {
+		t.Fatalf("without --config: exit %d, stderr %q; want the line bad for want of data.object.customer", code, errs)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("input:\n  max_values: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = lifeline(t, nil, "replay", "--in", in, "--config", bad)
+	if code == 0 || !strings.Contains(errs, "input.max_values") {
+		t.Errorf("exit %d, stderr %q; want a failure naming input.max_values", code, errs)
+	}
+}

@@ -2,6 +2,8 @@ package decode
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -136,4 +138,27 @@ func benchHeld(b *testing.B, value []byte, reason Reason) {
 	runtime.GC()
 	runtime.ReadMemStats(&without)
 	b.ReportMetric(float64(with.HeapAlloc)-float64(without.HeapAlloc), "held-B")
+}
+
+// BenchmarkDecodeSources decodes each source's published example
+// (testdata/sources): a Stripe invoice is the largest, at about 1.5 KB.
+func BenchmarkDecodeSources(b *testing.B) {
+	for _, name := range []string{"stripe_invoice_paid", "zendesk_ticket_status_changed", "intercom_conversation_admin_closed_v2",
+		"delighted_survey_response_updated", "typeform_form_response", "snowplow_page_view"} {
+		b.Run(name, func(b *testing.B) {
+			value, err := os.ReadFile(filepath.Join("testdata", "sources", name+".json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := New(Options{})
+			var ev engine.Event
+			b.SetBytes(int64(len(value)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := d.Decode(value, nil, &ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -15,7 +15,7 @@ const cloudEventType = "cloudevent"
 // cloudEventStructured fills ev from a structured-mode CloudEvent: the
 // attributes and data in one JSON object. Checks run in a fixed order:
 // specversion, then customer id, then time.
-func (d *Decoder) cloudEventStructured(t *top, ev *engine.Event) *Error {
+func (d *Decoder) cloudEventStructured(t *top, recordTime int64, ev *engine.Event) *Error {
 	if s, ok := str(t.specversion); !ok || s != "1.0" {
 		got := "a JSON " + t.specversion.Type().String()
 		if ok {
@@ -50,13 +50,18 @@ func (d *Decoder) cloudEventStructured(t *top, ev *engine.Event) *Error {
 		return &Error{ReasonNoCustomerID, "cloudevent has neither subject nor data field " + quote(d.field)}
 	}
 	if !present(t.time) {
-		return &Error{ReasonNoTimestamp, "cloudevent has no time"}
+		// time is optional in CloudEvents 1.0.
+		if recordTime <= 0 {
+			return &Error{ReasonNoTimestamp, "cloudevent has no time (and no record time to fall back on)"}
+		}
+		ev.Time, d.fallback = recordTime, FallbackRecord
+	} else {
+		ms, err := timeOf("time", t.time)
+		if err != nil {
+			return err
+		}
+		ev.Time = ms
 	}
-	ms, err := timeOf("time", t.time)
-	if err != nil {
-		return err
-	}
-	ev.Time = ms
 	amounts(t.data, ev)
 	return nil
 }
@@ -122,7 +127,7 @@ func hasCEHeaders(headers []Header) bool {
 // headers (names compared case-insensitively, the first of duplicates wins),
 // the data in the value. The data is parsed as JSON unless a content-type
 // header names a type that is not JSON; an empty value is no data.
-func (d *Decoder) cloudEventBinary(value []byte, headers []Header, ev *engine.Event) *Error {
+func (d *Decoder) cloudEventBinary(value []byte, headers []Header, recordTime int64, ev *engine.Event) *Error {
 	var specversion, id, source, typ, tm, subject, contentType []byte
 	var seen [7]bool
 	for i := range headers {
@@ -194,13 +199,17 @@ func (d *Decoder) cloudEventBinary(value []byte, headers []Header, ev *engine.Ev
 		return &Error{ReasonNoCustomerID, "cloudevent has neither a ce_subject header nor data field " + quote(d.field)}
 	}
 	if len(tm) == 0 {
-		return &Error{ReasonNoTimestamp, "cloudevent has no ce_time header"}
+		if recordTime <= 0 {
+			return &Error{ReasonNoTimestamp, "cloudevent has no ce_time header (and no record time to fall back on)"}
+		}
+		ev.Time, d.fallback = recordTime, FallbackRecord
+	} else {
+		ms, ok := parseTime(b2s(tm))
+		if !ok {
+			return &Error{ReasonBadTimestamp, "ce_time " + quote(b2s(tm)) + " is not an RFC 3339 timestamp"}
+		}
+		ev.Time = ms
 	}
-	ms, ok := parseTime(b2s(tm))
-	if !ok {
-		return &Error{ReasonBadTimestamp, "ce_time " + quote(b2s(tm)) + " is not an RFC 3339 timestamp"}
-	}
-	ev.Time = ms
 	amounts(data, ev)
 	return nil
 }

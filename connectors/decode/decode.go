@@ -85,6 +85,16 @@ type Options struct {
 	// unread. Binary-mode CloudEvent data that is not parsed (a non-JSON
 	// content type) is not bounded.
 	MaxBytes int
+	// CustomerPaths lists, per source (a key of Sources: "stripe",
+	// "zendesk", "intercom", "delighted", "typeform", "snowplow"), the
+	// dotted paths from the record's root tried in order for the customer
+	// id; the first present, non-empty string or number wins, and an object
+	// found there stands for its "id" member (an expanded Stripe customer).
+	// A source not listed, or listed with no paths, keeps
+	// DefaultCustomerPaths. Teams that key customers by their own user id
+	// put it first, e.g. "stripe": {"data.object.metadata.user_id",
+	// "data.object.customer"}.
+	CustomerPaths map[string][]string
 	// MaxValues is the most JSON values one record may hold, counted as
 	// array elements and object members (default DefaultMaxValues, 10,000);
 	// more, or nesting deeper than 300 levels, is rejected as too_complex
@@ -125,6 +135,15 @@ type Decoder struct {
 
 	maxBytes, maxValues int
 	release             bool // the parser grew beyond keepBytes or keepValues
+
+	// Per source: customer paths, split at dots, and their text for
+	// messages ("data.object.customer or data.object.id").
+	paths     [numSources][][]string
+	pathNames [numSources][]string // "stripe data.object.customer"
+	pathText  [numSources]string
+	// fallback names the field that dated the last event when it was not
+	// the source's first choice ("" otherwise); see TimeFallback.
+	fallback string
 }
 
 // Validate reports options that cannot work, naming the key. New does not
@@ -136,12 +155,27 @@ func (o Options) Validate() error {
 	if o.MaxValues < 0 {
 		return fmt.Errorf("MaxValues %d is negative (0 means the default, %d)", o.MaxValues, DefaultMaxValues)
 	}
+	for src, paths := range o.CustomerPaths {
+		if sourceIndex(src) < 0 {
+			return fmt.Errorf("CustomerPaths: unknown source %q (known: %s)", src, strings.Join(Sources(), ", "))
+		}
+		for _, p := range paths {
+			if err := validPath(p); err != nil {
+				return fmt.Errorf("CustomerPaths %s: %w", src, err)
+			}
+		}
+	}
 	if o.CustomerField == "" {
 		return nil
 	}
-	for _, k := range strings.Split(o.CustomerField, ".") {
+	return validPath(o.CustomerField)
+}
+
+// validPath reports a dotted path with an empty key.
+func validPath(p string) error {
+	for _, k := range strings.Split(p, ".") {
 		if k == "" {
-			return fmt.Errorf("%q has an empty key in its dotted path (write e.g. customer_id or user.id)", o.CustomerField)
+			return fmt.Errorf("%q has an empty key in its dotted path (write e.g. customer_id or user.id)", p)
 		}
 	}
 	return nil
@@ -161,29 +195,62 @@ func New(opts Options) *Decoder {
 	if d.maxValues <= 0 {
 		d.maxValues = DefaultMaxValues
 	}
+	for i, src := range Sources() {
+		paths := opts.CustomerPaths[src]
+		if len(paths) == 0 {
+			paths = DefaultCustomerPaths(src)
+		}
+		for _, p := range paths {
+			d.paths[i] = append(d.paths[i], strings.Split(p, "."))
+			d.pathNames[i] = append(d.pathNames[i], src+" "+p)
+		}
+		d.pathText[i] = strings.Join(paths, " or ")
+	}
 	return d
 }
 
-// Decode fills ev from one record's value and headers.
+// Decode is DecodeAt without a record time: a Segment message or
+// CloudEvent without any timestamp of its own is rejected (no_timestamp).
+func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error {
+	return d.DecodeAt(value, headers, 0, ev)
+}
+
+// DecodeAt fills ev from one record's value and headers. recordTime (Unix
+// ms; 0 or less for none, as Kafka's -1) is the last fallback of a Segment
+// message's time (after timestamp, originalTimestamp, sentAt and
+// receivedAt) and of a CloudEvent without time: the Kafka record's
+// timestamp, or in a replay the previous line's time. The other sources
+// always carry their own time and never use it. TimeFallback tells
+// afterwards whether a fallback dated the event.
 //
 // The format is detected per record: a ce_specversion header means a
-// binary-mode CloudEvent (attributes in ce_ headers, data in the value);
-// otherwise the value must be a JSON object, a structured CloudEvent when it
-// has "specversion" and a Segment message when it has "type", "action",
-// "event", "userId" or "anonymousId" (or their snake_case forms).
+// binary-mode CloudEvent (attributes in ce_ headers, data in the value); a
+// value that is not JSON and holds tabs is a Snowplow enriched event in its
+// TSV form; otherwise the value must be a JSON object, tried in this order: a
+// structured CloudEvent ("specversion"), a Stripe event ("object":"event"),
+// a Zendesk event ("type":"zen:event-type:..."), an Intercom notification
+// ("type":"notification_event"), a Typeform response
+// ("event_type":"form_response"), a Delighted event ("event_type":
+// "survey_response...."), a Snowplow enriched event ("collector_tstamp"),
+// and a Segment message when it has "type", "action", "event", "userId" or
+// "anonymousId" (or their snake_case forms).
 //
 // On success ev is overwritten entirely. Its strings may alias value and the
 // Decoder's buffers (never headers): they are valid until the next call to
 // Decode, and value must not be modified before then. On failure ev is zeroed
-// and the error is an *Error. Decode never panics on bad input.
-func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error {
+// and the error is an *Error. DecodeAt never panics on bad input.
+func (d *Decoder) DecodeAt(value []byte, headers []Header, recordTime int64, ev *engine.Event) error {
 	*ev = engine.Event{}
 	d.buf = d.buf[:0]
+	d.fallback = ""
 	var err *Error
-	if hasCEHeaders(headers) {
-		err = d.cloudEventBinary(value, headers, ev)
-	} else {
-		err = d.json(value, ev)
+	switch {
+	case hasCEHeaders(headers):
+		err = d.cloudEventBinary(value, headers, recordTime, ev)
+	case len(value) > 0 && value[0] != '{' && isTSV(value):
+		err = d.tsv(value, ev)
+	default:
+		err = d.json(value, recordTime, ev)
 	}
 	if err == nil && ev.Time == 0 {
 		// A zero Time reads as "unset", and an event in the epoch's first
@@ -200,9 +267,41 @@ func (d *Decoder) Decode(value []byte, headers []Header, ev *engine.Event) error
 	}
 	if err != nil {
 		*ev = engine.Event{}
+		d.fallback = ""
 		return err
 	}
 	return nil
+}
+
+// Fallbacks of TimeFallback, also the label values of a counter of them.
+const (
+	FallbackOriginalTimestamp = "originalTimestamp"
+	FallbackSentAt            = "sentAt"
+	FallbackReceivedAt        = "receivedAt"
+	FallbackRecord            = "record"
+)
+
+// TimeFallbacks returns every value TimeFallback reports other than "", so
+// that a caller can create its metric series up front.
+func TimeFallbacks() []string {
+	return []string{FallbackOriginalTimestamp, FallbackSentAt, FallbackReceivedAt, FallbackRecord}
+}
+
+// TimeFallback tells which fallback dated the event of the last successful
+// Decode: "" when the event carried its source's own time (Segment
+// timestamp, CloudEvents time, and every other source's time field);
+// "originalTimestamp", "sentAt" or "receivedAt" (snake_case forms
+// included) for a Segment message without timestamp; "record" when the
+// record time given to DecodeAt did. After a failed Decode it is "".
+func (d *Decoder) TimeFallback() string { return d.fallback }
+
+// tsv decodes a tab-separated record: a Snowplow enriched event, bounded
+// like JSON by Options.MaxBytes.
+func (d *Decoder) tsv(value []byte, ev *engine.Event) *Error {
+	if len(value) > d.maxBytes {
+		return &Error{ReasonTooLarge, "record of " + strconv.Itoa(len(value)) + " bytes is longer than the limit of " + strconv.Itoa(d.maxBytes)}
+	}
+	return d.snowplowTSV(value, ev)
 }
 
 // top holds the top-level members either format uses, found in one pass.
@@ -215,6 +314,10 @@ type top struct {
 	timestamp, origTS, origTSSnake, sentAt, sentAtSnake *fastjson.Value
 	receivedAt, receivedAtSnake                         *fastjson.Value
 	properties, context, groupID, groupIDSnake          *fastjson.Value
+
+	// Only to tell the other sources apart: "object" (Stripe),
+	// "event_type" (Typeform, Delighted), "collector_tstamp" (Snowplow).
+	object, eventType, collectorTS *fastjson.Value
 }
 
 // set stores v in *dst unless an earlier duplicate key already did: the first
@@ -225,7 +328,7 @@ func set(dst **fastjson.Value, v *fastjson.Value) {
 	}
 }
 
-func (d *Decoder) json(value []byte, ev *engine.Event) *Error {
+func (d *Decoder) json(value []byte, recordTime int64, ev *engine.Event) *Error {
 	root, err := d.parse(value)
 	if err != nil {
 		return err
@@ -289,16 +392,28 @@ func (d *Decoder) json(value []byte, ev *engine.Event) *Error {
 			set(&t.groupID, v)
 		case "group_id":
 			set(&t.groupIDSnake, v)
+		case "object":
+			set(&t.object, v)
+		case "event_type":
+			set(&t.eventType, v)
+		case "collector_tstamp":
+			set(&t.collectorTS, v)
 		}
 	})
-	switch {
-	case t.specversion != nil:
-		return d.cloudEventStructured(&t, ev)
-	case t.typ != nil || t.action != nil || t.event != nil ||
-		t.userID != nil || t.userIDSnake != nil || t.anonID != nil || t.anonIDSnake != nil:
-		return d.segment(&t, ev)
+	if t.specversion != nil {
+		return d.cloudEventStructured(&t, recordTime, ev)
 	}
-	return &Error{ReasonUnknownFormat, "JSON object is neither a Segment message (no type, action, event, userId or anonymousId) nor a CloudEvent (no specversion)"}
+	// The other sources, each by its own shape, before Segment: a Stripe
+	// event has "type" too, and a Snowplow event "event" and "user_id".
+	if src := detect(&t); src >= 0 {
+		return d.source(src, root, ev)
+	}
+	if t.typ != nil || t.action != nil || t.event != nil ||
+		t.userID != nil || t.userIDSnake != nil || t.anonID != nil || t.anonIDSnake != nil {
+		return d.segment(&t, recordTime, ev)
+	}
+	return &Error{ReasonUnknownFormat, "JSON object is neither a Segment message (no type, action, event, userId or anonymousId) nor a CloudEvent (no specversion), " +
+		"nor a Stripe event (no \"object\":\"event\"), a Zendesk, Intercom, Delighted or Typeform webhook, or a Snowplow enriched event (no collector_tstamp)"}
 }
 
 // parse parses value as JSON with the Decoder's reused parser, after

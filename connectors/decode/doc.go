@@ -1,13 +1,17 @@
 // Package decode turns one Kafka record (value and headers) into an
 // engine.Event. It is the only place that knows the input formats Lifeline
 // accepts: Segment Spec JSON (also what RudderStack's Kafka destination
-// writes) and CloudEvents 1.0, structured JSON or Kafka binary mode. The
-// format is detected per record, so one topic may mix them.
+// writes), CloudEvents 1.0 (structured JSON or Kafka binary mode), Stripe
+// events, Zendesk event-subscription webhooks, Intercom webhook
+// notifications, Delighted and Typeform webhooks, and Snowplow enriched
+// events in their analytics SDKs' JSON form or their 131-field TSV. The format is detected per
+// record, each by its own shape (see DecodeAt), so one topic may mix them.
 //
 // What a caller may rely on:
 //
 //   - Decode either fills the Event, with a non-empty CustomerID and a non-zero
-//     Time (the event's own timestamp, never the Kafka record time), or returns
+//     Time (the event's own timestamp; the record time given to DecodeAt only
+//     for a Segment message or CloudEvent without any), or returns
 //     an *Error whose Reason is one of the Reason constants, fit for a metric
 //     label and a dead-letter header. It never panics, whatever the bytes.
 //   - The result depends only on the record and the Options: decoding the same
@@ -58,6 +62,15 @@
 //
 // specversion must be "1.0". In binary mode the value is the data, parsed as
 // JSON unless a content-type header names another type.
+//
+// The other sources (sources.go has each one's fields): Type is the source's
+// name ("stripe", "zendesk", "intercom", "delighted", "typeform"; Snowplow's
+// events are "page", "page_ping" and "track"), Name its own event name
+// (Stripe's type, Zendesk's type without its prefix, Intercom's topic, ...),
+// ID the source's name, "/" and its event id, and CustomerID the first of
+// Options.CustomerPaths (DefaultCustomerPaths) found. Their times are their
+// own (Unix seconds or RFC 3339); Stripe amounts are converted from minor
+// units with the currency.
 //
 // Ids given as JSON numbers become their decimal text; null and "" count as
 // missing. Amounts may be numbers or strings holding decimal numbers.

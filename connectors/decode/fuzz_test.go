@@ -2,6 +2,8 @@ package decode
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -40,8 +42,30 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(strings.Repeat(`{"a":`, 1000)+"1"+strings.Repeat("}", 1000)), "")
 	f.Add([]byte(`{"type":"track","event":"x","userId":"u","timestamp":"2026-11-02T14:03:27Z","properties":{"a":[0`+
 		strings.Repeat(",1", DefaultMaxValues)+`]}}`), "")
+	// Each other source: its published examples (testdata/sources) and
+	// a record of its shape missing what Lifeline needs.
+	files, _ := filepath.Glob(filepath.Join("testdata", "sources", "*.json"))
+	tsv, _ := filepath.Glob(filepath.Join("testdata", "sources", "*.tsv"))
+	files = append(files, tsv...)
+	if len(files) == 0 {
+		f.Fatal("no seeds in testdata/sources")
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, "")
+	}
+	f.Add([]byte(`{"object":"event","type":"invoice.paid","created":1e300,"data":{"object":{"customer":{"id":7}}}}`), "")
+	f.Add([]byte(`{"type":"zen:event-type:ticket.status_changed","time":"2024-04-17T17:18:10Z","detail":{"requester_id":1},"event":{"current":{"status":"ÉTÉ"}}}`), "")
+	f.Add([]byte(`{"type":"notification_event","topic":"x","created_at":-1,"data":{"item":{"contacts":{"contacts":[{"id":null}]}}}}`), "")
+	f.Add([]byte(`{"event_type":"survey_response.updated","event_data":{"updated_at":"1","created_at":1,"person":{"email":""}}}`), "")
+	f.Add([]byte(`{"event_type":"form_response","form_response":{"submitted_at":"2018-01-18T18:17:02Z","hidden":{"customer_id":3},"answers":{"field":1}}}`), "")
+	f.Add([]byte(`{"event":"unstruct","unstruct_event":{"data":{"schema":"iglu:a/b"}},"network_userid":"n","collector_tstamp":"2013-11-26 00:02:05.1"}`), "")
 	reasons := Reasons()
-	types := []string{"identify", "track", "page", "screen", "group", "alias", "cloudevent"}
+	types := []string{"identify", "track", "page", "screen", "group", "alias", "cloudevent",
+		SourceStripe, SourceZendesk, SourceIntercom, SourceDelighted, SourceTypeform, "page_ping"}
 	other := []byte(specCloudEvent) // something else for the Decoder to decode in between
 
 	f.Fuzz(func(t *testing.T, value []byte, headerText string) {
@@ -74,6 +98,25 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		first, firstErr := clone(ev), fmtErr(err)
+
+		// With a record time: what had a time of its own is unchanged,
+		// and anything that decodes has a customer and a time.
+		const recordTime = 1_790_000_000_000
+		var at engine.Event
+		atErr := d.DecodeAt(value, headers, recordTime, &at)
+		switch {
+		case err == nil && (atErr != nil || at != first):
+			t.Fatalf("DecodeAt with a record time changed a dated event:\n got %+v, %v\nwant %+v", at, atErr, first)
+		case atErr == nil && (at.CustomerID == "" || at.Time == 0):
+			t.Fatalf("DecodeAt: event without customer or time: %+v", at)
+		case atErr == nil && err != nil && d.TimeFallback() != FallbackRecord:
+			t.Fatalf("DecodeAt accepted what Decode rejected (%v) without the record fallback (%q)", err, d.TimeFallback())
+		case atErr != nil:
+			var de *Error
+			if !errors.As(atErr, &de) || !slices.Contains(reasons, de.Reason) {
+				t.Fatalf("DecodeAt error %v is not an *Error with a known reason", atErr)
+			}
+		}
 
 		// Again with the same Decoder, after it decoded something else, and
 		// with a new one: the same result each time.

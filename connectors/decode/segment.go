@@ -11,7 +11,7 @@ import (
 // segment fills ev from a Segment Spec message (also RudderStack's shape).
 // Checks run in a fixed order, so a message with several faults always
 // reports the same Reason: type, then customer id, then timestamp.
-func (d *Decoder) segment(t *top, ev *engine.Event) *Error {
+func (d *Decoder) segment(t *top, recordTime int64, ev *engine.Event) *Error {
 	// Type: "type", else the old Spec's "action"; a message with neither but
 	// with an event name is a track call.
 	field, tv := "type", t.typ
@@ -56,16 +56,16 @@ func (d *Decoder) segment(t *top, ev *engine.Event) *Error {
 	}
 
 	tsFields := [...]struct {
-		name string
-		v    *fastjson.Value
+		name, fallback string
+		v              *fastjson.Value
 	}{
-		{"timestamp", t.timestamp},
-		{"originalTimestamp", t.origTS},
-		{"original_timestamp", t.origTSSnake},
-		{"sentAt", t.sentAt},
-		{"sent_at", t.sentAtSnake},
-		{"receivedAt", t.receivedAt},
-		{"received_at", t.receivedAtSnake},
+		{"timestamp", "", t.timestamp},
+		{"originalTimestamp", FallbackOriginalTimestamp, t.origTS},
+		{"original_timestamp", FallbackOriginalTimestamp, t.origTSSnake},
+		{"sentAt", FallbackSentAt, t.sentAt},
+		{"sent_at", FallbackSentAt, t.sentAtSnake},
+		{"receivedAt", FallbackReceivedAt, t.receivedAt},
+		{"received_at", FallbackReceivedAt, t.receivedAtSnake},
 	}
 	found := false
 	for _, f := range tsFields {
@@ -76,12 +76,15 @@ func (d *Decoder) segment(t *top, ev *engine.Event) *Error {
 			if err != nil {
 				return err
 			}
-			ev.Time, found = ms, true
+			ev.Time, found, d.fallback = ms, true, f.fallback
 			break
 		}
 	}
 	if !found {
-		return &Error{ReasonNoTimestamp, "segment " + typ + " has no timestamp, originalTimestamp, sentAt or receivedAt"}
+		if recordTime <= 0 {
+			return &Error{ReasonNoTimestamp, "segment " + typ + " has no timestamp, originalTimestamp, sentAt or receivedAt (and no record time to fall back on)"}
+		}
+		ev.Time, d.fallback = recordTime, FallbackRecord
 	}
 
 	var err *Error

@@ -13,11 +13,20 @@ package decode
 // space for the "T") and what only Go's lenient fallback allows (a comma
 // before the fraction, one-digit hours), so the accepted set is the same on
 // every platform and Go version.
-func parseTime(s string) (ms int64, ok bool) {
-	if len(s) < len("2006-01-02T15:04:05Z") {
+func parseTime(s string) (ms int64, ok bool) { return parseTimeAs(s, false) }
+
+// parseSnowplowTime parses a Snowplow enriched event's timestamp: RFC 3339
+// as parseTime reads it, or the TSV form without a zone and with a space
+// for the "T" ("2013-11-26 00:02:05.123"), which Snowplow writes in UTC.
+func parseSnowplowTime(s string) (ms int64, ok bool) { return parseTimeAs(s, true) }
+
+// parseTimeAs is parseTime; zoneless also accepts a space for the "T" and
+// no zone (UTC).
+func parseTimeAs(s string, zoneless bool) (ms int64, ok bool) {
+	if len(s) < len("2006-01-02T15:04:05Z") && !(zoneless && len(s) == len("2006-01-02 15:04:05")) {
 		return 0, false
 	}
-	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+	if s[4] != '-' || s[7] != '-' || (s[10] != 'T' && !(zoneless && s[10] == ' ')) || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
 	y1, ok1 := num2(s, 0)
@@ -55,6 +64,7 @@ func parseTime(s string) (ms int64, ok bool) {
 	// Zone: Z or ±hh:mm.
 	var offset int64 // seconds east of UTC
 	switch {
+	case len(rest) == 0 && zoneless:
 	case len(rest) == 1 && rest[0] == 'Z':
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
 		oh, okh := num2(rest, 1)

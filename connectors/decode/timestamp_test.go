@@ -120,3 +120,37 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// TestParseSnowplowTime: Snowplow's zone-less TSV timestamps are UTC; RFC
+// 3339 is read as parseTime reads it; parseTime itself still refuses the
+// zone-less form.
+func TestParseSnowplowTime(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string // "" for rejected
+	}{
+		{"2013-11-26 00:02:05", "2013-11-26T00:02:05Z"},
+		{"2013-11-26 00:02:05.123", "2013-11-26T00:02:05.123Z"},
+		{"2013-11-26T00:02:05.123", "2013-11-26T00:02:05.123Z"},
+		{"2013-11-26T00:02:05.123+01:00", "2013-11-25T23:02:05.123Z"},
+		{"2013-11-26 00:02", ""},
+		{"2013-11-26 24:02:05", ""},
+		{"26/11/2013 00:02:05", ""},
+	} {
+		got, ok := parseSnowplowTime(c.in)
+		if c.want == "" {
+			if ok {
+				t.Errorf("parseSnowplowTime(%q) = %d, want rejected", c.in, got)
+			}
+			continue
+		}
+		if !ok || got != ms(t, c.want) {
+			t.Errorf("parseSnowplowTime(%q) = %d, %v; want %s", c.in, got, ok, c.want)
+		}
+	}
+	for _, s := range []string{"2013-11-26 00:02:05", "2013-11-26T00:02:05", "2013-11-26 00:02:05Z"} {
+		if _, ok := parseTime(s); ok {
+			t.Errorf("parseTime(%q) accepted a timestamp RFC 3339 does not allow", s)
+		}
+	}
+}

@@ -104,7 +104,9 @@ func Produce(ctx context.Context, gen *journey.Generator, cl *kgo.Client, clock 
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		r := &kgo.Record{Value: append([]byte(nil), rec.Value...)}
+		// Stamped with the simulated time, not the wall clock: the record
+		// time dates a message that has no timestamp of its own.
+		r := &kgo.Record{Value: append([]byte(nil), rec.Value...), Timestamp: rec.Time}
 		if rec.Key != "" {
 			r.Key = []byte(rec.Key)
 		}

@@ -46,7 +46,8 @@ func TestDeadLetters(t *testing.T) {
 		{"bad_timestamp", inputRecord{Key: "cus_a", Value: []byte(`{"type":"track","event":"Signed In","userId":"cus_a","timestamp":"yesterday"}`),
 			Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-abc-def-01")}}}},
 		{"unknown_format", inputRecord{Key: "cus_b", Value: []byte(`[{"type":"track","event":"Signed In","userId":"cus_b","timestamp":"2026-01-02T10:00:00Z"}]`)}},
-		{"no_timestamp", inputRecord{Key: "cus_b", Value: []byte(`{"type":"track","event":"Signed In","userId":"cus_b"}`)}},
+		// (A Segment message without a time of its own takes the record's.)
+		{"no_timestamp", inputRecord{Key: "cus_b", Value: []byte(`{"object":"event","type":"invoice.paid","data":{"object":{"customer":"cus_b"}}}`)}},
 		{"malformed_json", inputRecord{Value: []byte("\x00\xffnot json at all")}}, // no key either
 	}
 	recs := []inputRecord{

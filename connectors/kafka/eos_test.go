@@ -243,7 +243,8 @@ func multisetDiff(t *testing.T, what string, want, got []string) (dup, lost int)
 // its Kafka Connect error headers.
 func compareDeadLetters(t *testing.T, recs []inputRecord, dead []outputRecord) (dup, lost int) {
 	t.Helper()
-	dec := decode.New(decode.Options{CustomerField: config.Defaults().CustomerField})
+	cfg := config.Defaults()
+	dec := decode.New(cfg.DecodeOptions())
 	var ev engine.Event
 	var want, got []string
 	for _, r := range recs {
@@ -251,7 +252,13 @@ func compareDeadLetters(t *testing.T, recs []inputRecord, dead []outputRecord) (
 		for _, h := range r.Headers {
 			hs = append(hs, decode.Header{Key: h.Key, Value: h.Value})
 		}
-		if dec.Decode(r.Value, hs, &ev) != nil {
+		// As the runtime decodes: with the record time as the last
+		// fallback (produce stamps records with r.Time).
+		var recordTime int64
+		if !r.Time.IsZero() {
+			recordTime = r.Time.UnixMilli()
+		}
+		if dec.DecodeAt(r.Value, hs, recordTime, &ev) != nil {
 			want = append(want, fmt.Sprintf("%d@%d %q", r.Partition, r.Offset, r.Value))
 		}
 	}

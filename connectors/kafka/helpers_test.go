@@ -325,7 +325,10 @@ func produce(t *testing.T, cl *kgo.Client, topic string, nparts int32, recs []in
 		wg       sync.WaitGroup
 	)
 	for i := range recs {
-		r := &kgo.Record{Topic: topic, Value: recs[i].Value, Headers: recs[i].Headers}
+		// Stamped with the event time, as a producer writing as events
+		// happen does: the record time dates a message without its own
+		// (the workload's bad records include one).
+		r := &kgo.Record{Topic: topic, Value: recs[i].Value, Headers: recs[i].Headers, Timestamp: recs[i].Time}
 		if recs[i].Key != "" {
 			r.Key = []byte(recs[i].Key)
 		}
@@ -488,7 +491,12 @@ func (s *inputSource) Event(ev *engine.Event) bool {
 	for _, h := range r.Headers {
 		s.hs = append(s.hs, decode.Header{Key: h.Key, Value: h.Value})
 	}
-	return s.dec.Decode(r.Value, s.hs, ev) == nil
+	// As the runtime does: the record time is the last fallback.
+	var recordTime int64
+	if !r.Time.IsZero() {
+		recordTime = r.Time.UnixMilli()
+	}
+	return s.dec.DecodeAt(r.Value, s.hs, recordTime, ev) == nil
 }
 
 // outputRecord is one record read back from an output topic.

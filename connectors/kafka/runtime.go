@@ -551,6 +551,9 @@ func (r *Runtime) countInput(j *job) {
 	for _, reason := range j.res.deadReasons {
 		m.DeadLetters.WithLabelValues(reason).Inc()
 	}
+	for _, field := range j.res.fallbacks {
+		m.TimeFallbacks.WithLabelValues(field).Inc()
+	}
 }
 
 // countOutputs records a job's output records, committed to Kafka.

@@ -106,6 +106,7 @@ type result struct {
 	changelog   []kgo.Record    // changelog entries, to this partition of the changelog
 	deadLetters []*kgo.Record
 	deadReasons []string
+	fallbacks   []string // decode.TimeFallback of each event dated by a fallback
 	stats       engine.Stats
 	advanced    bool // an idle advance raised the watermark
 }
@@ -120,7 +121,7 @@ func newWorker(r *Runtime, id int32) *worker {
 		quit:  make(chan struct{}),
 		exit:  make(chan struct{}),
 	}
-	w.src = recordSource{dec: decode.New(decode.Options{CustomerField: r.cfg.CustomerField}), topic: r.cfg.Topics.DeadLetters}
+	w.src = recordSource{dec: decode.New(r.cfg.DecodeOptions()), topic: r.cfg.Topics.DeadLetters}
 	return w
 }
 
@@ -291,6 +292,7 @@ func (w *worker) process(s step) result {
 	}
 	res.outputs, res.records, res.changelog = out.Records, w.prod, w.prodCL
 	res.deadLetters, res.deadReasons = w.src.dlq, w.src.reasons
+	res.fallbacks = w.src.fallbacks
 	res.stats = w.d.Stats()
 	return res
 }
@@ -306,6 +308,9 @@ type recordSource struct {
 	headers []decode.Header
 	dlq     []*kgo.Record
 	reasons []string
+	// fallbacks: what dated each event of the batch that had no
+	// timestamp of its own (counted once the batch commits).
+	fallbacks []string
 }
 
 func (s *recordSource) reset(recs []*kgo.Record) {
@@ -313,6 +318,7 @@ func (s *recordSource) reset(recs []*kgo.Record) {
 	clear(s.dlq)
 	s.dlq = s.dlq[:0]
 	s.reasons = s.reasons[:0]
+	s.fallbacks = s.fallbacks[:0]
 }
 
 func (s *recordSource) Next() (int64, error) {
@@ -329,9 +335,18 @@ func (s *recordSource) Event(ev *engine.Event) bool {
 	for _, h := range rec.Headers {
 		s.headers = append(s.headers, decode.Header{Key: h.Key, Value: h.Value})
 	}
-	if err := s.dec.Decode(rec.Value, s.headers, ev); err != nil {
+	// The record's timestamp dates an event that has no time of its own
+	// (the last of Segment's fallbacks).
+	var recordTime int64
+	if !rec.Timestamp.IsZero() {
+		recordTime = max(rec.Timestamp.UnixMilli(), 0)
+	}
+	if err := s.dec.DecodeAt(rec.Value, s.headers, recordTime, ev); err != nil {
 		s.deadLetter(rec, err)
 		return false
+	}
+	if f := s.dec.TimeFallback(); f != "" {
+		s.fallbacks = append(s.fallbacks, f)
 	}
 	return true
 }

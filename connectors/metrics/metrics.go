@@ -22,6 +22,7 @@ type Metrics struct {
 	EventsConsumed   *prometheus.CounterVec // partition
 	EventsProcessed  *prometheus.CounterVec // partition, outcome
 	DeadLetters      *prometheus.CounterVec // reason: why the record could not be decoded
+	TimeFallbacks    *prometheus.CounterVec // field: what dated an event without its own timestamp
 	Latency          prometheus.Histogram   // event read to outputs committed
 	Outputs          *prometheus.CounterVec // kind
 	Alerts           *prometheus.CounterVec // rule, status
@@ -56,6 +57,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Name: "lifeline_events_processed_total", Help: "Input records processed, by partition and outcome (applied, duplicate, dead_letter, skipped)."}, []string{"partition", "outcome"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_dead_letters_total", Help: "Input records that went to the dead-letter topic, by reason: could not be decoded, or dated too far ahead of the clock (event_time_ahead)."}, []string{"reason"}),
+		TimeFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_event_time_fallbacks_total", Help: "Input events dated by a fallback rather than their own timestamp, by field: a Segment message's originalTimestamp, sentAt or receivedAt, or the Kafka record's timestamp (record)."}, []string{"field"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lifeline_processing_latency_seconds", Help: "Time from reading an input record to its outputs being committed.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
@@ -102,7 +105,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lifeline_build_info", Help: "Lifeline build (value 1), by version."}, []string{"version"}),
 	}
-	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DeadLetters, m.Latency,
+	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DeadLetters, m.TimeFallbacks, m.Latency,
 		m.Outputs, m.Alerts, m.Transitions, m.Batches, m.BatchSize, m.RestoreRecords, m.RestoreRemaining,
 		m.RestoreSeconds, m.PartitionsOwned, m.PartitionsReady, m.RulesReloads, m.RulesInfo, m.IdleAdvances,
 		m.WatermarkLag, m.ConsumerLag, m.Customers, m.CustomersByBand, m.AlertsOpen, m.LifetimeValue,
@@ -117,6 +120,9 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		m.DeadLetters.WithLabelValues(string(r))
 	}
 	m.DeadLetters.WithLabelValues(engine.ReasonEventAhead)
+	for _, f := range decode.TimeFallbacks() {
+		m.TimeFallbacks.WithLabelValues(f)
+	}
 	for _, k := range []string{"stage", "health", "alert"} {
 		m.Outputs.WithLabelValues(k)
 	}

@@ -48,6 +48,8 @@ func TestKnownSeriesStartAtZero(t *testing.T) {
 		{"lifeline_rules_reloads_total", `result="rejected"`},
 		{"lifeline_batches_total", `result="aborted"`},
 		{"lifeline_dead_letters_total", `reason="malformed_json"`},
+		{"lifeline_event_time_fallbacks_total", `field="record"`},
+		{"lifeline_event_time_fallbacks_total", `field="receivedAt"`},
 		{"lifeline_outputs_total", `kind="alert"`},
 		{"lifeline_rule_evaluations_total", `cause="timer"`},
 		{"lifeline_alerts_total", `rule="detractor",status="firing"`},

@@ -34,6 +34,15 @@ type Options struct {
 	// input's own progress: the newest event time applied so far (the
 	// first event, with nothing before it, is not judged). A rejected
 	// event is a bad record with reason event_time_ahead.
+	//
+	// Now also dates a line without any time of its own (a Segment
+	// message with none of timestamp, originalTimestamp, sentAt,
+	// receivedAt; a CloudEvent without time) when no line before it had
+	// one: such a line takes the time of the previous line that became
+	// an event, as a Kafka record takes its record timestamp; the first
+	// such line without Now is a bad record (no_timestamp). A replay
+	// resumed from a state directory reads the lines it skips for their
+	// times, so that it dates lines as the whole run would.
 	Now int64
 	// MaxLineBytes bounds one input line (default 1 MiB); a longer line is a
 	// bad record.
@@ -59,6 +68,10 @@ type Summary struct {
 	Bad        []BadRecord // the first MaxBadListed bad records
 	BadCount   int64
 	BadReasons map[decode.Reason]int64
+	// TimeFallbacks counts the events dated by a fallback, by
+	// decode.TimeFallback: a Segment message's originalTimestamp, sentAt
+	// or receivedAt, or "record" (the previous line's time, or Now).
+	TimeFallbacks map[string]int64
 }
 
 // MaxBadListed is how many bad records a Summary lists one by one.
@@ -79,8 +92,9 @@ func Replay(ctx context.Context, r io.Reader, p *engine.Partition, w io.Writer, 
 	if opts.MaxLineBytes <= 0 {
 		opts.MaxLineBytes = 1 << 20
 	}
-	sum := Summary{Outputs: map[string]int64{}, BadReasons: map[decode.Reason]int64{}}
-	src := &lines{br: bufio.NewReaderSize(r, 256<<10), max: opts.MaxLineBytes, dec: decode.New(opts.Decode), sum: &sum}
+	sum := Summary{Outputs: map[string]int64{}, BadReasons: map[decode.Reason]int64{}, TimeFallbacks: map[string]int64{}}
+	src := &lines{br: bufio.NewReaderSize(r, 256<<10), max: opts.MaxLineBytes, dec: decode.New(opts.Decode), sum: &sum,
+		prev: opts.Now, resume: p.Next()}
 	// Records are gathered here and handed to w in one Write per batch,
 	// before the batch commits.
 	bw := bufio.NewWriterSize(w, 256<<10)
@@ -113,6 +127,17 @@ type lines struct {
 	eof  bool // the input has ended (a last line without a newline was read)
 	dec  *decode.Decoder
 	sum  *Summary
+	// prev dates a line without a time of its own: the time of the last
+	// line that became an event (Options.Now before the first); before
+	// is its value before the current line, restored when the engine
+	// rejects the current line's event.
+	prev, before int64
+	fallback     string // the current line's TimeFallback
+	// resume is the first line position the partition has not applied:
+	// lines before it are skipped by the engine, and read here only for
+	// their times.
+	resume int64
+	ev     engine.Event
 }
 
 func (l *lines) Next() (int64, error) {
@@ -133,6 +158,14 @@ func (l *lines) Next() (int64, error) {
 	l.raw, l.long = raw, long
 	l.sum.Lines++
 	l.next++
+	if l.next-1 < l.resume && !long {
+		// Applied by an earlier run: only its time matters here. (An
+		// event the engine rejected as too far ahead counts here,
+		// unlike in a whole run: a corner of a corner.)
+		if l.dec.DecodeAt(bytes.TrimSpace(raw), nil, l.prev, &l.ev) == nil {
+			l.prev = l.ev.Time
+		}
+	}
 	return l.next - 1, nil
 }
 
@@ -145,9 +178,13 @@ func (l *lines) Event(ev *engine.Event) bool {
 		l.sum.bad(l.next-1, &decode.Error{Reason: decode.ReasonMalformedJSON, Msg: fmt.Sprintf("line longer than %d bytes", l.max)})
 		return false
 	}
-	if err := l.dec.Decode(raw, nil, ev); err != nil {
+	if err := l.dec.DecodeAt(raw, nil, l.prev, ev); err != nil {
 		l.sum.bad(l.next-1, err)
 		return false
+	}
+	l.before, l.prev = l.prev, ev.Time
+	if l.fallback = l.dec.TimeFallback(); l.fallback != "" {
+		l.sum.TimeFallbacks[l.fallback]++
 	}
 	return true
 }
@@ -159,6 +196,11 @@ const ReasonEventAhead = decode.Reason(engine.ReasonEventAhead)
 // Reject implements engine.Rejecter: the current line decoded, but its
 // event was not applied.
 func (l *lines) Reject(err error) {
+	// A rejected event dates no later line, and is no fallback applied.
+	l.prev = l.before
+	if l.fallback != "" {
+		l.sum.TimeFallbacks[l.fallback]--
+	}
 	msg := err.Error()
 	var ae *engine.AheadError
 	if errors.As(err, &ae) {
@@ -226,6 +268,19 @@ func (s *Summary) Format(w io.Writer) {
 		parts = append(parts, "none")
 	}
 	fmt.Fprintf(w, "outputs: %s\n", strings.Join(parts, ", "))
+	var dated []string
+	for _, f := range decode.TimeFallbacks() {
+		if n := s.TimeFallbacks[f]; n > 0 {
+			name := f
+			if f == decode.FallbackRecord {
+				name = "previous line or --now"
+			}
+			dated = append(dated, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	if len(dated) > 0 {
+		fmt.Fprintf(w, "events without their own timestamp, dated by: %s\n", strings.Join(dated, ", "))
+	}
 	if s.BadCount > 0 {
 		reasons := make([]string, 0, len(s.BadReasons))
 		for r, n := range s.BadReasons {
