@@ -34,6 +34,10 @@
 //   - Errors are JSON, {"error": "...", "reason": "..."}: reason is a
 //     decode.Reason when the decoder rejected a record, else one of the
 //     short words listed with each status in README.md ("HTTP ingest").
+//   - Records are checked with the engine's own decoder options
+//     (config.DecodeOptions): what is acknowledged here is what the engine
+//     applies, keyed alike. A webhook path takes only its tool's records
+//     (400 wrong_source otherwise).
 //   - Webhook bodies are produced as they came (a signature covers the
 //     exact bytes). Segment messages are rewritten the way Segment's own API
 //     does: receivedAt added, type set from the path, a batch's top-level

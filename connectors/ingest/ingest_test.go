@@ -44,6 +44,10 @@ func cloudEvent(id, customer string) []byte {
 	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/billing","type":"Payment Succeeded","subject":%q,"time":"2026-03-01T10:00:00Z","data":{"revenue":10}}`, id, customer)
 }
 
+func stripeEvent(id, customer string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"object":"event","api_version":"2022-11-15","created":1772359200,"type":"invoice.paid","data":{"object":{"id":"in_1","object":"invoice","customer":%q,"amount_paid":2000,"currency":"usd"}}}`, id, customer)
+}
+
 // workload is n rounds of accepted and rejected requests of every kind.
 func workload(n int) []call {
 	var calls []call
@@ -64,7 +68,12 @@ func workload(n int) []call {
 			call{path: ingest.PathCloudEvents, body: cloudEvent(id("ok-ce"), cus), hdr: signed(ingest.PathCloudEvents, nil, now), status: 200,
 				ids: []string{"/billing/" + id("ok-ce")}, keys: []string{cus}},
 
+			// A Stripe event, signed: keyed by its customer.
+			call{path: ingest.PathStripe, body: stripeEvent(id("ok-stripe"), cus), hdr: signed(ingest.PathStripe, stripeEvent(id("ok-stripe"), cus), now), status: 200,
+				ids: []string{"/" + id("ok-stripe")}, keys: []string{cus}},
+
 			// Rejected: none of these may reach the topic.
+			call{path: ingest.PathZendesk, body: stripeEvent(id("rej-source"), cus), hdr: signed(ingest.PathZendesk, stripeEvent(id("rej-source"), cus), now), status: 400, reason: "wrong_source"},
 			call{path: ingest.PathTrack, body: track(id("rej-key"), cus), hdr: basic("wk_wrong"), status: 401, reason: "unauthorized"},
 			call{path: ingest.PathTrack, body: track(id("rej-noauth"), cus), status: 401, reason: "unauthorized"},
 			call{path: ingest.PathBatch, body: batchOf(batchMsg(id("rej-batch-a"), cus), `{"type":"track","event":"X","messageId":"`+id("rej-batch-b")+`","timestamp":"2026-03-01T10:00:00Z"}`),

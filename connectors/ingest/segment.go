@@ -143,7 +143,7 @@ func (s *Server) segmentMessage(raw []byte, pathType string, top *batchTop, rece
 	if err != nil {
 		return nil, reject(http.StatusBadRequest, string(decode.ReasonMalformedJSON), "re-encoding the message: %v", err)
 	}
-	return keyed(d, value, nil)
+	return keyed(d, value, nil, "")
 }
 
 // mergeContext gives the message's context every key of the batch's it

@@ -115,7 +115,9 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	dopts := decode.Options{CustomerField: cfg.CustomerField}
+	// The engine's decoder options (customer_field, input:), so that a
+	// record accepted here is one the engine applies, keyed alike.
+	dopts := cfg.DecodeOptions()
 	s.decoders.New = func() any { return decode.New(dopts) }
 	s.mux = s.routes()
 	return s, nil
@@ -214,27 +216,27 @@ func (s *Server) routes() *http.ServeMux {
 	w := s.cfg.Webhooks
 	limit := int64(s.cfg.MaxBodyBytes)
 	if sec := w.Stripe.Secret; sec != "" {
-		add(source{path: PathStripe, limit: limit, records: s.rawBody, auth: func(r *http.Request, body []byte) *apiError {
+		add(source{path: PathStripe, limit: limit, records: s.webhook(decode.SourceStripe), auth: func(r *http.Request, body []byte) *apiError {
 			return unauthorized(verifyStripe(r.Header.Get("Stripe-Signature"), body, sec, w.Stripe.Tolerance.Std(), s.now()))
 		}})
 	}
 	if sec := w.Zendesk.Secret; sec != "" {
-		add(source{path: PathZendesk, limit: limit, records: s.rawBody, auth: func(r *http.Request, body []byte) *apiError {
+		add(source{path: PathZendesk, limit: limit, records: s.webhook(decode.SourceZendesk), auth: func(r *http.Request, body []byte) *apiError {
 			return unauthorized(verifyZendesk(r.Header.Get("X-Zendesk-Webhook-Signature"), r.Header.Get("X-Zendesk-Webhook-Signature-Timestamp"), body, sec))
 		}})
 	}
 	if sec := w.Intercom.Secret; sec != "" {
-		add(source{path: PathIntercom, limit: limit, records: s.rawBody, auth: func(r *http.Request, body []byte) *apiError {
+		add(source{path: PathIntercom, limit: limit, records: s.webhook(decode.SourceIntercom), auth: func(r *http.Request, body []byte) *apiError {
 			return unauthorized(verifyIntercom(r.Header.Get("X-Hub-Signature"), body, sec))
 		}})
 	}
 	if sec := w.Delighted.Secret; sec != "" {
-		add(source{path: PathDelighted, limit: limit, records: s.rawBody, auth: func(r *http.Request, body []byte) *apiError {
+		add(source{path: PathDelighted, limit: limit, records: s.webhook(decode.SourceDelighted), auth: func(r *http.Request, body []byte) *apiError {
 			return unauthorized(verifyDelighted(r.Header.Get("X-Delighted-Webhook-Signature"), body, sec))
 		}})
 	}
 	if sec := w.Typeform.Secret; sec != "" {
-		add(source{path: PathTypeform, limit: limit, records: s.rawBody, auth: func(r *http.Request, body []byte) *apiError {
+		add(source{path: PathTypeform, limit: limit, records: s.webhook(decode.SourceTypeform), auth: func(r *http.Request, body []byte) *apiError {
 			return unauthorized(verifyTypeform(r.Header.Get("Typeform-Signature"), body, sec))
 		}})
 	}
@@ -481,16 +483,24 @@ func writeError(w http.ResponseWriter, e *apiError) {
 }
 
 // keyed decodes value (and headers) as the engine will and returns the
-// record, keyed by the customer id the decoder found; a record the engine
-// would dead-letter is a 400 with the decoder's reason.
-func keyed(d *decode.Decoder, value []byte, headers []decode.Header) (*kgo.Record, *apiError) {
+// record keyed by the customer id the decoder found. A record without a
+// time of its own is dated, as the engine dates it, by the record's
+// timestamp: the producer's clock when it is produced (the record's
+// Timestamp is left to the producer, whose delivery timeout counts from
+// it). A record the engine would dead-letter is a 400 with the decoder's
+// reason; one of another source than the path's (want, an engine.Event
+// Type; "" any) is a 400 wrong_source.
+func keyed(d *decode.Decoder, value []byte, headers []decode.Header, want string) (*kgo.Record, *apiError) {
 	var ev engine.Event
-	if err := d.Decode(value, headers, &ev); err != nil {
+	if err := d.DecodeAt(value, headers, time.Now().UnixMilli(), &ev); err != nil {
 		var de *decode.Error
 		if errors.As(err, &de) {
 			return nil, reject(http.StatusBadRequest, string(de.Reason), "%s", de.Msg)
 		}
 		return nil, reject(http.StatusBadRequest, "undecodable", "%v", err)
+	}
+	if want != "" && ev.Type != want {
+		return nil, reject(http.StatusBadRequest, "wrong_source", "the body reads as a %s record, not a %s one: post it to its own path", ev.Type, want)
 	}
 	rec := &kgo.Record{Key: []byte(ev.CustomerID), Value: value}
 	for _, h := range headers {
@@ -499,11 +509,14 @@ func keyed(d *decode.Decoder, value []byte, headers []decode.Header) (*kgo.Recor
 	return rec, nil
 }
 
-// rawBody is a webhook's record: the body as it came.
-func (s *Server) rawBody(_ *http.Request, body []byte, d *decode.Decoder) ([]*kgo.Record, *apiError) {
-	rec, e := keyed(d, body, nil)
-	if e != nil {
-		return nil, e
+// webhook returns the records function of a webhook path: the body as it
+// came, which must read as a record of the path's source.
+func (s *Server) webhook(source string) func(*http.Request, []byte, *decode.Decoder) ([]*kgo.Record, *apiError) {
+	return func(_ *http.Request, body []byte, d *decode.Decoder) ([]*kgo.Record, *apiError) {
+		rec, e := keyed(d, body, nil, source)
+		if e != nil {
+			return nil, e
+		}
+		return []*kgo.Record{rec}, nil
 	}
-	return []*kgo.Record{rec}, nil
 }

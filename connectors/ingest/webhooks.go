@@ -150,6 +150,9 @@ func verifyBearer(authz, secret string) error {
 	return nil
 }
 
+// cloudEventType is the Event Type the decoder gives CloudEvents.
+const cloudEventType = "cloudevent"
+
 // cloudEvent is the record of a CloudEvents HTTP request. Structured mode
 // (the whole event as JSON) is produced as it came; binary mode (ce-*
 // headers, the data as the body) becomes Kafka's binary mode: each ce-
@@ -162,7 +165,7 @@ func (s *Server) cloudEvent(r *http.Request, body []byte, d *decode.Decoder) ([]
 		return nil, reject(http.StatusUnsupportedMediaType, "unsupported_media_type", "batched CloudEvents (%s) are not served: send one event per request", mt)
 	}
 	if r.Header.Get("Ce-Specversion") == "" {
-		return s.rawBody(r, body, d)
+		return s.webhook(cloudEventType)(r, body, d)
 	}
 	var headers []decode.Header
 	names := make([]string, 0, len(r.Header))
@@ -187,7 +190,7 @@ func (s *Server) cloudEvent(r *http.Request, body []byte, d *decode.Decoder) ([]
 	if ct != "" {
 		headers = append(headers, decode.Header{Key: "content-type", Value: []byte(ct)})
 	}
-	rec, e := keyed(d, body, headers)
+	rec, e := keyed(d, body, headers, cloudEventType)
 	if e != nil {
 		return nil, e
 	}
