@@ -59,6 +59,9 @@ type Config struct {
 	// CustomerField is the CloudEvents data field that holds the customer
 	// id when subject is empty.
 	CustomerField string `yaml:"customer_field"`
+	// Ingest is the HTTP ingest listener (off unless ingest.http.addr is
+	// set): webhooks and Segment's HTTP API, produced to topics.input.
+	Ingest Ingest `yaml:"ingest"`
 	// Input bounds what one input record may cost and says where each
 	// source keeps the customer id (the input: section).
 	Input Input `yaml:"input"`
@@ -128,6 +131,60 @@ func (c *Config) validateInput(bad func(format string, args ...any)) {
 			}
 		}
 	}
+}
+
+// Ingest configures HTTP ingest (the ingest: section); see README.md,
+// "HTTP ingest".
+type Ingest struct {
+	HTTP IngestHTTP `yaml:"http"`
+}
+
+// IngestHTTP is the ingest listener: its address, bounds, and the
+// credential of each path. A path whose credential is empty answers 404.
+type IngestHTTP struct {
+	// Addr is the listen address, host:port; empty (the default): off.
+	Addr string `yaml:"addr"`
+	// WriteKeys turn on Segment's HTTP Tracking API paths (/v1/track,
+	// /v1/batch, ...): a caller authenticates with HTTP Basic, one of
+	// these as the user name, as with Segment.
+	WriteKeys []string `yaml:"write_keys"`
+	// MaxBodyBytes bounds a webhook body (default 1 MiB); Segment's paths
+	// keep Segment's own limits (32 KB a message, 500 KB a batch).
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// ReadTimeout bounds reading a request, WriteTimeout handling it
+	// (which includes waiting for the broker's acknowledgement, at most
+	// ProduceTimeout).
+	ReadTimeout    Duration `yaml:"read_timeout"`
+	WriteTimeout   Duration `yaml:"write_timeout"`
+	ProduceTimeout Duration `yaml:"produce_timeout"`
+	// MaxBufferedBytes bounds the record bytes waiting for the broker;
+	// beyond it requests get 503 with Retry-After.
+	MaxBufferedBytes int            `yaml:"max_buffered_bytes"`
+	Webhooks         IngestWebhooks `yaml:"webhooks"`
+}
+
+// IngestWebhooks holds each webhook source's secret; empty: its path is
+// off.
+type IngestWebhooks struct {
+	Stripe      IngestStripe `yaml:"stripe"`
+	Zendesk     IngestSecret `yaml:"zendesk"`
+	Intercom    IngestSecret `yaml:"intercom"`
+	Delighted   IngestSecret `yaml:"delighted"`
+	Typeform    IngestSecret `yaml:"typeform"`
+	CloudEvents IngestSecret `yaml:"cloudevents"`
+}
+
+// IngestSecret is a webhook's signing secret (CloudEvents: the bearer
+// token callers send).
+type IngestSecret struct {
+	Secret string `yaml:"secret"`
+}
+
+// IngestStripe is Stripe's endpoint signing secret (whsec_...) and how old
+// a signature's timestamp may be.
+type IngestStripe struct {
+	Secret    string   `yaml:"secret"`
+	Tolerance Duration `yaml:"tolerance"`
 }
 
 // Topics names the topics.
@@ -276,6 +333,14 @@ func Defaults() Config {
 		},
 		Log:           Log{Level: "info", Format: "auto"},
 		CustomerField: "customer_id",
+		Ingest: Ingest{HTTP: IngestHTTP{
+			MaxBodyBytes:     1 << 20,
+			ReadTimeout:      Duration(10 * time.Second),
+			WriteTimeout:     Duration(30 * time.Second),
+			ProduceTimeout:   Duration(10 * time.Second),
+			MaxBufferedBytes: 64 << 20,
+			Webhooks:         IngestWebhooks{Stripe: IngestStripe{Tolerance: Duration(5 * time.Minute)}},
+		}},
 		Input: Input{
 			MaxBytes:  decode.DefaultMaxBytes,
 			MaxValues: decode.DefaultMaxValues,
@@ -556,6 +621,7 @@ func (c *Config) Validate() error {
 	if n := c.Engine.DedupeIDs; n < 1 || n > engine.MaxDedupeIDs {
 		bad("engine.dedupe_ids: %d (expected 1 to %d event ids per customer; %d is the default)", n, engine.MaxDedupeIDs, engine.DefaultDedupeIDs)
 	}
+	c.Ingest.validate(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -593,6 +659,48 @@ func CheckPeer(p string) error {
 		return fmt.Errorf("%q: a base URL has no query, fragment or user (write scheme://host:port)", p)
 	}
 	return nil
+}
+
+// validate checks the ingest: keys (only when ingest.http.addr is set:
+// the rest is unused otherwise).
+func (in *Ingest) validate(bad func(string, ...any)) {
+	h := &in.HTTP
+	if h.Addr == "" {
+		return
+	}
+	if _, port, err := net.SplitHostPort(h.Addr); err != nil {
+		bad("ingest.http.addr: %q is not host:port (e.g. 0.0.0.0:8081; empty: off)", h.Addr)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		bad("ingest.http.addr: port %q of %q is not a number from 0 to 65535 or a service name", port, h.Addr)
+	}
+	w := &h.Webhooks
+	if len(h.WriteKeys) == 0 && w.Stripe.Secret == "" && w.Zendesk.Secret == "" && w.Intercom.Secret == "" &&
+		w.Delighted.Secret == "" && w.Typeform.Secret == "" && w.CloudEvents.Secret == "" {
+		bad("ingest.http: addr is set but no path is on (set ingest.http.write_keys for Segment's API, or a webhook secret under ingest.http.webhooks)")
+	}
+	for i, k := range h.WriteKeys {
+		if k == "" {
+			bad("ingest.http.write_keys[%d]: empty (remove it, or set the write key)", i)
+		}
+	}
+	if h.MaxBodyBytes < 1<<10 || h.MaxBodyBytes > 64<<20 {
+		bad("ingest.http.max_body_bytes: %d (expected 1024 to 67108864; 1048576 is the default)", h.MaxBodyBytes)
+	}
+	if h.ReadTimeout.Std() < time.Second {
+		bad("ingest.http.read_timeout: expected at least 1s (10s is the default)")
+	}
+	if h.ProduceTimeout.Std() < time.Second {
+		bad("ingest.http.produce_timeout: expected at least 1s (10s is the default)")
+	}
+	if h.WriteTimeout <= h.ProduceTimeout {
+		bad("ingest.http.write_timeout: %s must exceed ingest.http.produce_timeout %s (a request waits for the broker)", h.WriteTimeout, h.ProduceTimeout)
+	}
+	if h.MaxBufferedBytes < 1<<20 {
+		bad("ingest.http.max_buffered_bytes: %d (expected at least 1048576; 67108864 is the default)", h.MaxBufferedBytes)
+	}
+	if w.Stripe.Tolerance < 0 {
+		bad("ingest.http.webhooks.stripe.tolerance: must not be negative (5m is the default, Stripe's)")
+	}
 }
 
 // Options returns the engine options the configuration sets.

@@ -73,6 +73,22 @@ log:
   level: debug
   format: json
 customer_field: account_user
+ingest:
+  http:
+    addr: 0.0.0.0:8081
+    write_keys: [wk1, wk2]
+    max_body_bytes: 2097152
+    read_timeout: 5s
+    write_timeout: 20s
+    produce_timeout: 15s
+    max_buffered_bytes: 33554432
+    webhooks:
+      stripe: {secret: whsec_x, tolerance: 10m}
+      zendesk: {secret: zd}
+      intercom: {secret: ic}
+      delighted: {secret: dl}
+      typeform: {secret: tf}
+      cloudevents: {secret: ce}
 input:
   max_bytes: 65536
   max_values: 2000
@@ -95,6 +111,17 @@ input:
 	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second), DedupeIDs: 100}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
+	fullWant.Ingest.HTTP = config.IngestHTTP{
+		Addr: "0.0.0.0:8081", WriteKeys: []string{"wk1", "wk2"}, MaxBodyBytes: 2 << 20,
+		ReadTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(20 * time.Second),
+		ProduceTimeout: config.Duration(15 * time.Second), MaxBufferedBytes: 32 << 20,
+		Webhooks: config.IngestWebhooks{
+			Stripe:  config.IngestStripe{Secret: "whsec_x", Tolerance: config.Duration(10 * time.Minute)},
+			Zendesk: config.IngestSecret{Secret: "zd"}, Intercom: config.IngestSecret{Secret: "ic"},
+			Delighted: config.IngestSecret{Secret: "dl"}, Typeform: config.IngestSecret{Secret: "tf"},
+			CloudEvents: config.IngestSecret{Secret: "ce"},
+		},
+	}
 	fullWant.Input.MaxBytes, fullWant.Input.MaxValues = 65536, 2000
 	fullWant.Input.CustomerPaths.Stripe = []string{"data.object.metadata.user_id", "data.object.customer"}
 	fullWant.Input.CustomerPaths.Typeform = []string{"form_response.hidden.account_id"}
@@ -341,6 +368,13 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s", "LIFELINE_ENGINE_SESSION_TIMEOUT=7s",
 		"LIFELINE_ENGINE_DEDUPE_IDS=9",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
+		// ingest:
+		"LIFELINE_INGEST_HTTP_ADDR=:2", "LIFELINE_INGEST_HTTP_WRITE_KEYS=k1,k2", "LIFELINE_INGEST_HTTP_MAX_BODY_BYTES=8",
+		"LIFELINE_INGEST_HTTP_READ_TIMEOUT=1s", "LIFELINE_INGEST_HTTP_WRITE_TIMEOUT=2s", "LIFELINE_INGEST_HTTP_PRODUCE_TIMEOUT=3s",
+		"LIFELINE_INGEST_HTTP_MAX_BUFFERED_BYTES=9", "LIFELINE_INGEST_HTTP_WEBHOOKS_STRIPE_SECRET=s1",
+		"LIFELINE_INGEST_HTTP_WEBHOOKS_STRIPE_TOLERANCE=4m", "LIFELINE_INGEST_HTTP_WEBHOOKS_ZENDESK_SECRET=s2",
+		"LIFELINE_INGEST_HTTP_WEBHOOKS_INTERCOM_SECRET=s3", "LIFELINE_INGEST_HTTP_WEBHOOKS_DELIGHTED_SECRET=s4",
+		"LIFELINE_INGEST_HTTP_WEBHOOKS_TYPEFORM_SECRET=s5", "LIFELINE_INGEST_HTTP_WEBHOOKS_CLOUDEVENTS_SECRET=s6",
 		"LIFELINE_INPUT_MAX_BYTES=100", "LIFELINE_INPUT_MAX_VALUES=10",
 		"LIFELINE_INPUT_CUSTOMER_PATHS_STRIPE=s", "LIFELINE_INPUT_CUSTOMER_PATHS_ZENDESK=z", "LIFELINE_INPUT_CUSTOMER_PATHS_INTERCOM=i",
 		"LIFELINE_INPUT_CUSTOMER_PATHS_DELIGHTED=d", "LIFELINE_INPUT_CUSTOMER_PATHS_TYPEFORM=t", "LIFELINE_INPUT_CUSTOMER_PATHS_SNOWPLOW=sp",
@@ -360,6 +394,17 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second), DedupeIDs: 9},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
+		Ingest: config.Ingest{HTTP: config.IngestHTTP{
+			Addr: ":2", WriteKeys: []string{"k1", "k2"}, MaxBodyBytes: 8,
+			ReadTimeout: config.Duration(time.Second), WriteTimeout: config.Duration(2 * time.Second), ProduceTimeout: config.Duration(3 * time.Second),
+			MaxBufferedBytes: 9,
+			Webhooks: config.IngestWebhooks{
+				Stripe:  config.IngestStripe{Secret: "s1", Tolerance: config.Duration(4 * time.Minute)},
+				Zendesk: config.IngestSecret{Secret: "s2"}, Intercom: config.IngestSecret{Secret: "s3"},
+				Delighted: config.IngestSecret{Secret: "s4"}, Typeform: config.IngestSecret{Secret: "s5"},
+				CloudEvents: config.IngestSecret{Secret: "s6"},
+			},
+		}},
 		Input: config.Input{MaxBytes: 100, MaxValues: 10, CustomerPaths: config.CustomerPaths{
 			Stripe: []string{"s"}, Zendesk: []string{"z"}, Intercom: []string{"i"}, Delighted: []string{"d"}, Typeform: []string{"t"}, Snowplow: []string{"sp"}}},
 	}
@@ -490,6 +535,44 @@ func TestErrorsDoNotEchoSecrets(t *testing.T) {
 				if strings.Contains(msg, secret[i:i+4]) {
 					t.Fatalf("error %q shows %q of the secret", err, secret[i:i+4])
 				}
+			}
+		})
+	}
+}
+
+// TestValidateIngest: the ingest: keys are checked only when the listener
+// is on, and each error names its key and the fix.
+func TestValidateIngest(t *testing.T) {
+	on := func(f func(h *config.IngestHTTP)) config.Config {
+		c := config.Defaults()
+		c.Ingest.HTTP.Addr = "127.0.0.1:8081"
+		c.Ingest.HTTP.WriteKeys = []string{"wk"}
+		f(&c.Ingest.HTTP)
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  config.Config
+		want string // "" valid
+	}{
+		{"off by default, whatever the rest", func() config.Config { c := config.Defaults(); c.Ingest.HTTP.MaxBodyBytes = -1; return c }(), ""},
+		{"on with write keys", on(func(*config.IngestHTTP) {}), ""},
+		{"on with only a webhook", on(func(h *config.IngestHTTP) { h.WriteKeys = nil; h.Webhooks.Typeform.Secret = "x" }), ""},
+		{"on with nothing to serve", on(func(h *config.IngestHTTP) { h.WriteKeys = nil }), "ingest.http: addr is set but no path is on"},
+		{"bad addr", on(func(h *config.IngestHTTP) { h.Addr = "8081" }), "ingest.http.addr: \"8081\" is not host:port"},
+		{"empty write key", on(func(h *config.IngestHTTP) { h.WriteKeys = []string{"a", ""} }), "ingest.http.write_keys[1]: empty"},
+		{"tiny body", on(func(h *config.IngestHTTP) { h.MaxBodyBytes = 10 }), "ingest.http.max_body_bytes: 10"},
+		{"write timeout under produce timeout", on(func(h *config.IngestHTTP) { h.WriteTimeout = h.ProduceTimeout }), "ingest.http.write_timeout: 10s must exceed ingest.http.produce_timeout"},
+		{"small buffer", on(func(h *config.IngestHTTP) { h.MaxBufferedBytes = 1000 }), "ingest.http.max_buffered_bytes: 1000"},
+		{"negative tolerance", on(func(h *config.IngestHTTP) { h.Webhooks.Stripe.Tolerance = -1 }), "ingest.http.webhooks.stripe.tolerance"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("invalid: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}

@@ -459,6 +459,44 @@ rules:
 				}
 			},
 		},
+		{
+			name: "http ingest",
+			rel: helmRelease{name: "lifeline", namespace: "default", overrides: `
+ingest: {enabled: true, port: 8090}
+config:
+  ingest: {http: {write_keys: [wk_live], max_body_bytes: 2097152}}
+`},
+			check: func(t *testing.T, objs []k8sObject, cfg config.Config, notes string) {
+				h := cfg.Ingest.HTTP
+				if h.Addr != "0.0.0.0:8090" || len(h.WriteKeys) != 1 || h.MaxBodyBytes != 2<<20 {
+					t.Errorf("ingest config as the pod sees it: %+v", h)
+				}
+				sts := one(t, objs, "StatefulSet")
+				ports, _ := sts.get("spec", "template", "spec", "containers", 0, "ports").([]any)
+				found := false
+				for _, p := range ports {
+					pm := k8sObject(p.(map[string]any))
+					if pm.str("name") == "ingest" && pm.get("containerPort") == 8090 {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("the container does not open the ingest port 8090: %v", ports)
+				}
+				svc := serviceNamed(objs, "lifeline")
+				sports, _ := svc.get("spec", "ports").([]any)
+				found = false
+				for _, p := range sports {
+					pm := k8sObject(p.(map[string]any))
+					if pm.str("name") == "ingest" && pm.get("port") == 8090 && pm.str("targetPort") == "ingest" {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("the Service does not expose the ingest port: %v", sports)
+				}
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			docs, notes, err := renderChart(t, tc.rel)

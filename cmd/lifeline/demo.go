@@ -29,6 +29,7 @@ type demoCmd struct {
 	Every      config.Duration `help:"Summary interval." default:"5s"`
 	Duration   config.Duration `help:"Stop after this long (default: run until Ctrl-C)." placeholder:"DURATION"`
 	LogLevel   string          `help:"Log level: debug, info, warn, error." default:"warn" placeholder:"LEVEL"`
+	Ingest     string          `help:"Also serve HTTP ingest (README.md, HTTP ingest) on this address, write key \"demo\"; events without a timestamp are dated by the demo's clock." placeholder:"ADDR"`
 
 	State string `hidden:"" placeholder:"DIR"` // --state-dir's earlier name, still read (with a warning)
 }
@@ -66,6 +67,10 @@ func (c *demoCmd) Run(e *env) error {
 	cfg.Engine.IdleTimeout = config.Duration(2 * time.Second)
 	cfg.Engine.MaxPollRecords = 2000
 	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: c.Partitions, Replication: 1}
+	if c.Ingest != "" {
+		cfg.Ingest.HTTP.Addr = c.Ingest
+		cfg.Ingest.HTTP.WriteKeys = []string{"demo"}
+	}
 	cluster, broker, err := demo.StartBroker(c.Port, c.Partitions, cfg.Topics)
 	if err != nil {
 		return err
@@ -101,6 +106,9 @@ func (c *demoCmd) Run(e *env) error {
 	}
 	defer n.close() // after the demo's own goroutines, which read its metrics
 	demo.Banner(e.stdout, broker, n.httpAddr(), cfg.Topics, c.Customers, c.Days, c.Speed, pack.Version)
+	if n.ingest != nil {
+		fmt.Fprintf(e.stdout, "HTTP ingest: curl -s -u demo: %s/v1/track -d '{\"userId\":\"cus_000001\",\"event\":\"NPS Responded\",\"properties\":{\"score\":3}}'\n", n.ingestLn.Addr())
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

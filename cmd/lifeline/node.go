@@ -17,6 +17,7 @@ import (
 
 	"github.com/lifeline-hq/lifeline/config"
 	"github.com/lifeline-hq/lifeline/connectors/httpapi"
+	"github.com/lifeline-hq/lifeline/connectors/ingest"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
 	"github.com/lifeline-hq/lifeline/connectors/metrics"
 	"github.com/lifeline-hq/lifeline/connectors/rulefile"
@@ -36,6 +37,10 @@ type node struct {
 	m      *metrics.Metrics
 	rt     *kafka.Runtime
 	o      nodeOptions
+	// ingestLn and ingest are the HTTP ingest listener, when
+	// ingest.http.addr is set (nil otherwise).
+	ingestLn net.Listener
+	ingest   *ingest.Server
 }
 
 // nodeOptions are what differs between `run` and `demo`.
@@ -99,7 +104,31 @@ func newNode(o nodeOptions) (*node, error) {
 		eng.Close()
 		return nil, err
 	}
-	return &node{ln: ln, eng: eng, reg: reg, gather: prometheus.Gatherers{reg, km}, m: m, rt: rt, o: o}, nil
+	n := &node{ln: ln, eng: eng, reg: reg, gather: prometheus.Gatherers{reg, km}, m: m, rt: rt, o: o}
+	if addr := o.cfg.Ingest.HTTP.Addr; addr != "" {
+		n.ingestLn, n.ingest, err = newIngest(&o.cfg, reg, o.log, o.clock)
+		if err != nil {
+			n.close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// newIngest binds ingest.http.addr and builds the ingest listener, its
+// metrics on reg; clock (nil: time.Now) gives Segment messages their
+// receivedAt, so that the demo's accelerated clock dates them too.
+func newIngest(cfg *config.Config, reg prometheus.Registerer, log zerolog.Logger, clock func() time.Time) (net.Listener, *ingest.Server, error) {
+	ln, err := net.Listen("tcp", cfg.Ingest.HTTP.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingest.http.addr %s: %w", cfg.Ingest.HTTP.Addr, err)
+	}
+	srv, err := ingest.New(cfg, ingest.Options{Registerer: reg, Logger: log, Clock: clock})
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	return ln, srv, nil
 }
 
 // httpAddr is the address HTTP listens on.
@@ -108,6 +137,10 @@ func (n *node) httpAddr() string { return n.ln.Addr().String() }
 // close leaves the group, stops the workers and closes the engine. The
 // caller defers it, after anything of its own that uses the node.
 func (n *node) close() {
+	if n.ingest != nil {
+		n.ingest.Close()
+		n.ingestLn.Close()
+	}
 	n.rt.Close()
 	n.ln.Close()
 	if err := n.eng.Close(); err != nil {
@@ -122,7 +155,7 @@ func (n *node) run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 1)
+	errs := make(chan error, 2) // HTTP's and ingest's: neither blocks
 
 	// A customer lookup that finds nothing in this instance's partitions
 	// asks api.peers (see README.md, API).
@@ -141,6 +174,17 @@ func (n *node) run(ctx context.Context) error {
 			cancel()
 		}
 	}()
+
+	if n.ingest != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.ingest.Serve(ctx, n.ingestLn); err != nil {
+				errs <- fmt.Errorf("ingest.http.addr %s: %w", n.ingestLn.Addr(), err)
+				cancel()
+			}
+		}()
+	}
 
 	if path := n.o.cfg.Rules; path != "" {
 		hup := make(chan os.Signal, 1)
@@ -167,6 +211,9 @@ func (n *node) run(ctx context.Context) error {
 		}
 	}()
 
+	if n.ingest != nil {
+		n.o.log.Info().Str("addr", n.ingestLn.Addr().String()).Str("topic", n.o.cfg.Topics.Input).Msg("ingest listening")
+	}
 	n.o.log.Info().Strs("brokers", n.o.cfg.Brokers).Str("group", n.o.cfg.Group).Str("guarantee", n.o.cfg.Guarantee).
 		Str("http", n.httpAddr()).Strs("api_peers", n.o.cfg.API.Peers).Str("rules_version", n.o.pack.Version).Msg("lifeline starting")
 	err := n.rt.Run(ctx)

@@ -97,5 +97,12 @@ text, so a config change rolls the pods while a rule-pack change (another Config
 {{- end }}
 {{- end }}
 {{- $_ := set $cfg "tls" $tls }}
+{{- if .Values.ingest.enabled }}
+{{- $in := default (dict) (index $cfg "ingest") }}
+{{- $h := default (dict) (index $in "http") }}
+{{- $_ := set $h "addr" (printf "0.0.0.0:%d" (.Values.ingest.port | int64)) }}
+{{- $_ := set $in "http" $h }}
+{{- $_ := set $cfg "ingest" $in }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
