@@ -190,6 +190,11 @@ func (d *Driver) process(ctx context.Context, src Source, max int) (done bool, e
 			d.stats.NoEvent++
 			continue
 		}
+		if d.ev.TimeFromRecord {
+			if newest := p.meta.MaxEventTime; newest > 0 && d.ev.Time > newest {
+				d.ev.Time = newest
+			}
+		}
 		if d.ahead > 0 {
 			if err := d.tooFarAhead(); err != nil {
 				p.skip(pos)

@@ -24,9 +24,15 @@ type Event struct {
 	// CloudEvents type. Empty for page, screen, identify, group and alias
 	// calls, which the rule pack classifies by Type.
 	Name string
-	// Time is the event's own timestamp in Unix milliseconds (never the
-	// Kafka record time).
+	// Time is the event's timestamp in Unix milliseconds: its own, or,
+	// for an event without any (TimeFromRecord), its Kafka record's.
 	Time int64
+	// TimeFromRecord: Time is the record's timestamp, the producer's
+	// clock rather than the event's. The engine never lets such a time
+	// pass the newest event time its partition has applied: in a backfill
+	// of old events produced today it would move the watermark to today
+	// and fire every due timer at once.
+	TimeFromRecord bool
 	// Score is properties.score (an NPS answer, 0-10); HasScore tells
 	// whether the record carried one.
 	Score    float64

@@ -98,9 +98,6 @@ func (p *Partition) Next() int64 { return p.meta.Next }
 // Watermark is the partition's event-time watermark (Unix ms).
 func (p *Partition) Watermark() int64 { return p.meta.Watermark }
 
-// NewestEventTime is the newest event time applied (Unix ms; 0: none yet).
-func (p *Partition) NewestEventTime() int64 { return p.meta.MaxEventTime }
-
 // RulesVersion is the version of the pack the partition applies now.
 func (p *Partition) RulesVersion() string { return p.pack.Version }
 

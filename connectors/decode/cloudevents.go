@@ -54,7 +54,7 @@ func (d *Decoder) cloudEventStructured(t *top, recordTime int64, ev *engine.Even
 		if recordTime <= 0 {
 			return &Error{ReasonNoTimestamp, "cloudevent has no time (and no record time to fall back on)"}
 		}
-		ev.Time, d.fallback = recordTime, FallbackRecord
+		ev.Time, ev.TimeFromRecord, d.fallback = recordTime, true, FallbackRecord
 	} else {
 		ms, err := timeOf("time", t.time)
 		if err != nil {
@@ -202,7 +202,7 @@ func (d *Decoder) cloudEventBinary(value []byte, headers []Header, recordTime in
 		if recordTime <= 0 {
 			return &Error{ReasonNoTimestamp, "cloudevent has no ce_time header (and no record time to fall back on)"}
 		}
-		ev.Time, d.fallback = recordTime, FallbackRecord
+		ev.Time, ev.TimeFromRecord, d.fallback = recordTime, true, FallbackRecord
 	} else {
 		ms, ok := parseTime(b2s(tm))
 		if !ok {

@@ -93,7 +93,7 @@ func (d *Decoder) segment(t *top, recordTime int64, ev *engine.Event) *Error {
 		if recordTime <= 0 {
 			return &Error{ReasonNoTimestamp, "segment " + typ + " has no timestamp, originalTimestamp, sentAt or receivedAt (and no record time to fall back on)"}
 		}
-		ev.Time, d.fallback = recordTime, FallbackRecord
+		ev.Time, ev.TimeFromRecord, d.fallback = recordTime, true, FallbackRecord
 	}
 
 	var err *Error

@@ -211,7 +211,6 @@ func (w *worker) run(ctx context.Context) {
 		n, err = w.restore(ctx)
 	}
 	w.d = engine.NewDriver(w.part)
-	w.src.part = w.part
 	m := w.part.Meta()
 	w.meta.Store(&m)
 	w.r.m.RestoreSeconds.Observe(time.Since(start).Seconds())
@@ -304,8 +303,7 @@ func (w *worker) process(s step) result {
 // rejects (Reject), into dead letters.
 type recordSource struct {
 	dec     *decode.Decoder
-	part    *engine.Partition // the partition fed, for its newest event time
-	topic   string            // the dead-letter topic
+	topic   string // the dead-letter topic
 	recs    []*kgo.Record
 	i       int
 	headers []decode.Header
@@ -350,15 +348,6 @@ func (s *recordSource) Event(ev *engine.Event) bool {
 	}
 	if f := s.dec.TimeFallback(); f != "" {
 		s.fallbacks = append(s.fallbacks, f)
-		// A record timestamp is the producer's clock, not the event's: in
-		// a backfill of old events it is today, and would move the
-		// partition's watermark to today and fire every due timer at once.
-		// It never dates an event later than the newest event applied.
-		if f == decode.FallbackRecord && s.part != nil {
-			if newest := s.part.NewestEventTime(); newest > 0 && ev.Time > newest {
-				ev.Time = newest
-			}
-		}
 	}
 	return true
 }
