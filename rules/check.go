@@ -19,6 +19,7 @@ import (
 // a check never cries wolf: at worst it stays silent.
 
 func check(d *diags, p *Pack, c *compiled) {
+	c.markTouchedByErrors(d)
 	exprs := c.expressions()
 	used := c.checkLiterals(d, p, exprs)
 	c.checkTouchpoints(d, p, used)
@@ -191,9 +192,32 @@ func (c *compiled) checkTouchpoints(d *diags, p *Pack, used map[string]bool) {
 			used[p.Categories[cat]] = true
 		}
 	}
+	// A category declared under a misspelt name ("purchse") maps its events
+	// to a category nothing uses, and leaves the one the rules use with no
+	// event: one mistake, said once, at the misspelling. The checks then go
+	// on as if it were fixed: the transitions on the right name are not also
+	// reported as never firing, nor the stages after them as unreachable.
+	typo := map[string]bool{}
 	for _, name := range p.Categories {
 		at, declared := c.keys["touchpoints/"+name]
-		if !declared {
+		x := c.catIdx[name]
+		if !declared || used[name] || c.mapped[x] == 0 || int(x) < int(builtinCategories) {
+			continue
+		}
+		for _, other := range p.Categories {
+			y := c.catIdx[other]
+			if !used[other] || c.mapped[y] != 0 || didYouMean(name, []string{other}) == "" {
+				continue
+			}
+			typo[name] = true
+			c.mapped[y] = c.mapped[x]
+			d.errorf(at.Line, at.Col, "touchpoint category %s is used nowhere, while %s, which the rules use, maps no event; did you mean %q?", name, other, other)
+			break
+		}
+	}
+	for _, name := range p.Categories {
+		at, declared := c.keys["touchpoints/"+name]
+		if !declared || typo[name] {
 			continue
 		}
 		if c.mapped[c.catIdx[name]] == 0 {
@@ -202,6 +226,48 @@ func (c *compiled) checkTouchpoints(d *diags, p *Pack, used map[string]bool) {
 		}
 		if int(c.catIdx[name]) >= int(builtinCategories) && !used[name] {
 			d.warnf(at.Line, at.Col, "touchpoint category %s is not used: no transition is on it and no condition tests touchpoint == %q, so its events only count as seen", name, name)
+		}
+	}
+}
+
+// markTouchedByErrors marks broken the transitions with an error anywhere
+// in their text, such as an unknown key: a transition written "frm:
+// [lead]" has no from, which means every stage, and judging it as written
+// would report follow-on errors (it shadows the transitions after it)
+// for the one misspelt key.
+func (c *compiled) markTouchedByErrors(d *diags) {
+	var errLines []int
+	for _, x := range d.list {
+		if !x.Warning {
+			errLines = append(errLines, x.Line)
+		}
+	}
+	if len(errLines) == 0 {
+		return
+	}
+	// A transition's text runs from its line to the next one's, or to the
+	// next top-level key after it.
+	end := func(i int) int {
+		if i+1 < len(c.trans) && c.trans[i+1].doc.Line > c.trans[i].doc.Line {
+			return c.trans[i+1].doc.Line
+		}
+		e := 1 << 30
+		for _, at := range c.keys {
+			if at.Col == 1 && at.Line > c.trans[i].doc.Line && at.Line < e {
+				e = at.Line
+			}
+		}
+		return e
+	}
+	for i := range c.trans {
+		ti := &c.trans[i]
+		if ti.broken {
+			continue
+		}
+		from, to := ti.doc.Line, end(i)
+		if slices.ContainsFunc(errLines, func(l int) bool { return l >= from && l < to }) {
+			ti.broken = true
+			c.transErrors = true
 		}
 	}
 }
