@@ -156,3 +156,20 @@ func collapseRepeats(list []Diagnostic) []Diagnostic {
 // and after its own checks to know whether it is broken. It is counted as
 // errors come, since every rule of a large pack asks.
 func (d *diags) errorCount() int { return d.errors }
+
+// Suggest returns the name of options closest to name, for a "did you
+// mean" in a message about a misspelt name, or "" when none is close
+// enough (a word cut short, or an edit distance of 1 for names of up to 4
+// letters and 2 for longer ones). It is the closeness `rules check` uses,
+// for tools that check names against a pack, such as `rules test`.
+func Suggest(name string, options []string) string {
+	hint := didYouMean(name, options)
+	if hint == "" {
+		return ""
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(hint, "; did you mean "), "?"))
+	if err != nil {
+		return ""
+	}
+	return s
+}
