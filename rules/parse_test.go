@@ -110,7 +110,7 @@ func TestParseDuration(t *testing.T) {
 // FuzzParseDuration: a duration that parses is positive and written back
 // the same way parses to the same value.
 func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"14d", "1d12h", "90m", "1s500ms", "12h1d", "1.5d", "0", "300y", "1y2w3d4h5m6s7ms"} {
+	for _, s := range []string{"14d", "1d12h", "90m", "1s500ms", "12h1d", "1.5d", "0", "300y", "1y2w3d4h5m6s7ms", "10 days", "1 day, 12 hours", "2 weeks and 3 days", "12 hours 1 day"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
