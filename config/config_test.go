@@ -179,6 +179,9 @@ input:
 		{name: "days from the environment", env: []string{"LIFELINE_ENGINE_ALLOWED_LATENESS=2d"}, want: ptr(withEngine(func(e *config.EngineSettings) {
 			e.AllowedLateness = config.Duration(48 * time.Hour)
 		}))},
+		{name: "days in words, as rule packs may write them", yaml: "engine:\n  allowed_lateness: 2 days\n  idle_timeout: 90 minutes\n", want: ptr(withEngine(func(e *config.EngineSettings) {
+			e.AllowedLateness, e.IdleTimeout = config.Duration(48*time.Hour), config.Duration(90*time.Minute)
+		}))},
 		{name: "a second YAML document", yaml: "group: a\n---\ngroup: b\n", wantErr: []string{"lifeline.yaml:2", "second YAML document"}},
 		{name: "port out of range", yaml: "http: 0.0.0.0:99999\n", wantErr: []string{"http", "99999", "0 to 65535"}},
 		{name: "a port by its service name", yaml: "http: 127.0.0.1:http\n", want: ptr(func() config.Config { c := config.Defaults(); c.HTTP = "127.0.0.1:http"; return c }())},

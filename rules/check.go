@@ -19,6 +19,7 @@ import (
 // a check never cries wolf: at worst it stays silent.
 
 func check(d *diags, p *Pack, c *compiled) {
+	c.markTouchedByErrors(d)
 	exprs := c.expressions()
 	used := c.checkLiterals(d, p, exprs)
 	c.checkTouchpoints(d, p, used)
@@ -27,6 +28,7 @@ func check(d *diags, p *Pack, c *compiled) {
 		return
 	}
 	c.checkStages(d, p, live)
+	c.checkTimerCycles(d, p, live)
 	c.checkAlerts(d, p, live)
 	c.checkHealth(d, p)
 }
@@ -190,9 +192,32 @@ func (c *compiled) checkTouchpoints(d *diags, p *Pack, used map[string]bool) {
 			used[p.Categories[cat]] = true
 		}
 	}
+	// A category declared under a misspelt name ("purchse") maps its events
+	// to a category nothing uses, and leaves the one the rules use with no
+	// event: one mistake, said once, at the misspelling. The checks then go
+	// on as if it were fixed: the transitions on the right name are not also
+	// reported as never firing, nor the stages after them as unreachable.
+	typo := map[string]bool{}
 	for _, name := range p.Categories {
 		at, declared := c.keys["touchpoints/"+name]
-		if !declared {
+		x := c.catIdx[name]
+		if !declared || used[name] || c.mapped[x] == 0 || int(x) < int(builtinCategories) {
+			continue
+		}
+		for _, other := range p.Categories {
+			y := c.catIdx[other]
+			if !used[other] || c.mapped[y] != 0 || didYouMean(name, []string{other}) == "" {
+				continue
+			}
+			typo[name] = true
+			c.mapped[y] = c.mapped[x]
+			d.errorf(at.Line, at.Col, "touchpoint category %s is used nowhere, while %s, which the rules use, maps no event; did you mean %q?", name, other, other)
+			break
+		}
+	}
+	for _, name := range p.Categories {
+		at, declared := c.keys["touchpoints/"+name]
+		if !declared || typo[name] {
 			continue
 		}
 		if c.mapped[c.catIdx[name]] == 0 {
@@ -201,6 +226,48 @@ func (c *compiled) checkTouchpoints(d *diags, p *Pack, used map[string]bool) {
 		}
 		if int(c.catIdx[name]) >= int(builtinCategories) && !used[name] {
 			d.warnf(at.Line, at.Col, "touchpoint category %s is not used: no transition is on it and no condition tests touchpoint == %q, so its events only count as seen", name, name)
+		}
+	}
+}
+
+// markTouchedByErrors marks broken the transitions with an error anywhere
+// in their text, such as an unknown key: a transition written "frm:
+// [lead]" has no from, which means every stage, and judging it as written
+// would report follow-on errors (it shadows the transitions after it)
+// for the one misspelt key.
+func (c *compiled) markTouchedByErrors(d *diags) {
+	var errLines []int
+	for _, x := range d.list {
+		if !x.Warning {
+			errLines = append(errLines, x.Line)
+		}
+	}
+	if len(errLines) == 0 {
+		return
+	}
+	// A transition's text runs from its line to the next one's, or to the
+	// next top-level key after it.
+	end := func(i int) int {
+		if i+1 < len(c.trans) && c.trans[i+1].doc.Line > c.trans[i].doc.Line {
+			return c.trans[i+1].doc.Line
+		}
+		e := 1 << 30
+		for _, at := range c.keys {
+			if at.Col == 1 && at.Line > c.trans[i].doc.Line && at.Line < e {
+				e = at.Line
+			}
+		}
+		return e
+	}
+	for i := range c.trans {
+		ti := &c.trans[i]
+		if ti.broken {
+			continue
+		}
+		from, to := ti.doc.Line, end(i)
+		if slices.ContainsFunc(errLines, func(l int) bool { return l >= from && l < to }) {
+			ti.broken = true
+			c.transErrors = true
 		}
 	}
 }
@@ -778,4 +845,153 @@ func (c *compiled) checkHealth(d *diags, p *Pack) {
 			d.warnf(at.Line, at.Col, "health: the score is at least %s, so no customer is ever red (red is below %s)", formatNum(minScore), formatNum(h.Yellow))
 		}
 	}
+}
+
+// checkTimerCycles reports cycles of timed transitions: stages a customer
+// goes round without any event of its own. A timed transition that counts
+// from stage_entered is due again after every move, so a cycle made only
+// of such transitions never ends: a→b after 1s, b→a after 1s moves a
+// silent customer every second until the watermark, millions of stage
+// records for one quiet day. It is an error, reported once per cycle with
+// every transition in it. A cycle with a transition that counts from
+// anything else goes round at most once per event of the customer: a
+// warning, since a customer who does nothing still changes stage.
+func (c *compiled) checkTimerCycles(d *diags, p *Pack, live liveSet) {
+	if c.transErrors {
+		return // a transition has an error: which can fire is not known
+	}
+	type edge struct {
+		to    int
+		ti    *transInfo
+		rearm bool // counts from stage_entered: due again after each move
+	}
+	n := p.NumStages()
+	out := make([][]edge, n)
+	for i := range c.trans {
+		ti := &c.trans[i]
+		if ti.t.Timer == nil || !ti.indexed || ti.broken {
+			continue
+		}
+		rearm := slices.Contains(ti.t.Timer.Since, StageEntered)
+		for _, st := range ti.from {
+			if live.from(ti.t, st) && st != ti.t.toIdx {
+				out[st] = append(out[st], edge{to: ti.t.toIdx, ti: ti, rearm: rearm})
+			}
+		}
+	}
+	// A cycle is found by a depth-first search from each stage in order,
+	// first over the edges that re-arm (the endless cycles), then over all;
+	// a stage that is on a reported cycle is not searched again, so one
+	// cycle is reported once and a pack of many stages costs their number
+	// times its edges at most.
+	seen := map[string]bool{}
+	for _, endless := range []bool{true, false} {
+		done := make([]bool, n)
+		for start := 0; start < n; start++ {
+			if done[start] {
+				continue
+			}
+			path := c.findCycle(start, n, func(st int) []int {
+				var tos []int
+				for _, e := range out[st] {
+					if !endless || e.rearm {
+						tos = append(tos, e.to)
+					}
+				}
+				return tos
+			})
+			if path == nil {
+				continue
+			}
+			// The transitions of the cycle: for each hop, the first edge
+			// (in file order) that makes it.
+			var hops []*transInfo
+			rearmAll := true
+			for k, st := range path {
+				next := path[(k+1)%len(path)]
+				for _, e := range out[st] {
+					if e.to == next && (!endless || e.rearm) {
+						hops = append(hops, e.ti)
+						rearmAll = rearmAll && e.rearm
+						break
+					}
+				}
+			}
+			for _, st := range path {
+				done[st] = true
+			}
+			key := slices.Clone(path)
+			slices.Sort(key)
+			if k := fmt.Sprint(key); seen[k] || (!endless && rearmAll) {
+				continue // reported already (by the first pass, or from another start)
+			} else {
+				seen[k] = true
+			}
+			var parts []string
+			first := hops[0]
+			for k, ti := range hops {
+				parts = append(parts, fmt.Sprintf("%s → %s (transition %s, line %d, after %s)", stageLabel(p, path[k]), p.StageName(path[(k+1)%len(path)]), ti.t.Name, ti.doc.Line, ti.doc.After.Value))
+				if ti.doc.Line < first.doc.Line {
+					first = ti
+				}
+			}
+			if endless {
+				d.errorf(first.doc.Line, first.doc.Col, "timed transitions form a cycle that never ends: %s; each counts from stage_entered, so a customer with no further event goes round it for good (count one of them from last_seen or another activity, or make it wait for an event with on:)", strings.Join(parts, ", "))
+			} else {
+				d.warnf(first.doc.Line, first.doc.Col, "timed transitions form a cycle: %s; a customer with no further event goes round it once after each event of theirs (make one of them wait for an event with on:, unless that is meant)", strings.Join(parts, ", "))
+			}
+		}
+	}
+}
+
+func stageLabel(p *Pack, st int) string {
+	if st == 0 {
+		return NewStage
+	}
+	return p.StageName(st)
+}
+
+// findCycle returns the stages of a cycle reachable from start in the
+// graph next describes, in order (nil: none), by an iterative depth-first
+// search (a pack may have thousands of stages: no recursion).
+func (c *compiled) findCycle(start, n int, next func(int) []int) []int {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]byte, n)
+	parent := make([]int, n)
+	type frame struct {
+		st  int
+		tos []int
+		k   int
+	}
+	stack := []frame{{st: start, tos: next(start)}}
+	color[start] = grey
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		if f.k == len(f.tos) {
+			color[f.st] = black
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		to := f.tos[f.k]
+		f.k++
+		switch color[to] {
+		case grey: // back edge: the cycle is to ... f.st
+			cyc := []int{f.st}
+			for st := f.st; st != to; {
+				st = parent[st]
+				cyc = append(cyc, st)
+			}
+			slices.Reverse(cyc)
+			return cyc
+		case white:
+			color[to] = grey
+			parent[to] = f.st
+			stack = append(stack, frame{st: to, tos: next(to)})
+		}
+	}
+	return nil
 }

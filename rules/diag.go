@@ -3,8 +3,10 @@ package rules
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -105,7 +107,48 @@ func (d *diags) sorted() []Diagnostic {
 		return a.Col < b.Col
 	})
 	d.list = slices.Compact(d.list)
+	d.list = collapseRepeats(d.list)
 	return d.list
+}
+
+// unknownName finds the name an "unknown stage/category/variable" error is
+// about, to report one misspelling once.
+var unknownName = regexp.MustCompile(`unknown (stage|touchpoint category|variable|health band|call type) "?\{?([^"\s{}()]+)`)
+
+// collapseRepeats reports a misspelt name once: the errors after the first
+// about the same unknown name (a stage misspelt in stages: makes every
+// transition that names it right an error) are folded into the first,
+// which lists the lines where the name is also written.
+func collapseRepeats(list []Diagnostic) []Diagnostic {
+	type key struct{ kind, name string }
+	first := map[key]int{}
+	also := map[int][]int{}
+	out := list[:0]
+	for _, x := range list {
+		if !x.Warning {
+			if m := unknownName.FindStringSubmatch(x.Msg); m != nil {
+				k := key{m[1], m[2]}
+				if i, ok := first[k]; ok {
+					also[i] = append(also[i], x.Line)
+					continue
+				}
+				first[k] = len(out)
+			}
+		}
+		out = append(out, x)
+	}
+	for i, lines := range also {
+		ls := make([]string, len(lines))
+		for j, l := range lines {
+			ls[j] = strconv.Itoa(l)
+		}
+		where := "line " + ls[0]
+		if len(ls) > 1 {
+			where = "lines " + strings.Join(ls[:len(ls)-1], ", ") + " and " + ls[len(ls)-1]
+		}
+		out[i].Msg += fmt.Sprintf(" (the same name is also written at %s)", where)
+	}
+	return out
 }
 
 // errorCount is the number of errors reported so far (a value shared
@@ -113,3 +156,20 @@ func (d *diags) sorted() []Diagnostic {
 // and after its own checks to know whether it is broken. It is counted as
 // errors come, since every rule of a large pack asks.
 func (d *diags) errorCount() int { return d.errors }
+
+// Suggest returns the name of options closest to name, for a "did you
+// mean" in a message about a misspelt name, or "" when none is close
+// enough (a word cut short, or an edit distance of 1 for names of up to 4
+// letters and 2 for longer ones). It is the closeness `rules check` uses,
+// for tools that check names against a pack, such as `rules test`.
+func Suggest(name string, options []string) string {
+	hint := didYouMean(name, options)
+	if hint == "" {
+		return ""
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(hint, "; did you mean "), "?"))
+	if err != nil {
+		return ""
+	}
+	return s
+}

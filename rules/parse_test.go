@@ -67,7 +67,26 @@ func TestParseDuration(t *testing.T) {
 		{in: "14", fail: `duration "14": expected a duration such as 14d`},
 		{in: "d", fail: `duration "d": expected a duration such as 14d`},
 		{in: "-1d", fail: `duration "-1d": expected a duration such as 14d`},
-		{in: "14days", fail: `duration "14days": unknown unit "days"; expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first)`},
+		{in: "14dais", fail: `duration "14dais": unknown unit "dais"; expected a duration such as 14d, 36h, 90m (units y, w, d, h, m, s, ms, largest first), or 10 days`},
+		// Units as words, the way people write them in a pack.
+		{in: "10 days", ms: 10 * day},
+		{in: "14days", ms: 14 * day},
+		{in: "2 weeks", ms: 14 * day},
+		{in: "1 week", ms: 7 * day},
+		{in: "36 hours", ms: 36 * 3600 * 1000},
+		{in: "90 minutes", ms: 90 * 60 * 1000},
+		{in: "1 day 12 hours", ms: 36 * 3600 * 1000},
+		{in: "2 weeks and 3 days", ms: 17 * day},
+		{in: "1 Day, 12 Hours", ms: 36 * 3600 * 1000},
+		{in: "30 seconds", ms: 30 * 1000},
+		{in: "1 year", ms: 365 * day},
+		{in: "10 d", ms: 10 * day},
+		{in: "10 dayz", fail: `duration "10 dayz": unknown unit "dayz"; expected a duration such as 14d`},
+		{in: "1.5 days", fail: `duration "1.5 days": use whole numbers (1d12h, not 1.5d)`},
+		{in: "12 hours 1 day", fail: `duration "12 hours 1 day": units go largest first, each once: write 1d12h`},
+		{in: "days", fail: `duration "days": expected a duration such as 14d`},
+		{in: "0 days", fail: `duration "0 days" is zero`},
+		{in: "ten days", fail: `duration "ten days": unknown unit "ten"`},
 		{in: "0d", fail: `duration "0d" is zero: expected`},
 		{in: "0", fail: `duration "0" is zero`},
 		{in: "1.5d", fail: `duration "1.5d": use whole numbers (1d12h, not 1.5d)`},
@@ -91,7 +110,7 @@ func TestParseDuration(t *testing.T) {
 // FuzzParseDuration: a duration that parses is positive and written back
 // the same way parses to the same value.
 func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"14d", "1d12h", "90m", "1s500ms", "12h1d", "1.5d", "0", "300y", "1y2w3d4h5m6s7ms"} {
+	for _, s := range []string{"14d", "1d12h", "90m", "1s500ms", "12h1d", "1.5d", "0", "300y", "1y2w3d4h5m6s7ms", "10 days", "1 day, 12 hours", "2 weeks and 3 days", "12 hours 1 day"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -18,6 +18,7 @@ import (
 type rulesCmd struct {
 	Check rulesCheckCmd `cmd:"" help:"Check rule packs: every error and warning at once, as file:line:col. A *_test.yaml file is checked as a unit-test file, with the pack it names."`
 	Test  rulesTestCmd  `cmd:"" help:"Run rule-pack unit tests (*_test.yaml files) through the real engine."`
+	Diff  rulesDiffCmd  `cmd:"" help:"Backtest two rule packs on the same events: which customers' alerts, transitions and final stages change, per rule and per stage, with counts and example customer ids."`
 }
 
 type rulesCheckCmd struct {

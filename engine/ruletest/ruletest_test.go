@@ -333,3 +333,25 @@ tests:
 		t.Errorf("cases %+v: the test without unmapped events should run and pass", res.Cases)
 	}
 }
+
+// A misspelt stage, alert or transition name in a test gets the pack's
+// closest name, as rules check gives one in a pack.
+func TestMisspeltNamesGetASuggestion(t *testing.T) {
+	src := "rules: default\ntests:\n  - name: t\n    customer: c\n    events:\n      - {at: +0, event: Signed Up}\n    expect:\n" +
+		"      - {at: +0, stage: aquisition, open: [silent], no_alert: [detracter], transitions: [sign-up]}\n"
+	_, err := Run(context.Background(), "t_test.yaml", []byte(src), Options{TempDir: t.TempDir()})
+	var ie *rules.InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("err = %v, want a *rules.InvalidError", err)
+	}
+	want := map[string]string{"aquisition": "acquisition", "silent": "silent-customer", "detracter": "detractor", "sign-up": "signup"}
+	for typo, name := range want {
+		found := false
+		for _, d := range ie.Diags {
+			found = found || strings.Contains(d.Msg, fmt.Sprintf("%q", typo)) && strings.HasSuffix(d.Msg, fmt.Sprintf("; did you mean %q?", name))
+		}
+		if !found {
+			t.Errorf("no diagnostic on %q suggests %q:\n%v", typo, name, err)
+		}
+	}
+}

@@ -189,6 +189,13 @@ func checkNames(f *File, pack *rules.Pack) error {
 	bad := func(line, col int, format string, args ...any) {
 		diags = append(diags, rules.Diagnostic{File: f.Path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 	}
+	// near is the "did you mean" of a misspelt name, as rules check says it.
+	near := func(name string, options []string) string {
+		if s := rules.Suggest(name, options); s != "" {
+			return fmt.Sprintf("; did you mean %q?", s)
+		}
+		return ""
+	}
 	stages := append([]string{rules.NewStage}, pack.Stages...)
 	var alertNames, transNames, compNames []string
 	for _, a := range pack.Alerts {
@@ -204,25 +211,25 @@ func checkNames(f *File, pack *rules.Pack) error {
 		for _, x := range c.Expect {
 			if x.Stage != nil && !slices.Contains(stages, *x.Stage) {
 				line, col := posOf(x.nodes["stage"], *x.Stage)
-				bad(line, col, "stage %q is not a stage of the pack (expected one of %s)", *x.Stage, strings.Join(stages, ", "))
+				bad(line, col, "stage %q is not a stage of the pack (expected one of %s)%s", *x.Stage, strings.Join(stages, ", "), near(*x.Stage, stages))
 			}
 			if x.Transitions != nil {
 				for _, t := range *x.Transitions {
 					if !slices.Contains(transNames, t) {
 						line, col := posOf(x.nodes["transitions"], t)
-						bad(line, col, "transition %q is not in the pack (expected one of %s)", t, strings.Join(transNames, ", "))
+						bad(line, col, "transition %q is not in the pack (expected one of %s)%s", t, strings.Join(transNames, ", "), near(t, transNames))
 					}
 				}
 			}
 			for _, comp := range x.Components {
 				if !slices.Contains(compNames, comp.Name) {
-					bad(comp.Line, comp.Col, "health component %q is not in the pack (expected one of %s)", comp.Name, strings.Join(compNames, ", "))
+					bad(comp.Line, comp.Col, "health component %q is not in the pack (expected one of %s)%s", comp.Name, strings.Join(compNames, ", "), near(comp.Name, compNames))
 				}
 			}
 			if x.Alerts != nil {
 				for _, a := range *x.Alerts {
 					if !slices.Contains(alertNames, a.Rule) {
-						bad(a.Line, a.Col, "alert %q is not in the pack (expected one of %s)", a.Rule, strings.Join(alertNames, ", "))
+						bad(a.Line, a.Col, "alert %q is not in the pack (expected one of %s)%s", a.Rule, strings.Join(alertNames, ", "), near(a.Rule, alertNames))
 					}
 				}
 			}
@@ -230,7 +237,7 @@ func checkNames(f *File, pack *rules.Pack) error {
 				for _, r := range list {
 					if !slices.Contains(alertNames, r) {
 						line, col := posOf(x.nodes[key], r)
-						bad(line, col, "alert %q is not in the pack (expected one of %s)", r, strings.Join(alertNames, ", "))
+						bad(line, col, "alert %q is not in the pack (expected one of %s)%s", r, strings.Join(alertNames, ", "), near(r, alertNames))
 					}
 				}
 			}
