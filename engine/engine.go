@@ -531,6 +531,12 @@ type Meta struct {
 	// Bands counts scored customers per health band.
 	Bands        map[string]int64 `json:"bands"`
 	RevenueCents int64            `json:"revenue_cents"`
+	// Purchases and refunds whose amount was not added to RevenueCents:
+	// in a currency the pack has no rate for, beyond rules.MaxAmount once
+	// converted (or NaN), or negative on a purchase.
+	MoneyUnconverted int64 `json:"money_unconverted,omitempty"`
+	MoneyOutOfRange  int64 `json:"money_out_of_range,omitempty"`
+	MoneyNegative    int64 `json:"money_negative,omitempty"`
 	// Promoters, passives, detractors: customers by latest NPS answer.
 	Promoters  int64            `json:"promoters"`
 	Passives   int64            `json:"passives"`

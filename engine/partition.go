@@ -145,8 +145,8 @@ func (p *Partition) apply(ev *Event, position int64, out *Outputs) (bool, error)
 	// matched it other than exactly ("order_completed" as "Order
 	// Completed"), so that conditions on event see one spelling.
 	cat, name := p.pack.ClassifyName(ev.Type, ev.Name)
-	p.update(&e.st, cat, ev)
-	p.run(e, ev.Time, cat, false, name, ev.ID, ev.Revenue, out)
+	value := p.update(&e.st, cat, ev)
+	p.run(e, ev.Time, cat, false, name, ev.ID, value, out)
 	return true, nil
 }
 

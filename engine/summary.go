@@ -146,18 +146,26 @@ type FunnelStage struct {
 
 // KPIs are the lifecycle KPIs of DOMAIN.md over a set of partitions.
 type KPIs struct {
-	Customers         int64            `json:"customers"`
-	Converted         int64            `json:"converted"`
-	Churned           int64            `json:"churned"`
-	ChurnRate         float64          `json:"churn_rate"`
-	RetentionRate     float64          `json:"retention_rate"`
-	NPS               *float64         `json:"nps"`
-	NPSResponses      int64            `json:"nps_responses"`
-	LifetimeValue     float64          `json:"lifetime_value_total"`
-	LifetimeValueMean float64          `json:"lifetime_value_per_converted_customer"`
-	AlertsOpen        map[string]int64 `json:"alerts_open"`
-	Events            int64            `json:"events"`
-	Duplicates        int64            `json:"duplicates"`
+	Customers         int64    `json:"customers"`
+	Converted         int64    `json:"converted"`
+	Churned           int64    `json:"churned"`
+	ChurnRate         float64  `json:"churn_rate"`
+	RetentionRate     float64  `json:"retention_rate"`
+	NPS               *float64 `json:"nps"`
+	NPSResponses      int64    `json:"nps_responses"`
+	LifetimeValue     float64  `json:"lifetime_value_total"`
+	LifetimeValueMean float64  `json:"lifetime_value_per_converted_customer"`
+	// Currency is the pack's money.currency ("" when it declares none:
+	// amounts are then added whatever their currency).
+	Currency string `json:"currency,omitempty"`
+	// MoneyNotCounted counts purchases and refunds whose amount lifetime
+	// value leaves out, by cause: "unconverted" (a currency the pack has
+	// no rate for), "out_of_range" (beyond 1e12 units, once converted),
+	// "negative_purchase".
+	MoneyNotCounted map[string]int64 `json:"money_not_counted"`
+	AlertsOpen      map[string]int64 `json:"alerts_open"`
+	Events          int64            `json:"events"`
+	Duplicates      int64            `json:"duplicates"`
 }
 
 // count is m[stage], 0 for no stage ("": the pack has none).
@@ -182,7 +190,10 @@ func Totals(metas map[int32]Meta) Meta {
 		t.Events += m.Events
 		t.Duplicates += m.Duplicates
 		t.Customers += m.Customers
-		t.RevenueCents += m.RevenueCents
+		t.RevenueCents = addCents(t.RevenueCents, m.RevenueCents)
+		t.MoneyUnconverted += m.MoneyUnconverted
+		t.MoneyOutOfRange += m.MoneyOutOfRange
+		t.MoneyNegative += m.MoneyNegative
 		t.Promoters += m.Promoters
 		t.Passives += m.Passives
 		t.Detractors += m.Detractors
@@ -233,9 +244,12 @@ func KPIsOf(pack *rules.Pack, t Meta) KPIs {
 		Converted:     count(t.Entered, pack.Converted),
 		Churned:       count(t.Stages, pack.Churned),
 		LifetimeValue: float64(t.RevenueCents) / 100,
-		AlertsOpen:    t.AlertsOpen,
-		Events:        t.Events,
-		Duplicates:    t.Duplicates,
+		Currency:      pack.Money.Currency,
+		MoneyNotCounted: map[string]int64{"unconverted": t.MoneyUnconverted, "out_of_range": t.MoneyOutOfRange,
+			"negative_purchase": t.MoneyNegative},
+		AlertsOpen: t.AlertsOpen,
+		Events:     t.Events,
+		Duplicates: t.Duplicates,
 	}
 	if k.Converted > 0 {
 		k.ChurnRate = float64(k.Churned) / float64(k.Converted)
