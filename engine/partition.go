@@ -104,6 +104,10 @@ func (p *Partition) NewestEventTime() int64 { return p.meta.MaxEventTime }
 // RulesVersion is the version of the pack the partition applies now.
 func (p *Partition) RulesVersion() string { return p.pack.Version }
 
+// Pack is the rule pack the partition applies now. Like the partition's
+// other methods, it is for the goroutine that drives it.
+func (p *Partition) Pack() *rules.Pack { return p.pack }
+
 // skip records that the input record at position was consumed without an
 // event (undecodable: the runtime reported it).
 func (p *Partition) skip(position int64) {
