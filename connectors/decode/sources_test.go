@@ -191,6 +191,30 @@ func TestStripeAmounts(t *testing.T) {
 	}
 }
 
+// A Stripe amount beyond 1e12 major units (after the minor-unit division)
+// is a dead letter, as Segment's are: summed, it would overflow lifetime
+// value.
+func TestStripeAmountOutOfRange(t *testing.T) {
+	for _, c := range []struct{ object, msg string }{
+		{`{"object":"invoice","customer":"c","amount_paid":1e17,"currency":"usd"}`, "stripe data.object.amount_paid 1e17 is beyond"},
+		{`{"object":"invoice","customer":"c","amount_paid":2000000000000,"currency":"jpy"}`, "stripe data.object.amount_paid 2000000000000 is beyond"},
+		{`{"object":"charge","customer":"c","amount":1e999,"currency":"usd"}`, "stripe data.object.amount 1e999 is beyond"},
+	} {
+		value := `{"object":"event","id":"evt_1","type":"invoice.paid","created":1673282868,"data":{"object":` + c.object + `}}`
+		var ev engine.Event
+		err := New(Options{}).Decode([]byte(value), nil, &ev)
+		var de *Error
+		if !errors.As(err, &de) || de.Reason != ReasonAmountOutOfRange || !strings.Contains(de.Msg, c.msg) {
+			t.Errorf("%s: err = %v, want amount_out_of_range: %s", c.object, err, c.msg)
+		}
+	}
+	// 1e12 dollars is the bound itself: accepted.
+	var ev engine.Event
+	if err := New(Options{}).Decode([]byte(`{"object":"event","id":"evt_1","type":"invoice.paid","created":1673282868,"data":{"object":{"object":"invoice","customer":"c","amount_paid":1e14,"currency":"usd"}}}`), nil, &ev); err != nil {
+		t.Errorf("1e12 dollars: %v", err)
+	}
+}
+
 // TestStripeCustomer: where the customer of a Stripe event is, by default
 // and as configured.
 func TestStripeCustomer(t *testing.T) {
