@@ -537,6 +537,10 @@ type Meta struct {
 	MoneyUnconverted int64 `json:"money_unconverted,omitempty"`
 	MoneyOutOfRange  int64 `json:"money_out_of_range,omitempty"`
 	MoneyNegative    int64 `json:"money_negative,omitempty"`
+	// ChurnedUnpaid counts customers in the pack's churned stage who have
+	// never made a purchase (a trial cancelled, an account deleted before
+	// buying): the KPIs' churned customers leave them out.
+	ChurnedUnpaid int64 `json:"churned_unpaid,omitempty"`
 	// Promoters, passives, detractors: customers by latest NPS answer.
 	Promoters  int64            `json:"promoters"`
 	Passives   int64            `json:"passives"`

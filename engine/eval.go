@@ -50,6 +50,9 @@ func (p *Partition) update(st *State, cat rules.Category, ev *Event) float64 {
 		if st.Purchases > 0 && st.Times[rules.LastPaymentFailed] > st.LastPaymentOK {
 			p.eval.recovered = true
 		} else {
+			if st.Purchases == 0 && st.Stage != "" && st.Stage == p.pack.Churned {
+				p.meta.ChurnedUnpaid-- // paid at last, while churned
+			}
 			st.Purchases++
 		}
 		if money != moneyNone && value < 0 {
@@ -304,6 +307,16 @@ func (p *Partition) move(e *entry, t *rules.Transition, now int64, eventID strin
 	}
 	p.meta.Stages[t.To]++
 	p.meta.Entered[t.To]++
+	if st.Purchases == 0 && p.pack.Churned != "" {
+		// Customers in the churned stage who never paid are no churn of
+		// converted customers (KPIs.Churned leaves them out).
+		if from == p.pack.Churned {
+			p.meta.ChurnedUnpaid--
+		}
+		if t.To == p.pack.Churned {
+			p.meta.ChurnedUnpaid++
+		}
+	}
 	st.Stage = p.internStage(t.To)
 	st.Times[rules.StageEntered] = now
 

@@ -179,3 +179,36 @@ func TestRecoveredPaymentIsNoPurchase(t *testing.T) {
 		t.Errorf("after the next order: %d purchases, stage %s; want 2, retention", st.Purchases, st.Stage)
 	}
 }
+
+// A trial deleted before any purchase goes to churned (the default pack's
+// cancel-before-purchase), but the KPIs do not count it as churn of a
+// converted customer: the churn rate stays churned payers over payers.
+func TestKPIsLeaveOutChurnBeforePurchase(t *testing.T) {
+	h := newHarness(t, engine.Options{})
+	h.apply(ev("ann", "Trial Started", t0, "a1"))
+	h.apply(ev("ann", "Account Deleted", t0+day, "a2"))
+	h.apply(purchase("bob", t0, "b1", 10))
+	h.apply(ev("bob", "Subscription Cancelled", t0+day, "b2"))
+	h.apply(purchase("cy", t0, "c1", 10))
+	k := kpis(h)
+	if k.Churned != 1 || k.ChurnedBeforePurchase != 1 || k.Converted != 2 || k.ChurnRate != 0.5 {
+		t.Errorf("churned %d (before purchase %d) of %d converted, rate %v; want 1 (1) of 2, 0.5",
+			k.Churned, k.ChurnedBeforePurchase, k.Converted, k.ChurnRate)
+	}
+	// ann buys after all: converted now, and no longer churned.
+	h.apply(purchase("ann", t0+40*day, "a3", 10))
+	k = kpis(h)
+	if st := h.state("ann"); st.Stage != "conversion" {
+		t.Errorf("ann is in %s after buying, want conversion (late-first-purchase)", st.Stage)
+	}
+	if k.Churned != 1 || k.ChurnedBeforePurchase != 0 || k.Converted != 3 {
+		t.Errorf("after ann's purchase: churned %d (before purchase %d) of %d converted; want 1 (0) of 3", k.Churned, k.ChurnedBeforePurchase, k.Converted)
+	}
+	// The count survives a restart (it is part of the checkpoint).
+	h.apply(ev("dee", "Signed Up", t0+41*day, "d1"))
+	h.apply(ev("dee", "Subscription Cancelled", t0+41*day+hour, "d2"))
+	h.reopen()
+	if k := kpis(h); k.ChurnedBeforePurchase != 1 || k.Churned != 1 {
+		t.Errorf("after a restart: churned %d, before purchase %d; want 1 and 1", k.Churned, k.ChurnedBeforePurchase)
+	}
+}
