@@ -531,6 +531,16 @@ type Meta struct {
 	// Bands counts scored customers per health band.
 	Bands        map[string]int64 `json:"bands"`
 	RevenueCents int64            `json:"revenue_cents"`
+	// Purchases and refunds whose amount was not added to RevenueCents:
+	// in a currency the pack has no rate for, beyond rules.MaxAmount once
+	// converted (or NaN), or negative on a purchase.
+	MoneyUnconverted int64 `json:"money_unconverted,omitempty"`
+	MoneyOutOfRange  int64 `json:"money_out_of_range,omitempty"`
+	MoneyNegative    int64 `json:"money_negative,omitempty"`
+	// ChurnedUnpaid counts customers in the pack's churned stage who have
+	// never made a purchase (a trial cancelled, an account deleted before
+	// buying): the KPIs' churned customers leave them out.
+	ChurnedUnpaid int64 `json:"churned_unpaid,omitempty"`
 	// Promoters, passives, detractors: customers by latest NPS answer.
 	Promoters  int64            `json:"promoters"`
 	Passives   int64            `json:"passives"`

@@ -17,13 +17,19 @@ type evalScratch struct {
 	vars  rules.Vars // the expression environment, refilled per evaluation
 	comps []float64  // the scorecard's component scores
 	buf   []byte     // a reason being rendered
+	// recovered: the event update last applied is a purchase that
+	// recovers a failing payment (payment_recovered).
+	recovered bool
 	// timerRuns counts evaluations caused by timers since the partition
 	// opened (events: every applied event is one).
 	timerRuns uint64
 }
 
-// update applies an event's direct effects on the counters and times.
-func (p *Partition) update(st *State, cat rules.Category, ev *Event) {
+// update applies an event's direct effects on the counters and times. It
+// returns the event's value (event_value): its amount as the pack's
+// money section picks and converts it, 0 when it has none or the amount
+// cannot be converted.
+func (p *Partition) update(st *State, cat rules.Category, ev *Event) float64 {
 	t := ev.Time
 	setMax := func(f rules.TimeField) {
 		if t > st.Times[f] {
@@ -34,12 +40,31 @@ func (p *Partition) update(st *State, cat rules.Category, ev *Event) {
 		st.Times[rules.FirstSeen] = t
 	}
 	setMax(rules.LastSeen)
-	cents := int64(math.Round(ev.Revenue * 100))
+	p.eval.recovered = false
+	value, money := p.value(ev, cat == rules.CatPurchase || cat == rules.CatRefund)
 	switch cat {
 	case rules.CatPurchase:
-		st.Purchases++
-		st.RevenueCents += cents
-		p.meta.RevenueCents += cents
+		// A payment that clears a failing one of a customer who has
+		// purchased before is the failed payment's retry, not another
+		// purchase: its money counts, the purchase count does not.
+		if st.Purchases > 0 && st.Times[rules.LastPaymentFailed] > st.LastPaymentOK {
+			p.eval.recovered = true
+		} else {
+			if st.Purchases == 0 && st.Stage != "" && st.Stage == p.pack.Churned {
+				p.meta.ChurnedUnpaid-- // paid at last, while churned
+			}
+			st.Purchases++
+		}
+		if money != moneyNone && value < 0 {
+			// A purchase does not lower lifetime value; a refund does.
+			p.meta.MoneyNegative++
+			money = moneyNone
+		}
+		if money == moneyCounted {
+			cents := int64(math.Round(value * 100))
+			st.RevenueCents = addCents(st.RevenueCents, cents)
+			p.meta.RevenueCents = addCents(p.meta.RevenueCents, cents)
+		}
 		setMax(rules.LastPurchase)
 		if t > st.LastPaymentOK {
 			st.LastPaymentOK = t
@@ -67,9 +92,64 @@ func (p *Partition) update(st *State, cat rules.Category, ev *Event) {
 		setMax(rules.LastPaymentFailed)
 	case rules.CatRefund:
 		st.Refunds++
-		st.RevenueCents -= cents
-		p.meta.RevenueCents -= cents
+		if money == moneyCounted {
+			// Producers write a refund's amount either way round: it
+			// always subtracts.
+			cents := int64(math.Round(math.Abs(value) * 100))
+			st.RevenueCents = addCents(st.RevenueCents, -cents)
+			p.meta.RevenueCents = addCents(p.meta.RevenueCents, -cents)
+		}
 	}
+	return value
+}
+
+// What value found of an event's money.
+const (
+	moneyNone    = iota // no amount, or one that is not counted
+	moneyCounted        // an amount in the pack's currency (converted)
+)
+
+// value picks the event's amount by the pack's money.value order and
+// converts it to the pack's currency. For a money event (purchase or
+// refund: counts set) an amount that cannot be counted is counted in
+// Meta instead: a currency without a rate (MoneyUnconverted), or a
+// converted amount beyond rules.MaxAmount, NaN or infinite
+// (MoneyOutOfRange: the decoder rejects these, events from elsewhere may
+// carry them).
+func (p *Partition) value(ev *Event, counts bool) (float64, int) {
+	m := &p.pack.Money
+	v, ok := m.Pick(&ev.Amounts, ev.AmountsSet)
+	if !ok {
+		return 0, moneyNone
+	}
+	r, ok := m.Rate(ev.Currency)
+	if !ok {
+		if counts {
+			p.meta.MoneyUnconverted++
+		}
+		return 0, moneyNone
+	}
+	v *= r
+	if math.IsNaN(v) || math.Abs(v) > rules.MaxAmount {
+		if counts {
+			p.meta.MoneyOutOfRange++
+		}
+		return 0, moneyNone
+	}
+	return v, moneyCounted
+}
+
+// addCents adds b to a, saturating at the int64 range instead of wrapping
+// around: a sum of amounts beyond ±9.2e16 units stays at its bound.
+func addCents(a, b int64) int64 {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt64
+	case b < 0 && s > a:
+		return math.MinInt64
+	}
+	return s
 }
 
 func (p *Partition) countNPS(nps int8, d int64) {
@@ -145,6 +225,7 @@ func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, nam
 		touch = rules.TimerCategory
 	}
 	fillVars(&p.eval.vars, st, now, touch, name, value)
+	p.eval.vars.Bool[rules.PaymentRecovered] = !timer && p.eval.recovered
 	si := pack.StageIndex(st.Stage)
 
 	// Stage machine: the first matching transition moves the customer.
@@ -226,6 +307,16 @@ func (p *Partition) move(e *entry, t *rules.Transition, now int64, eventID strin
 	}
 	p.meta.Stages[t.To]++
 	p.meta.Entered[t.To]++
+	if st.Purchases == 0 && p.pack.Churned != "" {
+		// Customers in the churned stage who never paid are no churn of
+		// converted customers (KPIs.Churned leaves them out).
+		if from == p.pack.Churned {
+			p.meta.ChurnedUnpaid--
+		}
+		if t.To == p.pack.Churned {
+			p.meta.ChurnedUnpaid++
+		}
+	}
 	st.Stage = p.internStage(t.To)
 	st.Times[rules.StageEntered] = now
 

@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/lifeline-hq/lifeline/rules"
+
 // Event is one decoded customer touchpoint, the engine's only input.
 //
 // Decoders (connectors/decode) fill it from Segment or CloudEvents records.
@@ -37,7 +39,23 @@ type Event struct {
 	// whether the record carried one.
 	Score    float64
 	HasScore bool
-	// Revenue is the money the event carries: properties.revenue, else
-	// total, else value, else price (0 when none).
-	Revenue float64
+	// Amounts are the money amounts the event carries, indexed by
+	// rules.MoneyProp (properties.revenue, total, value, price, amount;
+	// Stripe's amount of its object as amount), each in major units and
+	// within ±rules.MaxAmount; AmountsSet has bit 1<<prop set for each one
+	// present. The rule pack's money.value picks which one is the event's
+	// value (SetAmount sets one).
+	Amounts    [rules.NumMoneyProps]float64
+	AmountsSet uint8
+	// Currency is the ISO 4217 code the amounts are in, as the source gave
+	// it (properties.currency, CloudEvents data.currency, Stripe's
+	// currency, in any case); "" when none, which the engine takes to be
+	// the pack's currency.
+	Currency string
+}
+
+// SetAmount records amount as the event's amount of property prop.
+func (e *Event) SetAmount(prop rules.MoneyProp, amount float64) {
+	e.Amounts[prop] = amount
+	e.AmountsSet |= 1 << prop
 }

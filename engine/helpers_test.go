@@ -210,7 +210,7 @@ func ev(customer, name string, at int64, id string) engine.Event {
 
 func purchase(customer string, at int64, id string, revenue float64) engine.Event {
 	e := ev(customer, "Order Completed", at, id)
-	e.Revenue = revenue
+	e.SetAmount(rules.MoneyRevenue, revenue)
 	return e
 }
 

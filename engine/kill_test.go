@@ -35,7 +35,8 @@ const (
 func killEvent(i int64) engine.Event {
 	names := []string{"Feature Used", "Signed Up", "Order Completed", "Ticket Opened", "Signed In", "NPS Responded"}
 	e := ev(fmt.Sprintf("cus_%03d", i%killCustomers), names[i%int64(len(names))], t0+i*hour, fmt.Sprint("m", i))
-	e.Revenue, e.Score, e.HasScore = 10, float64(i%11), true
+	e.Score, e.HasScore = float64(i%11), true
+	e.SetAmount(rules.MoneyRevenue, 10)
 	return e
 }
 

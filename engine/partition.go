@@ -101,6 +101,10 @@ func (p *Partition) Watermark() int64 { return p.meta.Watermark }
 // RulesVersion is the version of the pack the partition applies now.
 func (p *Partition) RulesVersion() string { return p.pack.Version }
 
+// Pack is the rule pack the partition applies now. Like the partition's
+// other methods, it is for the goroutine that drives it.
+func (p *Partition) Pack() *rules.Pack { return p.pack }
+
 // skip records that the input record at position was consumed without an
 // event (undecodable: the runtime reported it).
 func (p *Partition) skip(position int64) {
@@ -142,8 +146,8 @@ func (p *Partition) apply(ev *Event, position int64, out *Outputs) (bool, error)
 	// matched it other than exactly ("order_completed" as "Order
 	// Completed"), so that conditions on event see one spelling.
 	cat, name := p.pack.ClassifyName(ev.Type, ev.Name)
-	p.update(&e.st, cat, ev)
-	p.run(e, ev.Time, cat, false, name, ev.ID, ev.Revenue, out)
+	value := p.update(&e.st, cat, ev)
+	p.run(e, ev.Time, cat, false, name, ev.ID, value, out)
 	return true, nil
 }
 

@@ -146,18 +146,30 @@ type FunnelStage struct {
 
 // KPIs are the lifecycle KPIs of DOMAIN.md over a set of partitions.
 type KPIs struct {
-	Customers         int64            `json:"customers"`
-	Converted         int64            `json:"converted"`
-	Churned           int64            `json:"churned"`
-	ChurnRate         float64          `json:"churn_rate"`
-	RetentionRate     float64          `json:"retention_rate"`
-	NPS               *float64         `json:"nps"`
-	NPSResponses      int64            `json:"nps_responses"`
-	LifetimeValue     float64          `json:"lifetime_value_total"`
-	LifetimeValueMean float64          `json:"lifetime_value_per_converted_customer"`
-	AlertsOpen        map[string]int64 `json:"alerts_open"`
-	Events            int64            `json:"events"`
-	Duplicates        int64            `json:"duplicates"`
+	Customers int64 `json:"customers"`
+	Converted int64 `json:"converted"`
+	Churned   int64 `json:"churned"`
+	// ChurnedBeforePurchase counts customers in the churned stage who never
+	// made a purchase (a trial cancelled): they left, but were never
+	// converted, so Churned and the churn rate leave them out.
+	ChurnedBeforePurchase int64    `json:"churned_before_purchase"`
+	ChurnRate             float64  `json:"churn_rate"`
+	RetentionRate         float64  `json:"retention_rate"`
+	NPS                   *float64 `json:"nps"`
+	NPSResponses          int64    `json:"nps_responses"`
+	LifetimeValue         float64  `json:"lifetime_value_total"`
+	LifetimeValueMean     float64  `json:"lifetime_value_per_converted_customer"`
+	// Currency is the pack's money.currency ("" when it declares none:
+	// amounts are then added whatever their currency).
+	Currency string `json:"currency,omitempty"`
+	// MoneyNotCounted counts purchases and refunds whose amount lifetime
+	// value leaves out, by cause: "unconverted" (a currency the pack has
+	// no rate for), "out_of_range" (beyond 1e12 units, once converted),
+	// "negative_purchase".
+	MoneyNotCounted map[string]int64 `json:"money_not_counted"`
+	AlertsOpen      map[string]int64 `json:"alerts_open"`
+	Events          int64            `json:"events"`
+	Duplicates      int64            `json:"duplicates"`
 }
 
 // count is m[stage], 0 for no stage ("": the pack has none).
@@ -182,7 +194,11 @@ func Totals(metas map[int32]Meta) Meta {
 		t.Events += m.Events
 		t.Duplicates += m.Duplicates
 		t.Customers += m.Customers
-		t.RevenueCents += m.RevenueCents
+		t.RevenueCents = addCents(t.RevenueCents, m.RevenueCents)
+		t.MoneyUnconverted += m.MoneyUnconverted
+		t.MoneyOutOfRange += m.MoneyOutOfRange
+		t.MoneyNegative += m.MoneyNegative
+		t.ChurnedUnpaid += m.ChurnedUnpaid
 		t.Promoters += m.Promoters
 		t.Passives += m.Passives
 		t.Detractors += m.Detractors
@@ -225,17 +241,26 @@ func FunnelOf(pack *rules.Pack, t Meta) Funnel {
 // KPIsOf computes the KPIs from totals, with the stages the pack counts
 // from (rules.Pack.Converted and Churned: "conversion" and "churned" in
 // the default pack). Converted customers are those that ever entered the
-// converted stage; churned ones those in the churned stage now. A pack
-// without such a stage has no converted (or churned) customers.
+// converted stage; churned ones those in the churned stage now who have
+// made a purchase (ChurnedBeforePurchase counts the others: a trial
+// cancelled is no churn of a converted customer). A pack without such a
+// stage has no converted (or churned) customers.
 func KPIsOf(pack *rules.Pack, t Meta) KPIs {
 	k := KPIs{
 		Customers:     t.Customers,
 		Converted:     count(t.Entered, pack.Converted),
 		Churned:       count(t.Stages, pack.Churned),
 		LifetimeValue: float64(t.RevenueCents) / 100,
-		AlertsOpen:    t.AlertsOpen,
-		Events:        t.Events,
-		Duplicates:    t.Duplicates,
+		Currency:      pack.Money.Currency,
+		MoneyNotCounted: map[string]int64{"unconverted": t.MoneyUnconverted, "out_of_range": t.MoneyOutOfRange,
+			"negative_purchase": t.MoneyNegative},
+		AlertsOpen: t.AlertsOpen,
+		Events:     t.Events,
+		Duplicates: t.Duplicates,
+	}
+	if k.Churned > 0 {
+		k.ChurnedBeforePurchase = min(max(t.ChurnedUnpaid, 0), k.Churned)
+		k.Churned -= k.ChurnedBeforePurchase
 	}
 	if k.Converted > 0 {
 		k.ChurnRate = float64(k.Churned) / float64(k.Converted)

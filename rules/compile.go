@@ -142,6 +142,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 		func() { compileHealth(d, p, c, &doc.Health) },
 		func() { compileAlerts(d, p, c, doc.Alerts) },
 		func() { compileKPIs(d, p, c, &doc.KPIs) }, // after transitions: its hints read them
+		func() { compileMoney(d, p, &doc.Money) },
 		func() { check(d, p, c) },
 	} {
 		if d.stopped() {

@@ -239,6 +239,9 @@ type Pack struct {
 	// pack's kpis.churned, by default "churned"; "" when the pack has no
 	// such stage.
 	Churned string
+	// Money is the pack's money section: which amount is an event's value
+	// and the currency lifetime value is kept in.
+	Money Money
 
 	stageIdx map[string]int // "" → 0, then Stages[i] → i+1
 	alertIdx map[string]*Alert

@@ -102,6 +102,7 @@ type packDoc struct {
 	Touchpoints map[string]touchpointDoc `yaml:"touchpoints"`
 	Stages      texts                    `yaml:"stages"`
 	KPIs        kpisDoc                  `yaml:"kpis"`
+	Money       moneyDoc                 `yaml:"money"`
 	Transitions []transitionDoc          `yaml:"transitions"`
 	Health      healthDoc                `yaml:"health"`
 	Alerts      []alertDoc               `yaml:"alerts"`
@@ -228,4 +229,20 @@ func (k *kpisDoc) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain kpisDoc
 	return n.Decode((*plain)(k))
+}
+
+type moneyDoc struct {
+	pos
+	Value    texts           `yaml:"value"`
+	Currency text            `yaml:"currency"`
+	Rates    map[string]text `yaml:"rates"`
+}
+
+func (m *moneyDoc) UnmarshalYAML(n *yaml.Node) error {
+	m.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
+	type plain moneyDoc
+	return n.Decode((*plain)(m))
 }

@@ -40,6 +40,10 @@ type Bool int
 const (
 	HasNPS         Bool = iota // the customer has answered an NPS survey
 	PaymentFailing             // a payment failed and none succeeded since
+	// PaymentRecovered: the current event is a purchase that clears a
+	// failing payment of a customer who had purchased before (a retry
+	// that succeeded): it is no new purchase.
+	PaymentRecovered
 	boolVars
 )
 
@@ -87,8 +91,9 @@ var numNames = [numVars]string{
 }
 
 var boolNames = [boolVars]string{
-	HasNPS:         "has_nps",
-	PaymentFailing: "payment_failing",
+	HasNPS:           "has_nps",
+	PaymentFailing:   "payment_failing",
+	PaymentRecovered: "payment_recovered",
 }
 
 var strNames = [strVars]string{

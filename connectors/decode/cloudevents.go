@@ -62,8 +62,7 @@ func (d *Decoder) cloudEventStructured(t *top, recordTime int64, ev *engine.Even
 		}
 		ev.Time = ms
 	}
-	amounts(t.data, ev)
-	return nil
+	return amounts(t.data, ev)
 }
 
 // ceID returns a CloudEvent's dedupe key, copied into the Decoder's buffer:
@@ -210,8 +209,7 @@ func (d *Decoder) cloudEventBinary(value []byte, headers []Header, recordTime in
 		}
 		ev.Time = ms
 	}
-	amounts(data, ev)
-	return nil
+	return amounts(data, ev)
 }
 
 // b2s views b as a string without copying; the caller must not keep it past

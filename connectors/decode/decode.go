@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // Header is one Kafka record header.
@@ -51,13 +52,17 @@ const (
 	// ReasonTooComplex: the JSON holds more values than Options.MaxValues or
 	// nests deeper than 300 levels.
 	ReasonTooComplex Reason = "too_complex"
+	// ReasonAmountOutOfRange: a money amount (properties or data revenue,
+	// total, value, price, amount; Stripe's amount) is beyond ±1e12
+	// (rules.MaxAmount) in major units, or too large for a number at all.
+	ReasonAmountOutOfRange Reason = "amount_out_of_range"
 )
 
 // Reasons returns every Reason Decode can report, so that a caller can create
 // its metric series before the first drop.
 func Reasons() []Reason {
 	return []Reason{ReasonMalformedJSON, ReasonNoCustomerID, ReasonNoTimestamp,
-		ReasonBadTimestamp, ReasonUnknownFormat, ReasonInvalidUTF8, ReasonTooLarge, ReasonTooComplex}
+		ReasonBadTimestamp, ReasonUnknownFormat, ReasonInvalidUTF8, ReasonTooLarge, ReasonTooComplex, ReasonAmountOutOfRange}
 }
 
 // Error is returned for every record that cannot become an Event. Check for
@@ -662,35 +667,83 @@ func isDecimal(s string) bool {
 	return i == len(s)
 }
 
-// amounts fills Score and Revenue from a Segment properties object or a
-// CloudEvents data object; anything else carries neither.
-func amounts(o *fastjson.Value, ev *engine.Event) {
+// amounts fills Score, the money amounts and Currency from a Segment
+// properties object or a CloudEvents data object; anything else carries
+// none. An amount beyond ±rules.MaxAmount (or one too large for a float,
+// "1e400") is an error: summed into lifetime value it would overflow, and
+// no single payment is that large.
+func amounts(o *fastjson.Value, ev *engine.Event) *Error {
 	if o == nil || o.Type() != fastjson.TypeObject {
-		return
+		return nil
 	}
-	var score, revenue, total, value, price *fastjson.Value
+	var score, currency *fastjson.Value
+	var money [rules.NumMoneyProps]*fastjson.Value
 	obj, _ := o.Object()
 	obj.Visit(func(k []byte, v *fastjson.Value) {
 		switch string(k) {
 		case "score":
 			set(&score, v)
 		case "revenue":
-			set(&revenue, v)
+			set(&money[rules.MoneyRevenue], v)
 		case "total":
-			set(&total, v)
+			set(&money[rules.MoneyTotal], v)
 		case "value":
-			set(&value, v)
+			set(&money[rules.MoneyValue], v)
 		case "price":
-			set(&price, v)
+			set(&money[rules.MoneyPrice], v)
+		case "amount":
+			set(&money[rules.MoneyAmount], v)
+		case "currency":
+			set(&currency, v)
 		}
 	})
 	ev.Score, ev.HasScore = number(score)
-	for _, v := range [...]*fastjson.Value{revenue, total, value, price} {
-		if f, ok := number(v); ok {
-			ev.Revenue = f
-			break
+	for i, v := range money {
+		f, ok := number(v)
+		if !ok {
+			if v != nil && inf(v) {
+				return outOfRange(rules.MoneyProp(i).String(), v)
+			}
+			continue
 		}
+		if math.Abs(f) > rules.MaxAmount {
+			return outOfRange(rules.MoneyProp(i).String(), v)
+		}
+		ev.SetAmount(rules.MoneyProp(i), f)
 	}
+	ev.Currency, _ = str(currency)
+	return nil
+}
+
+// inf reports whether v is a number (or a decimal string) too large for a
+// float64, which number does not count.
+func inf(v *fastjson.Value) bool {
+	var s string
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		b := v.MarshalTo(nil)
+		s = string(b)
+	case fastjson.TypeString:
+		s, _ = str(v)
+		s = strings.TrimSpace(s)
+		if !isDecimal(s) {
+			return false
+		}
+	default:
+		return false
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	return math.IsInf(f, 0)
+}
+
+// outOfRange is the error of an amount beyond ±rules.MaxAmount.
+func outOfRange(name string, v *fastjson.Value) *Error {
+	text := string(v.MarshalTo(nil))
+	if len(text) > 40 {
+		text = text[:40] + "..."
+	}
+	return &Error{ReasonAmountOutOfRange, name + " " + text + " is beyond the largest amount accepted (1e12); " +
+		"lifetime value would overflow, and no single payment is that large"}
 }
 
 // present reports whether v is there and not null or "".

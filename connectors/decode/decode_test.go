@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // ms returns the Unix milliseconds of an RFC 3339 timestamp, for expectations.
@@ -194,7 +195,7 @@ func TestDecode(t *testing.T) {
 			Time: ms(t, "2015-02-23T22:28:55.111Z")}},
 		{name: "spec action quirk", value: specActionTrack, want: engine.Event{
 			CustomerID: "019mr8mf4r", Type: "track", Name: "Purchased an Item",
-			Time: ms(t, "2012-12-02T00:30:08.276Z"), Revenue: 39.95}},
+			Time: ms(t, "2012-12-02T00:30:08.276Z"), Amounts: amt(rules.MoneyRevenue, 39.95), AmountsSet: 1 << rules.MoneyRevenue}},
 
 		// Segment type.
 		{name: "type is lowercased", value: `{"type":"TRACK","event":"E","userId":"u","timestamp":"2026-01-02T03:04:05Z"}`,
@@ -329,11 +330,27 @@ func TestDecode(t *testing.T) {
 		{name: "score hex string", value: seg(`,"properties":{"score":"0x9"}`), want: seg0},
 		{name: "score overflows", value: seg(`,"properties":{"score":1e999}`), want: seg0},
 		{name: "score null", value: seg(`,"properties":{"score":null}`), want: seg0},
-		{name: "revenue", value: seg(`,"properties":{"price":1,"value":2,"total":3,"revenue":19.99}`), want: with(seg0, func(e *engine.Event) { e.Revenue = 19.99 })},
-		{name: "total when no revenue", value: seg(`,"properties":{"price":1,"value":2,"total":3}`), want: with(seg0, func(e *engine.Event) { e.Revenue = 3 })},
-		{name: "value when no total", value: seg(`,"properties":{"price":1,"value":2}`), want: with(seg0, func(e *engine.Event) { e.Revenue = 2 })},
-		{name: "price when no value", value: seg(`,"properties":{"price":"1.5e1"}`), want: with(seg0, func(e *engine.Event) { e.Revenue = 15 })},
-		{name: "unusable revenue falls through", value: seg(`,"properties":{"revenue":"n/a","total":"-4.5"}`), want: with(seg0, func(e *engine.Event) { e.Revenue = -4.5 })},
+		{name: "every amount", value: seg(`,"properties":{"price":1,"value":2,"total":3,"revenue":19.99,"amount":"5","currency":"EUR"}`),
+			want: with(seg0, func(e *engine.Event) {
+				e.SetAmount(rules.MoneyPrice, 1)
+				e.SetAmount(rules.MoneyValue, 2)
+				e.SetAmount(rules.MoneyTotal, 3)
+				e.SetAmount(rules.MoneyRevenue, 19.99)
+				e.SetAmount(rules.MoneyAmount, 5)
+				e.Currency = "EUR"
+			})},
+		{name: "unusable amount is absent", value: seg(`,"properties":{"revenue":"n/a","total":"-4.5","currency":3}`),
+			want: with(seg0, func(e *engine.Event) { e.SetAmount(rules.MoneyTotal, -4.5) })},
+		{name: "amount out of range", value: seg(`,"properties":{"revenue":1e17}`),
+			reason: ReasonAmountOutOfRange, msg: "revenue 1e17 is beyond the largest amount accepted (1e12)"},
+		{name: "negative amount out of range", value: seg(`,"properties":{"price":"-2e12"}`),
+			reason: ReasonAmountOutOfRange, msg: `price "-2e12" is beyond`},
+		{name: "amount too large for a number", value: seg(`,"properties":{"total":1e400}`),
+			reason: ReasonAmountOutOfRange, msg: "total 1e400 is beyond"},
+		{name: "amount string too large for a number", value: seg(`,"properties":{"value":"1e999"}`),
+			reason: ReasonAmountOutOfRange, msg: `value "1e999" is beyond`},
+		{name: "amount at the bound", value: seg(`,"properties":{"revenue":1e12}`),
+			want: with(seg0, func(e *engine.Event) { e.SetAmount(rules.MoneyRevenue, 1e12) })},
 		{name: "properties not an object", value: seg(`,"properties":[1,2]`), want: seg0},
 		{name: "traits do not carry amounts", value: seg(`,"traits":{"revenue":5,"score":3}`), want: seg0},
 
@@ -342,7 +359,8 @@ func TestDecode(t *testing.T) {
 			ID: "https://github.com/cloudevents/spec/pull/A234-1234-1234", CustomerID: "123", Type: "cloudevent",
 			Name: "com.github.pull_request.opened", Time: ms(t, "2018-04-05T17:31:00Z")}},
 		{name: "ce customer from data", value: `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-01-02T03:04:05Z","data":{"customer_id":"c7","score":"10","total":12.5}}`,
-			want: engine.Event{ID: "s/1", CustomerID: "c7", Type: "cloudevent", Name: "t", Time: ms(t, "2026-01-02T03:04:05Z"), Score: 10, HasScore: true, Revenue: 12.5}},
+			want: engine.Event{ID: "s/1", CustomerID: "c7", Type: "cloudevent", Name: "t", Time: ms(t, "2026-01-02T03:04:05Z"), Score: 10, HasScore: true,
+				Amounts: amt(rules.MoneyTotal, 12.5), AmountsSet: 1 << rules.MoneyTotal}},
 		{name: "ce subject beats data", value: `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-01-02T03:04:05Z","subject":"sub","data":{"customer_id":"c7"}}`,
 			want: engine.Event{ID: "s/1", CustomerID: "sub", Type: "cloudevent", Name: "t", Time: ms(t, "2026-01-02T03:04:05Z")}},
 		{name: "ce empty subject uses data", value: `{"specversion":"1.0","id":"1","source":"s","type":"t","time":"2026-01-02T03:04:05Z","subject":"","data":{"customer_id":"c7"}}`,
@@ -369,8 +387,11 @@ func TestDecode(t *testing.T) {
 			reason: ReasonNoTimestamp},
 
 		// CloudEvents, Kafka binary mode.
-		{name: "ce binary", headers: ceHeaders("content-type", "application/json"), value: `{"score":3,"revenue":"-20"}`,
-			want: with(ceEv, func(e *engine.Event) { e.Score, e.HasScore, e.Revenue = 3, true, -20 })},
+		{name: "ce binary", headers: ceHeaders("content-type", "application/json"), value: `{"score":3,"revenue":"-20","currency":"jpy"}`,
+			want: with(ceEv, func(e *engine.Event) {
+				e.Score, e.HasScore, e.Currency = 3, true, "jpy"
+				e.SetAmount(rules.MoneyRevenue, -20)
+			})},
 		{name: "ce binary customer from data", headers: ceHeaders()[:5], value: `{"customer_id":"c-data"}`,
 			want: with(ceEv, func(e *engine.Event) { e.CustomerID = "c-data" })},
 		{name: "ce binary empty subject header", headers: append(hdrs("ce_subject", ""), ceHeaders()[:5]...), value: `{"customer_id":"c-data"}`,
@@ -464,7 +485,7 @@ func TestErrorString(t *testing.T) {
 func TestReasons(t *testing.T) {
 	want := map[Reason]bool{ReasonMalformedJSON: true, ReasonNoCustomerID: true, ReasonNoTimestamp: true,
 		ReasonBadTimestamp: true, ReasonUnknownFormat: true, ReasonInvalidUTF8: true,
-		ReasonTooLarge: true, ReasonTooComplex: true}
+		ReasonTooLarge: true, ReasonTooComplex: true, ReasonAmountOutOfRange: true}
 	got := Reasons()
 	if len(got) != len(want) {
 		t.Fatalf("Reasons() = %v", got)
@@ -805,4 +826,10 @@ func TestReleaseAfterLargeRecord(t *testing.T) {
 	if ev.CustomerID != "u1" {
 		t.Errorf("CustomerID %q after release, want u1", ev.CustomerID)
 	}
+}
+
+// amt is an Event's Amounts with one amount set.
+func amt(prop rules.MoneyProp, v float64) (a [rules.NumMoneyProps]float64) {
+	a[prop] = v
+	return a
 }

@@ -47,7 +47,9 @@
 //	ID          messageId, message_id
 //	Account     groupId, group_id (group calls only), context.groupId, context.group_id
 //	Score       properties.score
-//	Revenue     properties.revenue, .total, .value, .price
+//	Amounts     properties.revenue, .total, .value, .price, .amount (each
+//	            present one; the rule pack's money.value picks the value)
+//	Currency    properties.currency
 //
 // CloudEvents attributes (structured JSON / binary-mode headers):
 //
@@ -58,7 +60,8 @@
 //	ID          source + "/" + id (ce_source, ce_id), "/" and "%" in id
 //	            percent-encoded so that the key names one (source, id) pair
 //	Score       data.score
-//	Revenue     data.revenue, .total, .value, .price
+//	Amounts     data.revenue, .total, .value, .price, .amount
+//	Currency    data.currency
 //
 // specversion must be "1.0". In binary mode the value is the data, parsed as
 // JSON unless a content-type header names another type.
@@ -70,7 +73,9 @@
 // ID the source's name, "/" and its event id, and CustomerID the first of
 // Options.CustomerPaths (DefaultCustomerPaths) found. Their times are their
 // own (Unix seconds or RFC 3339); Stripe amounts are converted from minor
-// units with the currency.
+// units with the currency, and are the event's amount (rules.MoneyAmount).
+// An amount beyond ±rules.MaxAmount (1e12), or too large for a float64, is
+// rejected as amount_out_of_range.
 //
 // Ids given as JSON numbers become their decimal text; null and "" count as
 // missing. Amounts may be numbers or strings holding decimal numbers.

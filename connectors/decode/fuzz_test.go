@@ -2,6 +2,7 @@ package decode
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // fuzzHeaders turns "key=value" lines into headers, so that the fuzzer can
@@ -57,6 +59,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b, "")
 	}
+	// Amounts at and beyond the bound, as numbers and strings.
+	f.Add([]byte(`{"type":"track","event":"Order Completed","userId":"u","timestamp":"2026-01-02T03:04:05Z","properties":{"revenue":1e12,"total":"-1e12","price":1e400,"currency":"EUR"}}`), "")
+	f.Add([]byte(`{"object":"event","id":"e","type":"invoice.paid","created":1673282868,"data":{"object":{"object":"invoice","customer":"c","amount_paid":1e14,"currency":"jpy"}}}`), "")
 	f.Add([]byte(`{"object":"event","type":"invoice.paid","created":1e300,"data":{"object":{"customer":{"id":7}}}}`), "")
 	f.Add([]byte(`{"type":"zen:event-type:ticket.status_changed","time":"2024-04-17T17:18:10Z","detail":{"requester_id":1},"event":{"current":{"status":"ÉTÉ"}}}`), "")
 	f.Add([]byte(`{"type":"notification_event","topic":"x","created_at":-1,"data":{"item":{"contacts":{"contacts":[{"id":null}]}}}}`), "")
@@ -108,6 +113,16 @@ func checkDecode(t *testing.T, value []byte, headers []Header) {
 		}
 		if !slices.Contains(types, ev.Type) {
 			t.Fatalf("Event of unknown type %q", ev.Type)
+		}
+		// Every amount is finite and in range: summed, none can
+		// overflow lifetime value.
+		for i, a := range ev.Amounts {
+			if ev.AmountsSet&(1<<i) == 0 && a != 0 {
+				t.Fatalf("amount %d is %v but not marked present", i, a)
+			}
+			if !(math.Abs(a) <= rules.MaxAmount) {
+				t.Fatalf("amount %d is %v, beyond ±%g", i, a, rules.MaxAmount)
+			}
 		}
 	}
 	first, firstErr := clone(ev), fmtErr(err)

@@ -116,8 +116,7 @@ func (d *Decoder) segment(t *top, recordTime int64, ev *engine.Event) *Error {
 	if err != nil {
 		return err
 	}
-	amounts(t.properties, ev)
-	return nil
+	return amounts(t.properties, ev)
 }
 
 // segmentType returns the Spec's lowercase name for a call type given in any

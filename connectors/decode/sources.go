@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // The sources other than Segment and CloudEvents, each detected by its own
@@ -223,12 +224,12 @@ func (d *Decoder) stripe(root *fastjson.Value, ev *engine.Event) *Error {
 	if ev.Time, err = unixTime("stripe created", created); err != nil {
 		return err
 	}
-	ev.Revenue = stripeAmount(typ, kind, obj)
-	return nil
+	return stripeAmount(typ, kind, obj, ev)
 }
 
-// stripeAmount returns the money a Stripe event carries, in major units
-// (always positive: the rule pack's refund category subtracts a refund):
+// stripeAmount sets the money a Stripe event carries as its amount
+// (rules.MoneyAmount), in major units (always positive: the rule pack's
+// refund category subtracts a refund), and its currency:
 //
 //	invoice          amount_due for invoice.payment_failed (the money at
 //	                 stake), amount_paid otherwise
@@ -239,7 +240,7 @@ func (d *Decoder) stripe(root *fastjson.Value, ev *engine.Event) *Error {
 //	checkout.session amount_total
 //
 // Other objects (subscriptions, customers) carry none.
-func stripeAmount(typ, kind string, obj *fastjson.Value) float64 {
+func stripeAmount(typ, kind string, obj *fastjson.Value, ev *engine.Event) *Error {
 	var field string
 	switch kind {
 	case "invoice":
@@ -262,14 +263,24 @@ func stripeAmount(typ, kind string, obj *fastjson.Value) float64 {
 	case "checkout.session":
 		field = "amount_total"
 	default:
-		return 0
+		return nil
 	}
-	n, ok := number(obj.Get(field))
+	v := obj.Get(field)
+	n, ok := number(v)
 	if !ok {
-		return 0
+		if v != nil && inf(v) {
+			return outOfRange("stripe data.object."+field, v)
+		}
+		return nil
 	}
 	cur, _ := str(obj.Get("currency"))
-	return n / minorUnits(cur)
+	n /= minorUnits(cur)
+	if math.Abs(n) > rules.MaxAmount {
+		return outOfRange("stripe data.object."+field, v)
+	}
+	ev.SetAmount(rules.MoneyAmount, n)
+	ev.Currency = cur
+	return nil
 }
 
 // minorUnits returns how many minor units make one unit of a currency in

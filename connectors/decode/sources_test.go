@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lifeline-hq/lifeline/engine"
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 // TestSources decodes the published example payloads of each source (see
@@ -20,20 +21,21 @@ func TestSources(t *testing.T) {
 		time, id            string
 		score               float64
 		hasScore            bool
-		revenue             float64
+		revenue             float64 // Stripe's amount, in major units
+		currency            string
 	}{
 		// https://docs.stripe.com/api/events/object (a delivered invoice.paid)
 		{file: "stripe_invoice_paid.json", typ: "stripe", name: "invoice.paid", customer: "ertrterty",
-			time: "2023-01-09T16:47:48Z", id: "stripe/eryertyrt", revenue: 10},
+			time: "2023-01-09T16:47:48Z", id: "stripe/eryertyrt", revenue: 10, currency: "eur"},
 		// zulip/zulip zerver/webhooks/stripe/fixtures/invoice_payment_failed.json
 		{file: "stripe_invoice_payment_failed.json", typ: "stripe", name: "invoice.payment_failed", customer: "cus_00000000000000",
-			time: "2012-01-18T02:24:38Z", id: "stripe/evt_00000000000000", revenue: 20},
+			time: "2012-01-18T02:24:38Z", id: "stripe/evt_00000000000000", revenue: 20, currency: "aud"},
 		// zulip/zulip zerver/webhooks/stripe/fixtures/customer_subscription_deleted.json
 		{file: "stripe_subscription_deleted.json", typ: "stripe", name: "customer.subscription.deleted", customer: "cus_00000000000000",
 			time: "2012-01-18T02:24:38Z", id: "stripe/evt_00000000000000"},
 		// https://docs.stripe.com/api/charges/object, refunded
 		{file: "stripe_charge_refunded.json", typ: "stripe", name: "charge.refunded", customer: "cus_NffrFeUfNV2Hib",
-			time: "2023-03-17T22:03:21Z", id: "stripe/evt_3MmlLrLkdIwHu7ix0uke3Ezy", revenue: 10.99},
+			time: "2023-03-17T22:03:21Z", id: "stripe/evt_3MmlLrLkdIwHu7ix0uke3Ezy", revenue: 10.99, currency: "usd"},
 		// https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/
 		{file: "zendesk_ticket_status_changed.json", typ: "zendesk", name: "ticket.status_changed.solved", customer: "8447388090494",
 			time: "2025-01-08T10:12:07.672Z", id: "zendesk/cbe4028c-7239-495d-b020-f22348516046"},
@@ -78,7 +80,10 @@ func TestSources(t *testing.T) {
 				t.Fatalf("DecodeAt: %v", err)
 			}
 			want := engine.Event{Type: c.typ, Name: c.name, CustomerID: c.customer, Time: ms(t, c.time), ID: c.id,
-				Score: c.score, HasScore: c.hasScore, Revenue: c.revenue}
+				Score: c.score, HasScore: c.hasScore, Currency: c.currency}
+			if c.revenue != 0 {
+				want.SetAmount(rules.MoneyAmount, c.revenue)
+			}
 			if ev != want {
 				t.Errorf("got  %+v\nwant %+v", ev, want)
 			}
@@ -179,10 +184,34 @@ func TestStripeAmounts(t *testing.T) {
 			if err := New(Options{}).Decode([]byte(value), nil, &ev); err != nil {
 				t.Fatal(err)
 			}
-			if ev.Revenue != c.want {
-				t.Errorf("Revenue = %v, want %v", ev.Revenue, c.want)
+			if got, ok := (&rules.Money{Value: []rules.MoneyProp{rules.MoneyAmount}}).Pick(&ev.Amounts, ev.AmountsSet); got != c.want || ok != (c.want != 0) {
+				t.Errorf("amount = %v (present %v), want %v", got, ok, c.want)
 			}
 		})
+	}
+}
+
+// A Stripe amount beyond 1e12 major units (after the minor-unit division)
+// is a dead letter, as Segment's are: summed, it would overflow lifetime
+// value.
+func TestStripeAmountOutOfRange(t *testing.T) {
+	for _, c := range []struct{ object, msg string }{
+		{`{"object":"invoice","customer":"c","amount_paid":1e17,"currency":"usd"}`, "stripe data.object.amount_paid 1e17 is beyond"},
+		{`{"object":"invoice","customer":"c","amount_paid":2000000000000,"currency":"jpy"}`, "stripe data.object.amount_paid 2000000000000 is beyond"},
+		{`{"object":"charge","customer":"c","amount":1e999,"currency":"usd"}`, "stripe data.object.amount 1e999 is beyond"},
+	} {
+		value := `{"object":"event","id":"evt_1","type":"invoice.paid","created":1673282868,"data":{"object":` + c.object + `}}`
+		var ev engine.Event
+		err := New(Options{}).Decode([]byte(value), nil, &ev)
+		var de *Error
+		if !errors.As(err, &de) || de.Reason != ReasonAmountOutOfRange || !strings.Contains(de.Msg, c.msg) {
+			t.Errorf("%s: err = %v, want amount_out_of_range: %s", c.object, err, c.msg)
+		}
+	}
+	// 1e12 dollars is the bound itself: accepted.
+	var ev engine.Event
+	if err := New(Options{}).Decode([]byte(`{"object":"event","id":"evt_1","type":"invoice.paid","created":1673282868,"data":{"object":{"object":"invoice","customer":"c","amount_paid":1e14,"currency":"usd"}}}`), nil, &ev); err != nil {
+		t.Errorf("1e12 dollars: %v", err)
 	}
 }
 

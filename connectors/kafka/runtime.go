@@ -749,6 +749,7 @@ func (r *Runtime) updateGauges() {
 		open[a.Name] = 0
 	}
 	var ltv float64
+	var notCounted engine.Meta
 	for id, m := range metas {
 		for k, v := range m.Stages {
 			stages[k] += float64(v)
@@ -760,6 +761,9 @@ func (r *Runtime) updateGauges() {
 			open[k] += float64(v)
 		}
 		ltv += float64(m.RevenueCents) / 100
+		notCounted.MoneyUnconverted += m.MoneyUnconverted
+		notCounted.MoneyOutOfRange += m.MoneyOutOfRange
+		notCounted.MoneyNegative += m.MoneyNegative
 		if m.Watermark > 0 {
 			r.m.WatermarkLag.WithLabelValues(metrics.Partition(id)).Set(metrics.WatermarkLag(r.clock(), m.Watermark))
 		}
@@ -777,6 +781,9 @@ func (r *Runtime) updateGauges() {
 		r.m.AlertsOpen.WithLabelValues(k).Set(v)
 	}
 	r.m.LifetimeValue.Set(ltv)
+	r.m.MoneyNotCounted.WithLabelValues("unconverted").Set(float64(notCounted.MoneyUnconverted))
+	r.m.MoneyNotCounted.WithLabelValues("out_of_range").Set(float64(notCounted.MoneyOutOfRange))
+	r.m.MoneyNotCounted.WithLabelValues("negative_purchase").Set(float64(notCounted.MoneyNegative))
 	ready := 0
 	for _, ok := range r.Partitions() {
 		if ok {

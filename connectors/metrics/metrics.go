@@ -43,6 +43,7 @@ type Metrics struct {
 	CustomersByBand  *prometheus.GaugeVec   // band
 	AlertsOpen       *prometheus.GaugeVec   // rule
 	LifetimeValue    prometheus.Gauge       // total revenue
+	MoneyNotCounted  *prometheus.GaugeVec   // cause: unconverted, out_of_range, negative_purchase
 	RuleEvaluations  *prometheus.CounterVec // cause: event, timer
 	BuildInfo        *prometheus.GaugeVec   // version
 }
@@ -99,7 +100,9 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		AlertsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lifeline_alerts_open", Help: "Alerts firing and not resolved, by rule, on this instance's partitions."}, []string{"rule"}),
 		LifetimeValue: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lifeline_lifetime_value", Help: "Sum of customers' lifetime value (revenue less refunds) on this instance's partitions, in the events' currency."}),
+			Name: "lifeline_lifetime_value", Help: "Sum of customers' lifetime value (revenue less refunds) on this instance's partitions, in the rule pack's money.currency."}),
+		MoneyNotCounted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeline_money_not_counted", Help: "Purchases and refunds whose amount lifetime value leaves out, on this instance's partitions, by cause: unconverted (a currency the rule pack has no rate for), out_of_range (beyond 1e12 once converted), negative_purchase."}, []string{"cause"}),
 		RuleEvaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_rule_evaluations_total", Help: "Rule-pack evaluations (stage machine, scorecard and alert rules for one customer), by cause (event, timer)."}, []string{"cause"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -109,7 +112,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		m.Outputs, m.Alerts, m.Transitions, m.Batches, m.BatchSize, m.RestoreRecords, m.RestoreRemaining,
 		m.RestoreSeconds, m.PartitionsOwned, m.PartitionsReady, m.RulesReloads, m.RulesInfo, m.IdleAdvances,
 		m.WatermarkLag, m.ConsumerLag, m.Customers, m.CustomersByBand, m.AlertsOpen, m.LifetimeValue,
-		m.RuleEvaluations, m.BuildInfo,
+		m.MoneyNotCounted, m.RuleEvaluations, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BuildInfo.WithLabelValues(version).Set(1)
 	// Every label value known in advance starts at zero: a series that

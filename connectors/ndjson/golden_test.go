@@ -283,7 +283,8 @@ var journeys = map[string][]step{
 		stage(d(0, 14, 0), "signup", "", "acquisition"),
 		stage(d(1, 14, 0), "first-purchase", "acquisition", "conversion"),
 		alert(d(31, 14, 0), "payment-failed", "firing", "critical", "payment failed (1 failed payments so far)"),
-		stage(d(33, 14, 0), "repeat-purchase", "conversion", "retention"),
+		// The success on day 33 is the failed renewal's retry, not a
+		// second purchase: frank stays in conversion.
 		alert(d(33, 14, 0), "payment-failed", "resolved", "critical", "Payment Succeeded"),
 	},
 	// Daily use on days 1-28 (a weekly baseline of 27/4 = 6.75 by day 36),
@@ -304,6 +305,15 @@ var journeys = map[string][]step{
 		alert(d(20, 16, 0), "silent-customer", "resolved", "warning", "0 days since the last engagement"),
 		stage(d(22, 16, 0), "cancel", "conversion", "churned"),
 		stage(d(40, 16, 0), "win-back", "churned", "retention"),
+	},
+	// Starts a trial on day 2, deletes her account on day 6 (no
+	// abandoned-signup on day 32), orders on day 45, signs in on day 60.
+	"jill-deletes-trial": {
+		stage(d(2, 18, 0), "signup", "", "acquisition"),
+		stage(d(6, 18, 0), "cancel-before-purchase", "acquisition", "churned"),
+		stage(d(45, 18, 0), "late-first-purchase", "churned", "conversion"),
+		byTimer(alert(d(59, 18, 0), "silent-customer", "firing", "warning", "while in conversion")),
+		alert(d(60, 18, 0), "silent-customer", "resolved", "warning", "0 days since the last engagement"),
 	},
 	// CloudEvents only: subscribes, uses, deletes her account on day 10.
 	"ivy-cancels": {

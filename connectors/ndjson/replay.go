@@ -72,6 +72,13 @@ type Summary struct {
 	// decode.TimeFallback: a Segment message's originalTimestamp, sentAt
 	// or receivedAt, or "record" (the previous line's time, or Now).
 	TimeFallbacks map[string]int64
+	// MoneyNotCounted counts the purchases and refunds whose amount
+	// lifetime value left out, by cause (engine.KPIs.MoneyNotCounted:
+	// unconverted, out_of_range, negative_purchase), over the partition's
+	// whole state (a resumed run includes the earlier runs').
+	MoneyNotCounted map[string]int64
+	// Currency is the rule pack's money.currency ("" for none).
+	Currency string
 }
 
 // MaxBadListed is how many bad records a Summary lists one by one.
@@ -113,6 +120,10 @@ func Replay(ctx context.Context, r io.Reader, p *engine.Partition, w io.Writer, 
 	d.SetNow(opts.Now)
 	st, err := d.Run(ctx, src, engine.RunOptions{BatchSize: opts.BatchSize, Until: opts.Until}, emit)
 	sum.Events, sum.Duplicates, sum.Skipped = st.Applied, st.Duplicates, st.Stale
+	m := p.Meta()
+	sum.MoneyNotCounted = map[string]int64{"unconverted": m.MoneyUnconverted, "out_of_range": m.MoneyOutOfRange,
+		"negative_purchase": m.MoneyNegative}
+	sum.Currency = p.Pack().Money.Currency
 	return sum, err
 }
 
@@ -280,6 +291,23 @@ func (s *Summary) Format(w io.Writer) {
 	}
 	if len(dated) > 0 {
 		fmt.Fprintf(w, "events without their own timestamp, dated by: %s\n", strings.Join(dated, ", "))
+	}
+	var money []string
+	for _, c := range [...]struct{ key, what string }{
+		{"unconverted", "in a currency without a rate in the pack's money.rates"},
+		{"out_of_range", "beyond 1e12 once converted"},
+		{"negative_purchase", "negative on a purchase"},
+	} {
+		if n := s.MoneyNotCounted[c.key]; n > 0 {
+			money = append(money, fmt.Sprintf("%d %s (%s)", n, c.key, c.what))
+		}
+	}
+	if len(money) > 0 {
+		cur := s.Currency
+		if cur == "" {
+			cur = "the events' currencies"
+		}
+		fmt.Fprintf(w, "purchases and refunds left out of lifetime value (kept in %s): %s\n", cur, strings.Join(money, ", "))
 	}
 	if s.BadCount > 0 {
 		reasons := make([]string, 0, len(s.BadReasons))

@@ -52,7 +52,11 @@ type Event struct {
 	At       int64  // Unix ms
 	Score    float64
 	HasScore bool
-	Revenue  float64
+	// Amounts and AmountsSet: revenue, total, value, price and amount,
+	// as engine.Event has them; Currency is the event's currency.
+	Amounts    [rules.NumMoneyProps]float64
+	AmountsSet uint8
+	Currency   string
 	// Unmapped says the event is meant to match no touchpoint of the
 	// pack; otherwise such an event fails its test (a typo in a name).
 	Unmapped bool
@@ -430,7 +434,7 @@ var (
 // event reads one event, or its repetitions; prev is the time of the
 // previous event, which after counts from.
 func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev *int64) []Event {
-	m := p.mapping(n, "an event", "customer", "event", "call", "at", "after", "id", "score", "revenue", "repeat", "every", "unmapped")
+	m := p.mapping(n, "an event", "customer", "event", "call", "at", "after", "id", "score", "revenue", "total", "value", "price", "amount", "currency", "repeat", "every", "unmapped")
 	if m == nil {
 		return nil
 	}
@@ -483,8 +487,16 @@ func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev
 	if v := m["score"]; v != nil {
 		ev.Score, ev.HasScore = p.number(v, "score")
 	}
-	if v := m["revenue"]; v != nil {
-		ev.Revenue, _ = p.number(v, "revenue")
+	for i, name := range rules.MoneyPropNames() {
+		if v := m[name]; v != nil {
+			if f, ok := p.number(v, name); ok {
+				ev.Amounts[i] = f
+				ev.AmountsSet |= 1 << i
+			}
+		}
+	}
+	if v := m["currency"]; v != nil {
+		ev.Currency = p.scalar(v, "currency")
 	}
 	repeat, every := 1, int64(0)
 	if v := m["repeat"]; v != nil {

@@ -332,7 +332,7 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 		for next < len(c.Events) && c.Events[next].At <= x.At {
 			ev := &c.Events[next]
 			src.List = append(src.List, engine.Event{ID: ev.ID, CustomerID: ev.Customer, Type: ev.Call, Name: ev.Name, Time: ev.At,
-				Score: ev.Score, HasScore: ev.HasScore, Revenue: ev.Revenue})
+				Score: ev.Score, HasScore: ev.HasScore, Amounts: ev.Amounts, AmountsSet: ev.AmountsSet, Currency: ev.Currency})
 			next++
 		}
 		if err := r.d.Process(&src); err != nil {
