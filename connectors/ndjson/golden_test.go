@@ -148,6 +148,7 @@ type record struct {
 	Severity     string             `json:"severity"`
 	Status       string             `json:"status"`
 	Reasons      []string           `json:"reasons"`
+	ResolvedBy   string             `json:"resolved_by"`
 
 	line int
 	raw  string
@@ -187,6 +188,15 @@ func parseRecords(t *testing.T, out []byte) []record {
 		}
 		sort.Strings(keys)
 		wantKeys := append([]string(nil), want...)
+		if r.Kind == "alert" && r.Status == "resolved" {
+			// A resolved record says why (README.md, "Output records").
+			wantKeys = append(wantKeys, "resolved_by")
+			switch r.ResolvedBy {
+			case "condition_cleared", "stage_left", "churned", "pack_changed":
+			default:
+				t.Errorf("output line %d: resolved_by %q is none of condition_cleared, stage_left, churned, pack_changed", n, r.ResolvedBy)
+			}
+		}
 		sort.Strings(wantKeys)
 		if !reflect.DeepEqual(keys, wantKeys) {
 			t.Errorf("output line %d (%s): fields %v, want %v", n, r.Kind, keys, wantKeys)
