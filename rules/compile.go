@@ -521,6 +521,10 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 	}
 	a.For = alertSpan(d, label, "for", &ad.For, "the condition must hold this long before the alert fires")
 	a.Cooldown = alertSpan(d, label, "cooldown", &ad.Cooldown, "no new firing this long after the alert resolves")
+	if a.For > 0 && a.Timer != nil && a.When == nil && ad.When.Value == "" {
+		// Nothing but the stages can stop a due timer from holding.
+		d.warnf(ad.For.Line, ad.For.Col, "alert %s: for on a timer without when only fires it later: write after: %s instead", label, formatDuration(a.Timer.After+a.For))
+	}
 	if len(ad.Reasons.Items) == 0 && !d.wasBad(ad.Reasons.pos) {
 		d.errorf(ad.Line, ad.Col, "alert %s: reasons are required: say why it fires, with the values (e.g. \"{open_tickets} tickets open\")", label)
 	}
