@@ -73,7 +73,7 @@ func TestRulesCheck(t *testing.T) {
 		{"every error at once", []string{"check", bad, good}, 1, []string{
 			bad + ":8:37: error: unknown stage \"leed\" (expected one of lead, customer, churned); did you mean \"lead\"?\n",
 			bad + ":11:5: error: transition cancel-2 can never fire: transition cancel (line 10) comes first and always matches (from customer on cancel)\n",
-			bad + ":16:40: error: unknown key \"resolv\" in an alert (expected one of name, description, severity, stages, when, after, since, resolve, reasons, resolve_reasons); did you mean \"resolve\"?\n",
+			bad + ":16:40: error: unknown key \"resolv\" in an alert (expected one of name, description, severity, stages, when, after, since, resolve, for, cooldown, unless, reasons, resolve_reasons); did you mean \"resolve\"?\n",
 			"FAIL  " + bad + ": 3 errors\n",
 			"ok    " + good + ":",
 		}},
