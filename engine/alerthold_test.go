@@ -3,6 +3,8 @@ package engine_test
 import (
 	"bytes"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -254,5 +256,26 @@ func TestAlertsReadVersion3State(t *testing.T) {
 	want := engine.AlertID("ann", "support-overload", st.Alerts[1].FiredAt, 2)
 	if len(rs) != 1 || rs[0].Status != "resolved" || rs[0].AlertID != want || rs[0].ResolvedBy != "condition_cleared" {
 		t.Fatalf("want support-overload %s resolved by condition_cleared; got %v", want, rs)
+	}
+}
+
+// The customer lookup shows what holds an alert back: pending since when
+// and firing when, or a cooldown until when.
+func TestDescribeShowsHeldAlerts(t *testing.T) {
+	pack := parsePack(t, holdPack)
+	h := newPackHarness(t, pack)
+	tickets(h, "hal", "Ticket Opened", t0, 3, "o")
+	h.apply(ev("hal", "Ticket Solved", t0+day, "s1"))
+	tickets(h, "hal", "Ticket Opened", t0+2*day, 1, "p")
+	st := h.state("hal")
+	c := engine.Describe(pack, "hal", &st, t0+3*day)
+	want := []engine.HeldAlert{
+		{Rule: "cooled", PendingSince: iso(t0 + 2*day), FiresAt: iso(t0 + 8*day), CooldownUntil: iso(t0 + 8*day)},
+		{Rule: "held", PendingSince: iso(t0 + 2*day), FiresAt: iso(t0 + 4*day)},
+	}
+	got := c.HeldAlerts
+	slices.SortFunc(got, func(a, b engine.HeldAlert) int { return strings.Compare(a.Rule, b.Rule) })
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("held alerts:\n got %+v\nwant %+v", got, want)
 	}
 }
