@@ -9,17 +9,17 @@ import (
 // Customer is a customer's state explained at a moment: what the HTTP API
 // answers and what a customer-success tool shows.
 type Customer struct {
-	ID           string            `json:"customer_id"`
-	Stage        string            `json:"stage"`
-	StageEntered string            `json:"stage_entered,omitempty"`
-	DaysInStage  float64           `json:"days_in_stage"`
-	FirstSeen    string            `json:"first_seen"`
-	LastSeen     string            `json:"last_seen"`
-	Health       CustomerHealth    `json:"health"`
-	OpenAlerts   []CustomerAlert   `json:"open_alerts"`
+	ID           string          `json:"customer_id"`
+	Stage        string          `json:"stage"`
+	StageEntered string          `json:"stage_entered,omitempty"`
+	DaysInStage  float64         `json:"days_in_stage"`
+	FirstSeen    string          `json:"first_seen"`
+	LastSeen     string          `json:"last_seen"`
+	Health       CustomerHealth  `json:"health"`
+	OpenAlerts   []CustomerAlert `json:"open_alerts"`
 	// HeldAlerts are the alert rules waiting out a for or a cooldown for
 	// this customer (omitted when none).
-	HeldAlerts []HeldAlert `json:"held_alerts,omitempty"`
+	HeldAlerts   []HeldAlert       `json:"held_alerts,omitempty"`
 	Counters     map[string]any    `json:"counters"`
 	AsOf         string            `json:"as_of"`
 	RulesVersion string            `json:"rules_version"`
