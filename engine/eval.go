@@ -272,20 +272,31 @@ func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, nam
 
 	// Alerts.
 	for _, a := range pack.Alerts {
-		open := st.openAlert(a.Name)
-		if open < 0 {
-			if a.Active(&p.eval.vars, si, &st.Times, now) {
-				p.fire(e, a, now, eventID, out)
+		if open := st.openAlert(a.Name); open >= 0 {
+			if !a.InStages(si) {
+				cause := CauseStageLeft
+				if pack.Churned != "" && st.Stage == pack.Churned {
+					cause = CauseChurned
+				}
+				p.resolve(e, open, a, now, eventID, cause, out)
+			} else if a.Cleared(&p.eval.vars, si, &st.Times, now) {
+				p.resolve(e, open, a, now, eventID, CauseConditionCleared, out)
 			}
-		} else if a.Cleared(&p.eval.vars, si, &st.Times, now) {
-			p.resolve(e, open, a, now, eventID, out)
+			continue
 		}
+		p.consider(e, a, si, now, eventID, out)
 	}
 	// Alerts of rules the pack no longer has resolve: nobody would ever
-	// close them otherwise.
+	// close them otherwise. Their holds go with them.
 	for i := 0; i < len(st.Alerts); i++ {
 		if pack.Alert(st.Alerts[i].Rule) == nil {
-			p.resolve(e, i, nil, now, eventID, out)
+			p.resolve(e, i, nil, now, eventID, CausePackChanged, out)
+			i--
+		}
+	}
+	for i := 0; i < len(st.Holds); i++ {
+		if pack.Alert(st.Holds[i].Rule) == nil {
+			st.Holds = append(st.Holds[:i], st.Holds[i+1:]...)
 			i--
 		}
 	}
@@ -380,17 +391,108 @@ func appendAlertID(dst []byte, customer, rule string, firedAt int64, seq uint32)
 	return appendHex64(dst, d.Sum64())
 }
 
+// The causes of a resolved alert (its record's resolved_by).
+const (
+	// CauseConditionCleared: the rule's resolve (or, without one, its
+	// condition) says the alert is over.
+	CauseConditionCleared = "condition_cleared"
+	// CauseStageLeft: the customer left the rule's stages.
+	CauseStageLeft = "stage_left"
+	// CauseChurned: the customer entered the pack's churned stage
+	// (kpis.churned).
+	CauseChurned = "churned"
+	// CausePackChanged: a new rule pack no longer has the rule.
+	CausePackChanged = "pack_changed"
+)
+
+// consider evaluates alert rule a, not open for the customer: it fires
+// when its condition holds, has held for a.For (pending since an earlier
+// evaluation that saw it hold, with none in between that saw it fail)
+// and the cooldown after its last resolve is over; otherwise a holding
+// condition is remembered as pending (nextDueFor schedules the timer that
+// looks again when it could fire).
+func (p *Partition) consider(e *entry, a *rules.Alert, si int, now int64, eventID string, out *Outputs) {
+	st := &e.st
+	h := -1
+	if len(st.Holds) > 0 {
+		h = st.hold(a.Name)
+	}
+	if !a.Active(&p.eval.vars, si, &st.Times, now) || p.unlessOpen(st, a) {
+		if h >= 0 {
+			if hd := &st.Holds[h]; hd.CooldownUntil <= now {
+				p.dropHold(e, h)
+			} else if hd.PendingSince != 0 {
+				hd.PendingSince = 0
+				p.markDirty(e)
+			}
+		}
+		return
+	}
+	if h < 0 && a.For == 0 {
+		p.fire(e, a, now, eventID, out)
+		return
+	}
+	pending, until := now, int64(0)
+	if h >= 0 {
+		// A late event (now before PendingSince) keeps the pending time:
+		// the condition is known to hold only from then on.
+		if ps := st.Holds[h].PendingSince; ps != 0 {
+			pending = ps
+		}
+		until = st.Holds[h].CooldownUntil
+	}
+	if now-pending >= a.For && now >= until {
+		if h >= 0 {
+			p.dropHold(e, h)
+		}
+		p.fire(e, a, now, eventID, out)
+		return
+	}
+	if h < 0 {
+		st.Holds = append(st.Holds, AlertHold{Rule: a.Name})
+		h = len(st.Holds) - 1
+	}
+	st.Holds[h].PendingSince = pending
+	p.markDirty(e)
+}
+
+// holdDue is when a pending hold could fire (0: it is not pending).
+func holdDue(a *rules.Alert, h *AlertHold) int64 {
+	if h.PendingSince == 0 {
+		return 0
+	}
+	return max(h.PendingSince+a.For, h.CooldownUntil)
+}
+
+func (p *Partition) dropHold(e *entry, i int) {
+	st := &e.st
+	st.Holds = append(st.Holds[:i], st.Holds[i+1:]...)
+	p.markDirty(e)
+}
+
+// unlessOpen reports whether one of the alerts a.Unless names is open for
+// the customer.
+func (p *Partition) unlessOpen(st *State, a *rules.Alert) bool {
+	for _, u := range a.Unless {
+		if st.openAlert(u) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Partition) fire(e *entry, a *rules.Alert, now int64, eventID string, out *Outputs) {
 	st := &e.st
 	st.AlertsFired++
 	oa := OpenAlert{Rule: a.Name, FiredAt: now, Seq: st.AlertsFired}
 	st.Alerts = append(st.Alerts, oa)
 	p.meta.AlertsOpen[a.Name]++
-	p.emitAlert(e, oa, a.Severity, "firing", now, eventID, a.Reasons, "", out)
+	p.emitAlert(e, oa, a.Severity, "firing", now, eventID, a.Reasons, "", "", out)
 }
 
-// resolve closes open alert i; a is nil when the pack lost its rule.
-func (p *Partition) resolve(e *entry, i int, a *rules.Alert, now int64, eventID string, out *Outputs) {
+// resolve closes open alert i for cause (a Cause constant); a is nil
+// when the pack lost its rule. A rule with a cooldown starts it.
+func (p *Partition) resolve(e *entry, i int, a *rules.Alert, now int64, eventID, cause string, out *Outputs) {
 	st := &e.st
 	oa := st.Alerts[i]
 	st.Alerts = append(st.Alerts[:i], st.Alerts[i+1:]...)
@@ -398,17 +500,27 @@ func (p *Partition) resolve(e *entry, i int, a *rules.Alert, now int64, eventID 
 		delete(p.meta.AlertsOpen, oa.Rule)
 	}
 	if a == nil {
-		p.emitAlert(e, oa, "info", "resolved", now, eventID, nil, "rule "+oa.Rule+" is no longer in rule pack "+p.pack.Version, out)
+		p.emitAlert(e, oa, "info", "resolved", now, eventID, nil, "rule "+oa.Rule+" is no longer in rule pack "+p.pack.Version, cause, out)
 		return
+	}
+	if a.Cooldown > 0 {
+		h := st.hold(a.Name)
+		if h < 0 {
+			st.Holds = append(st.Holds, AlertHold{Rule: a.Name})
+			h = len(st.Holds) - 1
+		}
+		st.Holds[h] = AlertHold{Rule: a.Name, CooldownUntil: now + a.Cooldown}
 	}
 	reasons, fallback := a.ResolveReasons, ""
 	if len(reasons) == 0 {
 		reasons, fallback = a.Reasons, "condition cleared: "
 	}
-	p.emitAlert(e, oa, a.Severity, "resolved", now, eventID, reasons, fallback, out)
+	p.emitAlert(e, oa, a.Severity, "resolved", now, eventID, reasons, fallback, cause, out)
 }
 
-func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, now int64, eventID string, reasons []rules.Template, prefix string, out *Outputs) {
+// emitAlert writes an alert record; cause is a resolved record's
+// resolved_by ("" for a firing, which has none).
+func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, now int64, eventID string, reasons []rules.Template, prefix, cause string, out *Outputs) {
 	rule := oa.Rule
 	start := out.begin(KindAlert, e.key, now, p.pack.Version)
 	out.field("alert_id")
@@ -432,6 +544,9 @@ func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, n
 	}
 	out.buf = append(out.buf, ']')
 	out.stringField("event_id", eventID)
+	if cause != "" {
+		out.stringField("resolved_by", cause)
+	}
 	out.end(KindAlert, e.key, start)
 	r := &out.Records[len(out.Records)-1]
 	r.Rule, r.Status = rule, status

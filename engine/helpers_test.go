@@ -35,6 +35,7 @@ type rec struct {
 	Severity   string             `json:"severity"`
 	Status     string             `json:"status"`
 	Reasons    []string           `json:"reasons"`
+	ResolvedBy string             `json:"resolved_by"`
 	raw        string
 }
 
@@ -54,6 +55,7 @@ type harness struct {
 	t    testing.TB
 	dir  string
 	opts engine.Options
+	pack *rules.Pack // nil: the default pack
 	eng  *engine.Engine
 	p    *engine.Partition
 	d    *engine.Driver
@@ -73,7 +75,11 @@ func newHarness(t testing.TB, opts engine.Options) *harness {
 
 func (h *harness) open() {
 	h.t.Helper()
-	eng, err := engine.Open(h.dir, rules.Default(), h.opts)
+	pack := h.pack
+	if pack == nil {
+		pack = rules.Default()
+	}
+	eng, err := engine.Open(h.dir, pack, h.opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -47,6 +47,20 @@ type OpenAlert struct {
 	Seq uint32
 }
 
+// AlertHold is what one alert rule remembers of a customer between its
+// firings: since when its condition has held without firing (the rule's
+// for, or its cooldown, holds it back), and until when the cooldown
+// after its last resolve lasts. A rule with neither has no hold.
+type AlertHold struct {
+	Rule string
+	// PendingSince is the event time the condition was first seen to
+	// hold, at an evaluation that did not fire it (0: not pending). Any
+	// evaluation that sees it false clears it.
+	PendingSince int64
+	// CooldownUntil: no firing before this event time (0: no cooldown).
+	CooldownUntil int64
+}
+
 // State is one customer's lifecycle state. Times are Unix milliseconds, 0
 // for never.
 type State struct {
@@ -79,6 +93,9 @@ type State struct {
 	Alerts  []OpenAlert
 	// AlertsFired counts the customer's alert firings (the last Seq).
 	AlertsFired uint32
+	// Holds are the alert rules waiting out a for or a cooldown, in the
+	// order they began to.
+	Holds []AlertHold
 	// TimerDue is the due time under which this customer is indexed in the
 	// partition's timer index (0: not indexed). The real next due time may
 	// be later: timers are rescheduled lazily when they fire.
@@ -87,8 +104,8 @@ type State struct {
 
 // reset makes s a new customer's state, keeping its slices' memory.
 func (s *State) reset() {
-	alerts, recent := s.Alerts[:0], s.Recent[:0]
-	*s = State{NPS: -1, Alerts: alerts, Recent: recent}
+	alerts, recent, holds := s.Alerts[:0], s.Recent[:0], s.Holds[:0]
+	*s = State{NPS: -1, Alerts: alerts, Recent: recent, Holds: holds}
 }
 
 // dedupe reports whether the event id hash h is among the customer's
@@ -204,6 +221,16 @@ func (s *State) windows(day int32) (w7, w28, w30, baseline float64) {
 	return float64(c7), float64(c28), float64(c30), float64(before) / 4
 }
 
+// hold returns the index of rule's hold, or -1.
+func (s *State) hold(rule string) int {
+	for i := range s.Holds {
+		if s.Holds[i].Rule == rule {
+			return i
+		}
+	}
+	return -1
+}
+
 func (s *State) openAlert(rule string) int {
 	for i := range s.Alerts {
 		if s.Alerts[i].Rule == rule {
@@ -223,7 +250,10 @@ func (s *State) openAlert(rule string) int {
 // Version 3 writes the number of remembered event ids as a uvarint (up to
 // MaxDedupeIDs) where earlier versions wrote a byte of at most 8: an older
 // binary must refuse a state with more ids than it has slots.
-const stateVersion = 3
+// Version 4 added the alert holds (AlertHold: pending since, cooldown
+// until) after the open alerts' Seqs; earlier versions decode without
+// any.
+const stateVersion = 4
 
 // ErrNewerState is returned for a state written by a newer Lifeline.
 var ErrNewerState = errors.New("customer state written by a newer version of lifeline")
@@ -281,6 +311,12 @@ func (s *State) AppendEncode(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(s.AlertsFired))
 	for _, a := range s.Alerts {
 		dst = binary.AppendUvarint(dst, uint64(a.Seq))
+	}
+	dst = append(dst, byte(len(s.Holds)))
+	for _, h := range s.Holds {
+		dst = appendString(dst, h.Rule)
+		dst = appendTime(dst, h.PendingSince, base)
+		dst = appendTime(dst, h.CooldownUntil, base)
 	}
 	return dst
 }
@@ -366,6 +402,14 @@ func (s *State) Decode(b []byte) error {
 		s.AlertsFired = uint32(d.uvarint())
 		for k := range s.Alerts {
 			s.Alerts[k].Seq = uint32(d.uvarint())
+		}
+	}
+	if v >= 4 {
+		nh := int(d.byte())
+		for k := 0; k < nh && d.err == nil; k++ {
+			rule := d.string()
+			pending := d.time(base)
+			s.Holds = append(s.Holds, AlertHold{Rule: rule, PendingSince: pending, CooldownUntil: d.time(base)})
 		}
 	}
 	if d.err != nil {

@@ -68,6 +68,20 @@ func randomState(r *rand.Rand) engine.State {
 		s.Alerts = append(s.Alerts, engine.OpenAlert{Rule: alertNames[r.IntN(len(alertNames))], FiredAt: first + r.Int64N(365*day)})
 	}
 	s.TimerDue = later()
+	// Alert holds: pending since, cooldown until, or both.
+	for i, n := 0, r.IntN(4); i < n; i++ {
+		h := engine.AlertHold{Rule: alertNames[i]}
+		switch r.IntN(3) {
+		case 0:
+			h.PendingSince = first + r.Int64N(365*day)
+		case 1:
+			h.CooldownUntil = first + r.Int64N(365*day)
+		default:
+			h.PendingSince = first + r.Int64N(365*day)
+			h.CooldownUntil = h.PendingSince + r.Int64N(30*day)
+		}
+		s.Holds = append(s.Holds, h)
+	}
 	return s
 }
 
@@ -92,6 +106,12 @@ func sameState(a, b engine.State) bool {
 	}
 	if len(b.Alerts) == 0 {
 		b.Alerts = nil
+	}
+	if len(a.Holds) == 0 {
+		a.Holds = nil
+	}
+	if len(b.Holds) == 0 {
+		b.Holds = nil
 	}
 	return reflect.DeepEqual(a, b) && reflect.DeepEqual(ra, rb)
 }
@@ -197,9 +217,9 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 	s.DayBase = int32(t0 / day)
 	enc := s.AppendEncode(nil)
 	// With every optional part empty the encoding ends in: day-count 0,
-	// recent-count 0, alert-count 0, timer 0, alerts fired 0.
-	tail := len(enc) - 5
-	if !bytes.Equal(enc[tail:], []byte{0, 0, 0, 0, 0}) {
+	// recent-count 0, alert-count 0, timer 0, alerts fired 0, holds 0.
+	tail := len(enc) - 6
+	if !bytes.Equal(enc[tail:], []byte{0, 0, 0, 0, 0, 0}) {
 		t.Fatalf("unexpected encoding tail % x", enc[tail:])
 	}
 	for _, tc := range []struct {
@@ -210,6 +230,7 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 		{"more days than the window", tail, byte(len(s.Days) + 1)},
 		{"more recent ids than bytes left", tail + 1, 5},
 		{"alerts that are not there", tail + 2, 3},
+		{"alert holds that are not there", tail + 5, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(enc)
@@ -228,7 +249,7 @@ func TestStateDecodeRejectsTooManyIDs(t *testing.T) {
 	s := engine.State{Stage: "retention", NPS: -1}
 	s.Times[rules.FirstSeen] = t0
 	enc := s.AppendEncode(nil)
-	tail := len(enc) - 4 // recent-count 0, then alert-count, timer, alerts fired
+	tail := len(enc) - 5 // recent-count 0, then alert-count, timer, alerts fired, holds
 	splice := func(n int, h byte) []byte {
 		b := binary.AppendUvarint(bytes.Clone(enc[:tail]), uint64(n))
 		b = append(b, bytes.Repeat([]byte{h}, 8*n)...)

@@ -9,14 +9,17 @@ import (
 // Customer is a customer's state explained at a moment: what the HTTP API
 // answers and what a customer-success tool shows.
 type Customer struct {
-	ID           string            `json:"customer_id"`
-	Stage        string            `json:"stage"`
-	StageEntered string            `json:"stage_entered,omitempty"`
-	DaysInStage  float64           `json:"days_in_stage"`
-	FirstSeen    string            `json:"first_seen"`
-	LastSeen     string            `json:"last_seen"`
-	Health       CustomerHealth    `json:"health"`
-	OpenAlerts   []CustomerAlert   `json:"open_alerts"`
+	ID           string          `json:"customer_id"`
+	Stage        string          `json:"stage"`
+	StageEntered string          `json:"stage_entered,omitempty"`
+	DaysInStage  float64         `json:"days_in_stage"`
+	FirstSeen    string          `json:"first_seen"`
+	LastSeen     string          `json:"last_seen"`
+	Health       CustomerHealth  `json:"health"`
+	OpenAlerts   []CustomerAlert `json:"open_alerts"`
+	// HeldAlerts are the alert rules waiting out a for or a cooldown for
+	// this customer (omitted when none).
+	HeldAlerts   []HeldAlert       `json:"held_alerts,omitempty"`
 	Counters     map[string]any    `json:"counters"`
 	AsOf         string            `json:"as_of"`
 	RulesVersion string            `json:"rules_version"`
@@ -48,6 +51,20 @@ type CustomerAlert struct {
 	Rule     string `json:"rule"`
 	Severity string `json:"severity"`
 	FiredAt  string `json:"fired_at"`
+}
+
+// HeldAlert is an alert rule that is not firing for the customer because
+// its for or its cooldown holds it back.
+type HeldAlert struct {
+	Rule string `json:"rule"`
+	// PendingSince: the condition has held since then ("" when it does
+	// not hold now, and only a cooldown is left).
+	PendingSince string `json:"pending_since,omitempty"`
+	// FiresAt: when it fires if the condition still holds then (with
+	// PendingSince).
+	FiresAt string `json:"fires_at,omitempty"`
+	// CooldownUntil: no new firing before then.
+	CooldownUntil string `json:"cooldown_until,omitempty"`
 }
 
 // rfc3339 formats Unix ms as the output records do ("" for 0: never).
@@ -97,6 +114,20 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 			sev = r.Severity
 		}
 		c.OpenAlerts = append(c.OpenAlerts, CustomerAlert{AlertID: AlertID(id, a.Rule, a.FiredAt, a.Seq), Rule: a.Rule, Severity: sev, FiredAt: rfc3339(a.FiredAt)})
+	}
+	for i := range st.Holds {
+		h := &st.Holds[i]
+		ha := HeldAlert{Rule: h.Rule, PendingSince: rfc3339(h.PendingSince)}
+		if h.CooldownUntil > now {
+			ha.CooldownUntil = rfc3339(h.CooldownUntil)
+		}
+		if r := pack.Alert(h.Rule); r != nil {
+			ha.FiresAt = rfc3339(holdDue(r, h))
+		}
+		if ha.PendingSince == "" && ha.CooldownUntil == "" {
+			continue // a cooldown over, not yet cleared from the state
+		}
+		c.HeldAlerts = append(c.HeldAlerts, ha)
 	}
 	c.Counters = map[string]any{
 		"purchases":        st.Purchases,

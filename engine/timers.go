@@ -55,7 +55,8 @@ func (p *Partition) advance(wm int64, out *Outputs) error {
 }
 
 // nextDueFor is the earliest due time after `after` among the customer's
-// timed transitions and its not-yet-firing timed alerts (0: none).
+// timed transitions, its not-yet-firing timed alerts and its alerts
+// pending behind a for or a cooldown (0: none).
 func (p *Partition) nextDueFor(st *State, si int, after int64) int64 {
 	var next int64
 	consider := func(due int64) {
@@ -69,6 +70,13 @@ func (p *Partition) nextDueFor(st *State, si int, after int64) int64 {
 	for _, a := range p.pack.Alerts {
 		if a.Timer != nil && a.InStages(si) && st.openAlert(a.Name) < 0 {
 			consider(a.Timer.Due(&st.Times))
+		}
+	}
+	// Alerts waiting out a for or a cooldown: looked at again when they
+	// could fire.
+	for i := range st.Holds {
+		if a := p.pack.Alert(st.Holds[i].Rule); a != nil {
+			consider(holdDue(a, &st.Holds[i]))
 		}
 	}
 	return next

@@ -143,6 +143,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 		func() { compileAlerts(d, p, c, doc.Alerts) },
 		func() { compileKPIs(d, p, c, &doc.KPIs) }, // after transitions: its hints read them
 		func() { compileMoney(d, p, &doc.Money) },
+		func() { linkAlerts(d, p, c) }, // after KPIs: the churned stage
 		func() { check(d, p, c) },
 	} {
 		if d.stopped() {
@@ -519,6 +520,12 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 	if ad.Resolve.Value != "" {
 		a.Resolve, info.resolve = compileCond(d, &ad.Resolve)
 	}
+	a.For = alertSpan(d, label, "for", &ad.For, "the condition must hold this long before the alert fires")
+	a.Cooldown = alertSpan(d, label, "cooldown", &ad.Cooldown, "no new firing this long after the alert resolves")
+	if a.For > 0 && a.Timer != nil && a.When == nil && ad.When.Value == "" {
+		// Nothing but the stages can stop a due timer from holding.
+		d.warnf(ad.For.Line, ad.For.Col, "alert %s: for on a timer without when only fires it later: write after: %s instead", label, formatDuration(a.Timer.After+a.For))
+	}
 	if len(ad.Reasons.Items) == 0 && !d.wasBad(ad.Reasons.pos) {
 		d.errorf(ad.Line, ad.Col, "alert %s: reasons are required: say why it fires, with the values (e.g. \"{open_tickets} tickets open\")", label)
 	}
@@ -526,6 +533,56 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 	a.ResolveReasons = compileTemplates(d, ad.ResolveReasons.Items)
 	info.broken = d.errorCount() > errsBefore
 	return info
+}
+
+// alertSpan compiles an alert's for or cooldown: a positive duration,
+// 0 when left out. what says what the key does, for the error.
+func alertSpan(d *diags, label, key string, v *text, what string) int64 {
+	if v.Value == "" {
+		return 0
+	}
+	s := strings.TrimSpace(v.Value)
+	if strings.HasPrefix(s, "-") {
+		d.errorf(v.Line, v.Col, "alert %s: %s: %q is negative: %s; write a positive duration such as 2d, or leave %s out", label, key, v.Value, what, key)
+		return 0
+	}
+	ms, err := ParseDuration(s)
+	if err != nil {
+		d.errorf(v.Line, v.Col, "alert %s: %s: %v", label, key, err)
+		return 0
+	}
+	return ms
+}
+
+// linkAlerts resolves what alerts name of the rest of the pack: the
+// alerts in unless (which must be other alerts of the pack), and the
+// churned stage that alerts without stages leave out.
+func linkAlerts(d *diags, p *Pack, c *compiled) {
+	churned := 0
+	if p.Churned != "" {
+		churned = p.StageIndex(p.Churned)
+	}
+	names := make([]string, 0, len(p.Alerts))
+	for _, a := range p.Alerts {
+		names = append(names, a.Name)
+	}
+	for i := range c.alerts {
+		ai := &c.alerts[i]
+		a := ai.a
+		a.churned = max(churned, 0)
+		for _, u := range ai.doc.Unless.Items {
+			switch {
+			case u.Value == a.Name:
+				d.errorf(u.Line, u.Col, "alert %s: unless names the alert itself: list the other alerts that, while open, keep this one from firing", a.Name)
+			case p.alertIdx[u.Value] == nil:
+				d.errorf(u.Line, u.Col, "alert %s: unless: no alert named %q in this pack%s", a.Name, u.Value, didYouMean(u.Value, names))
+			case slices.Contains(a.Unless, u.Value):
+				d.errorf(u.Line, u.Col, "alert %s: unless names %s twice", a.Name, u.Value)
+			default:
+				a.Unless = append(a.Unless, u.Value)
+			}
+		}
+	}
 }
 
 // The stages the KPIs count from when kpis leaves them out.

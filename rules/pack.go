@@ -170,25 +170,46 @@ func (s *Scorecard) BandOf(score float64) Band {
 }
 
 // Alert is an alert rule. It is active while the customer is in one of
-// Stages (all when empty), When holds and Timer (if any) has falled due; it
-// fires when it becomes active and resolves when it is no longer active,
-// or, when Resolve is set, only once Resolve holds (or the customer leaves
-// Stages).
+// Stages (all but the pack's churned stage when empty), When holds, Timer
+// (if any) has fallen due and none of the Unless alerts is open for the
+// customer. It fires once it has been active for For (observed active at
+// every evaluation in between) and its Cooldown since the customer's last
+// resolved alert of this rule has passed; it resolves when it is no
+// longer active, or, when Resolve is set, only once Resolve holds (or the
+// customer leaves Stages).
 type Alert struct {
-	Name           string
-	Severity       string
-	stages         []bool // by stage index; nil: every stage
-	Stages         []string
-	When           func(*Vars) bool
-	Timer          *Timer
-	Resolve        func(*Vars) bool
+	Name     string
+	Severity string
+	stages   []bool // by stage index; nil: every stage but churned
+	Stages   []string
+	When     func(*Vars) bool
+	Timer    *Timer
+	Resolve  func(*Vars) bool
+	// For is how long (ms of event time) the condition must hold before
+	// the alert fires; 0: at once.
+	For int64
+	// Cooldown is how long (ms of event time) after a resolve of this
+	// rule for a customer no new firing for that customer may come; 0:
+	// none. A condition that holds when it ends fires then.
+	Cooldown int64
+	// Unless names alerts of the pack: while one of them is open for the
+	// customer, this one does not fire (nor counts as pending).
+	Unless         []string
+	churned        int // the pack's churned stage index (0: none)
 	Reasons        []Template
 	ResolveReasons []Template
 }
 
 // InStages reports whether the rule applies to a customer in stage index
-// st.
-func (a *Alert) InStages(st int) bool { return a.stages == nil || (st >= 0 && a.stages[st]) }
+// st. A rule without stages applies to every stage but the pack's
+// churned one (Pack.Churned): a churned customer's alerts are closed, and
+// only a rule that names the stage alerts on churned customers.
+func (a *Alert) InStages(st int) bool {
+	if a.stages == nil {
+		return a.churned == 0 || st != a.churned
+	}
+	return st >= 0 && a.stages[st]
+}
 
 // Active reports whether the alert's condition holds at now.
 func (a *Alert) Active(v *Vars, st int, times *Times, now int64) bool {

@@ -203,6 +203,9 @@ type alertDoc struct {
 	After          text   `yaml:"after"`
 	Since          texts  `yaml:"since"`
 	Resolve        text   `yaml:"resolve"`
+	For            text   `yaml:"for"`
+	Cooldown       text   `yaml:"cooldown"`
+	Unless         texts  `yaml:"unless"`
 	Reasons        texts  `yaml:"reasons"`
 	ResolveReasons texts  `yaml:"resolve_reasons"`
 }

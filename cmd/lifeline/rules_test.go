@@ -67,13 +67,13 @@ func TestRulesCheck(t *testing.T) {
 		{"the built-in pack", []string{"check", "default"}, 0, []string{"ok    rules/default.yaml: version default-2026.12, 6 stages, 11 transitions, 6 alerts, 4 health components\n"}},
 		{"the shipped files", []string{"check", "../../rules/default.yaml", "../../rules/default_test.yaml"}, 0, []string{
 			"ok    ../../rules/default.yaml: version default-2026.12,",
-			"ok    ../../rules/default_test.yaml: 26 tests of rule pack rules/default.yaml (default-2026.12)\n",
+			"ok    ../../rules/default_test.yaml: 29 tests of rule pack rules/default.yaml (default-2026.12)\n",
 		}},
 		{"a valid pack", []string{"check", good}, 0, []string{"ok    " + good + ": version small-1, 3 stages, 3 transitions, 1 alert, 1 health component\n"}},
 		{"every error at once", []string{"check", bad, good}, 1, []string{
 			bad + ":8:37: error: unknown stage \"leed\" (expected one of lead, customer, churned); did you mean \"lead\"?\n",
 			bad + ":11:5: error: transition cancel-2 can never fire: transition cancel (line 10) comes first and always matches (from customer on cancel)\n",
-			bad + ":16:40: error: unknown key \"resolv\" in an alert (expected one of name, description, severity, stages, when, after, since, resolve, reasons, resolve_reasons); did you mean \"resolve\"?\n",
+			bad + ":16:40: error: unknown key \"resolv\" in an alert (expected one of name, description, severity, stages, when, after, since, resolve, for, cooldown, unless, reasons, resolve_reasons); did you mean \"resolve\"?\n",
 			"FAIL  " + bad + ": 3 errors\n",
 			"ok    " + good + ":",
 		}},
@@ -132,7 +132,7 @@ tests:
 		wants []string
 	}{
 		{"the default pack's tests", []string{"test", "../../rules/default_test.yaml"}, 0, []string{
-			"ok    ../../rules/default_test.yaml: 26 tests,", "checks passed, rule pack rules/default.yaml (default-2026.12)\n"}},
+			"ok    ../../rules/default_test.yaml: 29 tests,", "checks passed, rule pack rules/default.yaml (default-2026.12)\n"}},
 		{"a passing file, verbose", []string{"test", "-v", pass}, 0, []string{
 			"--- PASS: buys, cancels, comes back (" + pass + ":3, 4 checks)\n",
 			"ok    " + pass + ": 1 test, 4 checks passed, rule pack " + filepath.Join(dir, "small.yaml") + " (small-1)\n"}},

@@ -148,6 +148,7 @@ type record struct {
 	Severity     string             `json:"severity"`
 	Status       string             `json:"status"`
 	Reasons      []string           `json:"reasons"`
+	ResolvedBy   string             `json:"resolved_by"`
 
 	line int
 	raw  string
@@ -187,6 +188,15 @@ func parseRecords(t *testing.T, out []byte) []record {
 		}
 		sort.Strings(keys)
 		wantKeys := append([]string(nil), want...)
+		if r.Kind == "alert" && r.Status == "resolved" {
+			// A resolved record says why (README.md, "Output records").
+			wantKeys = append(wantKeys, "resolved_by")
+			switch r.ResolvedBy {
+			case "condition_cleared", "stage_left", "churned", "pack_changed":
+			default:
+				t.Errorf("output line %d: resolved_by %q is none of condition_cleared, stage_left, churned, pack_changed", n, r.ResolvedBy)
+			}
+		}
 		sort.Strings(wantKeys)
 		if !reflect.DeepEqual(keys, wantKeys) {
 			t.Errorf("output line %d (%s): fields %v, want %v", n, r.Kind, keys, wantKeys)
@@ -287,13 +297,15 @@ var journeys = map[string][]step{
 		// second purchase: frank stays in conversion.
 		alert(d(33, 14, 0), "payment-failed", "resolved", "critical", "Payment Succeeded"),
 	},
-	// Daily use on days 1-28 (a weekly baseline of 27/4 = 6.75 by day 36),
-	// a silent week, one use on day 36, four by day 37 15:50.
+	// Daily use on days 1-28, a silent week, then one use a day from day
+	// 36: the drop holds from day 36 15:30 and has lasted the 2 days of
+	// usage-drop's for by day 38 (3 against a baseline of 25/4 = 6.25);
+	// it resolves at 75% of the baseline, on day 40 (5 against 23/4).
 	"gina-usage-drop": {
 		stage(d(0, 15, 0), "signup", "", "acquisition"),
 		stage(d(1, 15, 0), "first-purchase", "acquisition", "conversion"),
-		alert(d(36, 15, 30), "usage-drop", "firing", "warning", "1 engagements in the last 7 days", "baseline of 6.75"),
-		alert(d(37, 15, 50), "usage-drop", "resolved", "warning", "4 engagements in the last 7 days", "baseline of 6.5"),
+		alert(d(38, 15, 30), "usage-drop", "firing", "warning", "3 engagements in the last 7 days", "baseline of 6.25"),
+		alert(d(40, 15, 30), "usage-drop", "resolved", "warning", "5 engagements in the last 7 days", "baseline of 5.75"),
 	},
 	// Buys on day 2, signs in on day 3, silent until day 20, cancels on day
 	// 22, buys again on day 40.

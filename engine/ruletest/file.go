@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lifeline-hq/lifeline/engine"
 	"github.com/lifeline-hq/lifeline/rules"
 )
 
@@ -95,6 +96,9 @@ type AlertExpect struct {
 	Severity string // "" for any
 	Status   string // firing or resolved
 	Reason   string // a substring of one of its reasons; "" for any
+	// ResolvedBy is a resolved record's cause (condition_cleared,
+	// stage_left, churned, pack_changed); "" for any.
+	ResolvedBy string
 }
 
 func (a AlertExpect) String() string {
@@ -103,11 +107,17 @@ func (a AlertExpect) String() string {
 		s += " " + a.Severity
 	}
 	s += " " + a.Status
+	if a.ResolvedBy != "" {
+		s += " by " + a.ResolvedBy
+	}
 	if a.Reason != "" {
 		s += fmt.Sprintf(" (reason ~ %q)", a.Reason)
 	}
 	return s
 }
+
+// resolveCauses are the values of a resolved record's resolved_by.
+var resolveCauses = []string{engine.CauseConditionCleared, engine.CauseStageLeft, engine.CauseChurned, engine.CausePackChanged}
 
 // Range is a closed range of scores.
 type Range struct{ Min, Max float64 }
@@ -605,7 +615,7 @@ func (p *parser) alerts(n *yaml.Node) []AlertExpect {
 			out = append(out, a)
 			continue
 		}
-		m := p.mapping(it, "an expected alert", "rule", "severity", "status", "reason")
+		m := p.mapping(it, "an expected alert", "rule", "severity", "status", "reason", "resolved_by")
 		if m == nil {
 			continue
 		}
@@ -628,6 +638,17 @@ func (p *parser) alerts(n *yaml.Node) []AlertExpect {
 		}
 		if v := m["reason"]; v != nil {
 			a.Reason = p.scalar(v, "reason")
+		}
+		if v := m["resolved_by"]; v != nil {
+			a.ResolvedBy = p.scalar(v, "resolved_by")
+			if !slices.Contains(resolveCauses, a.ResolvedBy) {
+				p.errorf(v, "resolved_by: %q (expected one of %s)", a.ResolvedBy, strings.Join(resolveCauses, ", "))
+			}
+			if m["status"] == nil {
+				a.Status = "resolved"
+			} else if a.Status != "resolved" {
+				p.errorf(v, "resolved_by goes with status: resolved (a firing has no cause)")
+			}
 		}
 		out = append(out, a)
 	}

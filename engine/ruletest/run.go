@@ -277,6 +277,7 @@ type record struct {
 	Severity   string             `json:"severity"`
 	Status     string             `json:"status"`
 	Reasons    []string           `json:"reasons"`
+	ResolvedBy string             `json:"resolved_by"`
 	at         int64
 }
 
@@ -503,7 +504,7 @@ func (r *run) check(x *Expect, from int, fromAt int64) (string, int, error) {
 			}
 			for _, rec := range window {
 				if rec.Kind == "alert" {
-					got = append(got, rec.Rule+" "+rec.Severity+" "+rec.Status)
+					got = append(got, alertLabel(rec))
 				}
 			}
 			msg := fmt.Sprintf("alerts since %s: expected %s, got %s", r.offset(fromAt), listOf(want), listOf(got))
@@ -578,7 +579,7 @@ func matchAlerts(want []AlertExpect, window []record) (missing, extra []string) 
 	for _, w := range want {
 		found := false
 		for i, rec := range recs {
-			if used[i] || rec.Rule != w.Rule || rec.Status != w.Status || (w.Severity != "" && rec.Severity != w.Severity) {
+			if used[i] || rec.Rule != w.Rule || rec.Status != w.Status || (w.Severity != "" && rec.Severity != w.Severity) || (w.ResolvedBy != "" && rec.ResolvedBy != w.ResolvedBy) {
 				continue
 			}
 			if w.Reason != "" && !slices.ContainsFunc(rec.Reasons, func(s string) bool { return strings.Contains(s, w.Reason) }) {
@@ -593,10 +594,20 @@ func matchAlerts(want []AlertExpect, window []record) (missing, extra []string) 
 	}
 	for i, rec := range recs {
 		if !used[i] {
-			extra = append(extra, rec.Rule+" "+rec.Severity+" "+rec.Status)
+			extra = append(extra, alertLabel(*rec))
 		}
 	}
 	return missing, extra
+}
+
+// alertLabel names an alert record in a failure message: rule, severity,
+// status and, when resolved, its cause.
+func alertLabel(rec record) string {
+	s := rec.Rule + " " + rec.Severity + " " + rec.Status
+	if rec.ResolvedBy != "" {
+		s += " by " + rec.ResolvedBy
+	}
+	return s
 }
 
 func listOf(xs []string) string { return "[" + strings.Join(xs, ", ") + "]" }
@@ -624,7 +635,11 @@ func (r *run) describe(rec record) string {
 		}
 		return fmt.Sprintf("health %s %s (%s)", formatNum(rec.Score), rec.Band, strings.Join(parts, ", "))
 	case "alert":
-		return fmt.Sprintf("alert %s %s %s (%s): %s", rec.Rule, rec.Severity, rec.Status, cause, strings.Join(rec.Reasons, "; "))
+		status := rec.Status
+		if rec.ResolvedBy != "" {
+			status += " by " + rec.ResolvedBy
+		}
+		return fmt.Sprintf("alert %s %s %s (%s): %s", rec.Rule, rec.Severity, status, cause, strings.Join(rec.Reasons, "; "))
 	}
 	return rec.Kind
 }
