@@ -53,6 +53,11 @@ type entry struct {
 	pending bool   // committed, not yet checkpointed
 	enc     []byte // the committed encoding, written at the checkpoint
 	next    []byte // Flush's encoding, committed by Commit
+	// recent backs st.Recent up to the default dedupe horizon, so that
+	// a customer read from the store or new costs no allocation for its
+	// event ids (an entry is only used through its pointer, and its
+	// State is never copied out).
+	recent [DefaultDedupeIDs]uint64
 }
 
 func newPartition(e *Engine, id int32) (*Partition, error) {
@@ -160,6 +165,7 @@ func (p *Partition) load(customer string) (*entry, error) {
 	}
 	p.misses++
 	e := &entry{key: strings.Clone(customer)}
+	e.st.Recent = e.recent[:0]
 	p.keyBuf = append(append(p.keyBuf[:0], partKey(prefixState, p.id)...), customer...)
 	v, closer, err := p.e.db.Get(p.keyBuf)
 	switch {
