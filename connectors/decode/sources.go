@@ -147,6 +147,17 @@ func (d *Decoder) customer(src int, root *fastjson.Value) (string, *Error) {
 	return "", nil
 }
 
+// ids sets ev.ID to prefix + the id at id (none: "") and ev.CustomerID to
+// the first id found at src's customer paths (none: "").
+func (d *Decoder) ids(ev *engine.Event, src int, prefix, idField string, id, root *fastjson.Value) *Error {
+	var err *Error
+	if ev.ID, err = d.prefixedID(prefix, idField, id); err != nil {
+		return err
+	}
+	ev.CustomerID, err = d.customer(src, root)
+	return err
+}
+
 // prefixedID returns prefix + the id at v (Event.ID), or "" when v holds
 // none.
 func (d *Decoder) prefixedID(prefix, field string, v *fastjson.Value) (string, *Error) {
@@ -201,11 +212,8 @@ func (d *Decoder) stripe(root *fastjson.Value, ev *engine.Event) *Error {
 	if obj == nil || obj.Type() != fastjson.TypeObject {
 		return &Error{ReasonUnknownFormat, "stripe event " + label(typ) + " has no data.object"}
 	}
-	var err *Error
-	if ev.ID, err = d.prefixedID("stripe/", "stripe id", root.Get("id")); err != nil {
-		return err
-	}
-	if ev.CustomerID, err = d.customer(srcStripe, root); err != nil {
+	err := d.ids(ev, srcStripe, "stripe/", "stripe id", root.Get("id"), root)
+	if err != nil {
 		return err
 	}
 	kind, _ := str(obj.Get("object"))
@@ -326,11 +334,8 @@ func (d *Decoder) zendesk(root *fastjson.Value, ev *engine.Event) *Error {
 			ev.Name = d.keepLower("ticket.status_changed.", s)
 		}
 	}
-	var err *Error
-	if ev.ID, err = d.prefixedID("zendesk/", "zendesk id", root.Get("id")); err != nil {
-		return err
-	}
-	if ev.CustomerID, err = d.customer(srcZendesk, root); err != nil {
+	err := d.ids(ev, srcZendesk, "zendesk/", "zendesk id", root.Get("id"), root)
+	if err != nil {
 		return err
 	}
 	if ev.CustomerID == "" {
@@ -368,11 +373,8 @@ func (d *Decoder) intercom(root *fastjson.Value, ev *engine.Event) *Error {
 		return &Error{ReasonUnknownFormat, "intercom notification_event has no topic"}
 	}
 	ev.Name = topic
-	var err *Error
-	if ev.ID, err = d.prefixedID("intercom/", "intercom id", root.Get("id")); err != nil {
-		return err
-	}
-	if ev.CustomerID, err = d.customer(srcIntercom, root); err != nil {
+	err := d.ids(ev, srcIntercom, "intercom/", "intercom id", root.Get("id"), root)
+	if err != nil {
 		return err
 	}
 	if ev.CustomerID == "" {
@@ -396,11 +398,8 @@ func (d *Decoder) delighted(root *fastjson.Value, ev *engine.Event) *Error {
 	if data == nil || data.Type() != fastjson.TypeObject {
 		return &Error{ReasonUnknownFormat, "delighted event " + label(ev.Name) + " has no event_data object"}
 	}
-	var err *Error
-	if ev.ID, err = d.prefixedID("delighted/", "delighted event_id", root.Get("event_id")); err != nil {
-		return err
-	}
-	if ev.CustomerID, err = d.customer(srcDelighted, root); err != nil {
+	err := d.ids(ev, srcDelighted, "delighted/", "delighted event_id", root.Get("event_id"), root)
+	if err != nil {
 		return err
 	}
 	if ev.CustomerID == "" {
@@ -431,11 +430,8 @@ func (d *Decoder) typeform(root *fastjson.Value, ev *engine.Event) *Error {
 	if resp == nil || resp.Type() != fastjson.TypeObject {
 		return &Error{ReasonUnknownFormat, "typeform " + label(ev.Name) + " has no form_response object"}
 	}
-	var err *Error
-	if ev.ID, err = d.prefixedID("typeform/", "typeform event_id", root.Get("event_id")); err != nil {
-		return err
-	}
-	if ev.CustomerID, err = d.customer(srcTypeform, root); err != nil {
+	err := d.ids(ev, srcTypeform, "typeform/", "typeform event_id", root.Get("event_id"), root)
+	if err != nil {
 		return err
 	}
 	if ev.CustomerID == "" {
@@ -498,11 +494,8 @@ func (d *Decoder) snowplow(root *fastjson.Value, ev *engine.Event) *Error {
 		}
 		return &Error{ReasonUnknownFormat, "snowplow event " + quote(kind) + " without event_name or unstruct_event schema"}
 	}
-	var err *Error
-	if ev.ID, err = d.prefixedID("snowplow/", "snowplow event_id", root.Get("event_id")); err != nil {
-		return err
-	}
-	if ev.CustomerID, err = d.customer(srcSnowplow, root); err != nil {
+	err := d.ids(ev, srcSnowplow, "snowplow/", "snowplow event_id", root.Get("event_id"), root)
+	if err != nil {
 		return err
 	}
 	if ev.CustomerID == "" {
