@@ -136,6 +136,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 	c.transErrors = d.errorCount() > 0
 
 	for _, section := range []func(){
+		func() { compileTraits(d, p, c, doc.Traits) }, // first: every expression may read them
 		func() { compileTouchpoints(d, p, c, doc) },
 		func() { compileStages(d, p, c, &doc.Stages) },
 		func() { compileTransitions(d, p, c, doc.Transitions) },
@@ -440,7 +441,7 @@ func compileTransition(d *diags, p *Pack, c *compiled, td *transitionDoc, seen m
 	}
 	var whenAST ast.Node
 	if td.When.Value != "" {
-		t.When, whenAST = compileCond(d, &td.When)
+		t.When, whenAST = compileCond(d, p, &td.When)
 	}
 	hasOn, hasAfter := len(td.On.Items) > 0, td.After.Value != ""
 	switch {
@@ -507,7 +508,7 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 	}
 	info := alertInfo{a: a, doc: ad}
 	if ad.When.Value != "" {
-		a.When, info.when = compileCond(d, &ad.When)
+		a.When, info.when = compileCond(d, p, &ad.When)
 	}
 	if ad.After.Value != "" {
 		a.Timer = compileTimer(d, ad.pos, &ad.After, &ad.Since)
@@ -518,7 +519,7 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 		d.errorf(ad.Line, ad.Col, "alert %s needs when (a condition), after (a timer), or both", label)
 	}
 	if ad.Resolve.Value != "" {
-		a.Resolve, info.resolve = compileCond(d, &ad.Resolve)
+		a.Resolve, info.resolve = compileCond(d, p, &ad.Resolve)
 	}
 	a.For = alertSpan(d, label, "for", &ad.For, "the condition must hold this long before the alert fires")
 	a.Cooldown = alertSpan(d, label, "cooldown", &ad.Cooldown, "no new firing this long after the alert resolves")
@@ -529,8 +530,8 @@ func compileAlert(d *diags, p *Pack, ad *alertDoc, seen map[string]int) alertInf
 	if len(ad.Reasons.Items) == 0 && !d.wasBad(ad.Reasons.pos) {
 		d.errorf(ad.Line, ad.Col, "alert %s: reasons are required: say why it fires, with the values (e.g. \"{open_tickets} tickets open\")", label)
 	}
-	a.Reasons = compileTemplates(d, ad.Reasons.Items)
-	a.ResolveReasons = compileTemplates(d, ad.ResolveReasons.Items)
+	a.Reasons = compileTemplates(d, p.vocab(), ad.Reasons.Items)
+	a.ResolveReasons = compileTemplates(d, p.vocab(), ad.ResolveReasons.Items)
 	info.broken = d.errorCount() > errsBefore
 	return info
 }
@@ -684,8 +685,8 @@ func (c *compiled) catAt(doc *packDoc, name string) pos {
 
 // compileCond compiles a condition; on error it reports it and returns
 // nils.
-func compileCond(d *diags, t *text) (func(*Vars) bool, ast.Node) {
-	f, n, err := compileBool(t.Value)
+func compileCond(d *diags, p *Pack, t *text) (func(*Vars) bool, ast.Node) {
+	f, n, err := p.vocab().compileBool(t.Value)
 	if err != nil {
 		exprDiag(d, t, err)
 		return nil, nil
@@ -793,7 +794,7 @@ func compileHealth(d *diags, p *Pack, c *compiled, h *healthDoc) {
 			if !d.wasBad(cd.Score.pos) {
 				d.errorf(cd.Line, cd.Col, "health component %s: score (an expression giving 0-100) is required", label)
 			}
-		} else if f, n, err := compileNum(cd.Score.Value); err != nil {
+		} else if f, n, err := p.vocab().compileNum(cd.Score.Value); err != nil {
 			exprDiag(d, &cd.Score, err)
 		} else {
 			score, tree = f, n

@@ -41,8 +41,20 @@ type exprError struct {
 func (e *exprError) Error() string { return e.msg }
 
 // exprEnv declares every variable with its type for expr's checker.
-func exprEnv() map[string]any {
+func (vc *vocab) exprEnv() map[string]any {
 	env := make(map[string]any, int(numVars)+int(boolVars)+int(strVars))
+	if vc != nil {
+		for _, t := range vc.traits {
+			switch t.Kind {
+			case TraitNumber:
+				env[t.Name] = float64(0)
+			case TraitBool:
+				env[t.Name] = false
+			default:
+				env[t.Name] = ""
+			}
+		}
+	}
 	for _, n := range numNames {
 		env[n] = float64(0)
 	}
@@ -74,9 +86,10 @@ func mod(a, b float64) float64 {
 	return math.Mod(a, b)
 }
 
-func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
+func (vc *vocab) checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 	opts := []expr.Option{
-		expr.Env(exprEnv()),
+		expr.Env(vc.exprEnv()),
+		expr.Function(HasTraitFunc, func(p ...any) (any, error) { return nil, nil }, func(string) bool { return false }),
 		expr.Optimize(false),
 		expr.Function("clamp", func(p ...any) (any, error) { return nil, nil }, clampSig),
 		// The overloads cover a number variable on either side; a % b of
@@ -95,7 +108,7 @@ func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 	// a syntax error is left to expr.Compile, which reports it with its
 	// line and column.
 	if tree, err := parser.Parse(src); err == nil {
-		if err := checkLanguage(tree.Node); err != nil {
+		if err := vc.checkLanguage(tree.Node); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +118,7 @@ func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 		if errors.As(err, &fe) {
 			msg := plainMessage(fe.Message)
 			if name, ok := strings.CutPrefix(fe.Message, "unknown name "); ok {
-				msg = unknownVar(name)
+				msg = vc.unknownVar(name)
 			}
 			return nil, &exprError{line: fe.Line, col: fe.Column + 1, msg: msg}
 		}
@@ -114,14 +127,18 @@ func checkExpr(src string, want reflect.Kind) (ast.Node, error) {
 	return prog.Node(), nil
 }
 
+// compileBool and compileNum compile with the built-in variables only.
+func compileBool(src string) (boolFn, ast.Node, error) { return (*vocab)(nil).compileBool(src) }
+func compileNum(src string) (numFn, ast.Node, error)   { return (*vocab)(nil).compileNum(src) }
+
 // compileBool compiles a condition. It also returns the checked tree, for
 // the pack checks (check.go).
-func compileBool(src string) (boolFn, ast.Node, error) {
-	n, err := checkExpr(src, reflect.Bool)
+func (vc *vocab) compileBool(src string) (boolFn, ast.Node, error) {
+	n, err := vc.checkExpr(src, reflect.Bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := boolOf(n)
+	f, err := vc.boolOf(n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,12 +147,12 @@ func compileBool(src string) (boolFn, ast.Node, error) {
 
 // compileNum compiles a numeric expression (a health component), and
 // returns its checked tree too.
-func compileNum(src string) (numFn, ast.Node, error) {
-	n, err := checkExpr(src, reflect.Float64)
+func (vc *vocab) compileNum(src string) (numFn, ast.Node, error) {
+	n, err := vc.checkExpr(src, reflect.Float64)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := numOf(n)
+	f, err := vc.numOf(n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,8 +160,8 @@ func compileNum(src string) (numFn, ast.Node, error) {
 }
 
 // ternary compiles cond ? a : b, for any result type.
-func ternary[T any](n *ast.ConditionalNode, of func(ast.Node) (func(*Vars) T, error)) (func(*Vars) T, error) {
-	c, err := boolOf(n.Cond)
+func ternary[T any](vc *vocab, n *ast.ConditionalNode, of func(ast.Node) (func(*Vars) T, error)) (func(*Vars) T, error) {
+	c, err := vc.boolOf(n.Cond)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +223,7 @@ func kindOf(n ast.Node) reflect.Kind {
 	return t.Kind()
 }
 
-func numOf(n ast.Node) (numFn, error) {
+func (vc *vocab) numOf(n ast.Node) (numFn, error) {
 	switch n := n.(type) {
 	case *ast.IntegerNode:
 		c := float64(n.Value)
@@ -215,13 +232,16 @@ func numOf(n ast.Node) (numFn, error) {
 		c := n.Value
 		return func(*Vars) float64 { return c }, nil
 	case *ast.IdentifierNode:
-		kind, i := lookupVar(n.Value)
-		if kind != 'n' {
-			return nil, nodeErr(n, "expected a number, but got %s (%s)", kindOfWord(n), n.Value)
+		kind, i := vc.lookup(n.Value)
+		switch kind {
+		case 'n':
+			return func(v *Vars) float64 { return v.Num[i] }, nil
+		case 'N':
+			return func(v *Vars) float64 { return v.Traits[i].Num }, nil
 		}
-		return func(v *Vars) float64 { return v.Num[i] }, nil
+		return nil, nodeErr(n, "expected a number, but got %s (%s)", kindOfWord(n), n.Value)
 	case *ast.UnaryNode:
-		x, err := numOf(n.Node)
+		x, err := vc.numOf(n.Node)
 		if err != nil {
 			return nil, err
 		}
@@ -233,27 +253,27 @@ func numOf(n ast.Node) (numFn, error) {
 		}
 		return nil, unsupported(n, "operator "+n.Operator)
 	case *ast.BinaryNode:
-		return numBinary(n)
+		return vc.numBinary(n)
 	case *ast.ConditionalNode:
-		return ternary(n, numOf)
+		return ternary(vc, n, vc.numOf)
 	case *ast.BuiltinNode:
-		return numCall(n, n.Name, n.Arguments)
+		return vc.numCall(n, n.Name, n.Arguments)
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
 		if !ok {
 			return nil, unsupported(n, "this call")
 		}
-		return numCall(n, id.Value, n.Arguments)
+		return vc.numCall(n, id.Value, n.Arguments)
 	case *ast.ChainNode:
-		return numOf(n.Node)
+		return vc.numOf(n.Node)
 	}
 	return nil, wrongType(n, aNumber)
 }
 
-func numArgs(args []ast.Node) ([]numFn, error) {
+func (vc *vocab) numArgs(args []ast.Node) ([]numFn, error) {
 	fns := make([]numFn, len(args))
 	for i, a := range args {
-		f, err := numOf(a)
+		f, err := vc.numOf(a)
 		if err != nil {
 			return nil, err
 		}
@@ -262,13 +282,13 @@ func numArgs(args []ast.Node) ([]numFn, error) {
 	return fns, nil
 }
 
-func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
+func (vc *vocab) numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
 	switch name {
 	case "abs", "floor", "ceil", "round", "min", "max", "clamp", modOp:
 	default:
 		return nil, unsupported(n, "function "+name)
 	}
-	fns, err := numArgs(args)
+	fns, err := vc.numArgs(args)
 	if err != nil {
 		return nil, err
 	}
@@ -323,12 +343,12 @@ func numCall(n ast.Node, name string, args []ast.Node) (numFn, error) {
 	return nil, unsupported(n, "function "+name)
 }
 
-func numBinary(n *ast.BinaryNode) (numFn, error) {
-	a, err := numOf(n.Left)
+func (vc *vocab) numBinary(n *ast.BinaryNode) (numFn, error) {
+	a, err := vc.numOf(n.Left)
 	if err != nil {
 		return nil, err
 	}
-	b, err := numOf(n.Right)
+	b, err := vc.numOf(n.Right)
 	if err != nil {
 		return nil, err
 	}
@@ -357,63 +377,77 @@ func numBinary(n *ast.BinaryNode) (numFn, error) {
 	return nil, unsupported(n, "operator "+n.Operator+" on numbers")
 }
 
-func strOf(n ast.Node) (strFn, error) {
+func (vc *vocab) strOf(n ast.Node) (strFn, error) {
 	switch n := n.(type) {
 	case *ast.StringNode:
 		c := n.Value
 		return func(*Vars) string { return c }, nil
 	case *ast.IdentifierNode:
-		kind, i := lookupVar(n.Value)
-		if kind != 's' {
-			return nil, nodeErr(n, "expected text, but got %s (%s)", kindOfWord(n), n.Value)
+		kind, i := vc.lookup(n.Value)
+		switch kind {
+		case 's':
+			return func(v *Vars) string { return v.Str[i] }, nil
+		case 'S':
+			return func(v *Vars) string { return v.Traits[i].Str }, nil
 		}
-		return func(v *Vars) string { return v.Str[i] }, nil
+		return nil, nodeErr(n, "expected text, but got %s (%s)", kindOfWord(n), n.Value)
 	case *ast.ConditionalNode:
-		return ternary(n, strOf)
+		return ternary(vc, n, vc.strOf)
 	case *ast.BinaryNode:
 		return nil, nodeErr(n, "%s does not work on text", n.Operator)
 	}
 	return nil, wrongType(n, someText)
 }
 
-func boolOf(n ast.Node) (boolFn, error) {
+func (vc *vocab) boolOf(n ast.Node) (boolFn, error) {
 	switch n := n.(type) {
 	case *ast.BoolNode:
 		c := n.Value
 		return func(*Vars) bool { return c }, nil
 	case *ast.IdentifierNode:
-		kind, i := lookupVar(n.Value)
-		if kind != 'b' {
-			return nil, nodeErr(n, "expected %s, but got %s (%s)", aCondition, kindOfWord(n), n.Value)
+		kind, i := vc.lookup(n.Value)
+		switch kind {
+		case 'b':
+			return func(v *Vars) bool { return v.Bool[i] }, nil
+		case 'B':
+			return func(v *Vars) bool { return v.Traits[i].Num != 0 }, nil
 		}
-		return func(v *Vars) bool { return v.Bool[i] }, nil
+		return nil, nodeErr(n, "expected %s, but got %s (%s)", aCondition, kindOfWord(n), n.Value)
 	case *ast.UnaryNode:
 		if n.Operator != "!" && n.Operator != "not" {
 			return nil, unsupported(n, "operator "+n.Operator)
 		}
-		x, err := boolOf(n.Node)
+		x, err := vc.boolOf(n.Node)
 		if err != nil {
 			return nil, err
 		}
 		return func(v *Vars) bool { return !x(v) }, nil
 	case *ast.ConditionalNode:
-		return ternary(n, boolOf)
+		return ternary(vc, n, vc.boolOf)
 	case *ast.BinaryNode:
-		return boolBinary(n)
+		return vc.boolBinary(n)
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok && id.Value == HasTraitFunc {
+			i, err := vc.hasTraitArg(n, n.Arguments)
+			if err != nil {
+				return nil, err
+			}
+			return func(v *Vars) bool { return v.Traits[i].Kind != TraitAbsent }, nil
+		}
 	case *ast.ChainNode:
-		return boolOf(n.Node)
+		return vc.boolOf(n.Node)
 	}
 	return nil, wrongType(n, aCondition)
 }
 
-func boolBinary(n *ast.BinaryNode) (boolFn, error) {
+func (vc *vocab) boolBinary(n *ast.BinaryNode) (boolFn, error) {
 	switch n.Operator {
 	case "&&", "and", "||", "or":
-		a, err := boolOf(n.Left)
+		a, err := vc.boolOf(n.Left)
 		if err != nil {
 			return nil, err
 		}
-		b, err := boolOf(n.Right)
+		b, err := vc.boolOf(n.Right)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +456,7 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 		}
 		return func(v *Vars) bool { return a(v) || b(v) }, nil
 	case "in", "not in":
-		f, err := inList(n)
+		f, err := vc.inList(n)
 		if err != nil {
 			return nil, err
 		}
@@ -436,11 +470,11 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 	}
 	switch kindOf(n.Left) {
 	case reflect.Float64:
-		a, err := numOf(n.Left)
+		a, err := vc.numOf(n.Left)
 		if err != nil {
 			return nil, err
 		}
-		b, err := numOf(n.Right)
+		b, err := vc.numOf(n.Right)
 		if err != nil {
 			return nil, err
 		}
@@ -459,11 +493,11 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 			return func(v *Vars) bool { return a(v) >= b(v) }, nil
 		}
 	case reflect.String:
-		a, err := strOf(n.Left)
+		a, err := vc.strOf(n.Left)
 		if err != nil {
 			return nil, err
 		}
-		b, err := strOf(n.Right)
+		b, err := vc.strOf(n.Right)
 		if err != nil {
 			return nil, err
 		}
@@ -475,11 +509,11 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 		}
 		return nil, nodeErr(n, "%s does not work on text: text compares with == and != only", n.Operator)
 	case reflect.Bool:
-		a, err := boolOf(n.Left)
+		a, err := vc.boolOf(n.Left)
 		if err != nil {
 			return nil, err
 		}
-		b, err := boolOf(n.Right)
+		b, err := vc.boolOf(n.Right)
 		if err != nil {
 			return nil, err
 		}
@@ -497,14 +531,14 @@ func boolBinary(n *ast.BinaryNode) (boolFn, error) {
 }
 
 // inList compiles `x in [a, b, ...]` where the list is literal.
-func inList(n *ast.BinaryNode) (boolFn, error) {
+func (vc *vocab) inList(n *ast.BinaryNode) (boolFn, error) {
 	arr, ok := n.Right.(*ast.ArrayNode)
 	if !ok {
 		return nil, nodeErr(n.Right, inListMsg)
 	}
 	switch kindOf(n.Left) {
 	case reflect.String:
-		x, err := strOf(n.Left)
+		x, err := vc.strOf(n.Left)
 		if err != nil {
 			return nil, err
 		}
@@ -518,7 +552,7 @@ func inList(n *ast.BinaryNode) (boolFn, error) {
 		}
 		return func(v *Vars) bool { return set[x(v)] }, nil
 	case reflect.Float64:
-		x, err := numOf(n.Left)
+		x, err := vc.numOf(n.Left)
 		if err != nil {
 			return nil, err
 		}
@@ -551,4 +585,25 @@ func formatNum(f float64) string {
 		return strconv.FormatInt(int64(f), 10)
 	}
 	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
+}
+
+// hasTraitArg checks has_trait's argument: the name of a declared trait,
+// quoted. It returns the trait's index.
+func (vc *vocab) hasTraitArg(n ast.Node, args []ast.Node) (int, error) {
+	if len(args) == 1 {
+		if s, ok := args[0].(*ast.StringNode); ok {
+			if i := vc.trait(s.Value); i >= 0 {
+				return i, nil
+			}
+			return 0, nodeErr(args[0], "has_trait(%q): the pack declares no trait %s (traits: %s)%s", s.Value, s.Value, listOrNone(vc.traitNames()), didYouMean(s.Value, vc.traitNames()))
+		}
+	}
+	return 0, nodeErr(n, "has_trait takes the name of a declared trait in quotes, like has_trait(\"plan\") (traits: %s)", listOrNone(vc.traitNames()))
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none declared"
+	}
+	return strings.Join(names, ", ")
 }

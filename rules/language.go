@@ -28,7 +28,7 @@ const inListMsg = `the right side of in must be a list written out, like ["reten
 // the rule language does not have, at its place. It runs before expr's
 // type checker, whose messages for these constructs would name Go types
 // or say nothing useful ("type text[number] is undefined").
-func checkLanguage(n ast.Node) error {
+func (vc *vocab) checkLanguage(n ast.Node) error {
 	switch n := n.(type) {
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.StringNode:
 		return nil
@@ -36,22 +36,22 @@ func checkLanguage(n ast.Node) error {
 		if strings.HasPrefix(n.Value, "$") {
 			return unsupported(n, n.Value)
 		}
-		if kind, _ := lookupVar(n.Value); kind == 0 {
+		if kind, _ := vc.lookup(n.Value); kind == 0 {
 			// expr would take a name such as string or now for its
 			// function, and report a mismatched type.
-			return nodeErr(n, "%s", unknownVar(n.Value))
+			return nodeErr(n, "%s", vc.unknownVar(n.Value))
 		}
 		return nil
 	case *ast.UnaryNode:
 		switch n.Operator {
 		case "-", "+", "!", "not":
-			return checkLanguage(n.Node)
+			return vc.checkLanguage(n.Node)
 		}
 		return unsupported(n, "operator "+n.Operator)
 	case *ast.BinaryNode:
 		switch n.Operator {
 		case "in", "not in":
-			if err := checkLanguage(n.Left); err != nil {
+			if err := vc.checkLanguage(n.Left); err != nil {
 				return err
 			}
 			arr, ok := n.Right.(*ast.ArrayNode)
@@ -65,28 +65,28 @@ func checkLanguage(n ast.Node) error {
 			}
 			return nil
 		case "+", "-", "*", "/", "%", "**", "^", "==", "!=", "<", "<=", ">", ">=", "&&", "||", "and", "or":
-			if err := checkLanguage(n.Left); err != nil {
+			if err := vc.checkLanguage(n.Left); err != nil {
 				return err
 			}
-			return checkLanguage(n.Right)
+			return vc.checkLanguage(n.Right)
 		}
 		return unsupported(n, "operator "+n.Operator)
 	case *ast.ConditionalNode:
 		for _, x := range []ast.Node{n.Cond, n.Exp1, n.Exp2} {
-			if err := checkLanguage(x); err != nil {
+			if err := vc.checkLanguage(x); err != nil {
 				return err
 			}
 		}
 		return nil
 	case *ast.BuiltinNode:
-		return checkCall(n, n.Name, n.Arguments)
+		return vc.checkCall(n, n.Name, n.Arguments)
 	case *ast.CallNode:
 		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
-			return checkCall(n, id.Value, n.Arguments)
+			return vc.checkCall(n, id.Value, n.Arguments)
 		}
 		return unsupported(n, "calling a method (x.f())")
 	case *ast.ChainNode:
-		return checkLanguage(n.Node)
+		return vc.checkLanguage(n.Node)
 	case *ast.ArrayNode:
 		return nodeErr(n, "a list [...] is only allowed after in, as in stage in [\"retention\", \"loyalty\"]")
 	case *ast.NilNode:
@@ -95,7 +95,11 @@ func checkLanguage(n ast.Node) error {
 	return unsupported(n, describe(n))
 }
 
-func checkCall(n ast.Node, name string, args []ast.Node) error {
+func (vc *vocab) checkCall(n ast.Node, name string, args []ast.Node) error {
+	if name == HasTraitFunc {
+		_, err := vc.hasTraitArg(n, args)
+		return err
+	}
 	if !slices.Contains(functions, name) {
 		hint := didYouMean(name, functions)
 		if name == "mod" || name == "fmod" {
@@ -104,7 +108,7 @@ func checkCall(n ast.Node, name string, args []ast.Node) error {
 		return nodeErr(n, "function %s is not supported in rule expressions (the functions are %s)%s", name, strings.Join(functions, ", "), hint)
 	}
 	for _, a := range args {
-		if err := checkLanguage(a); err != nil {
+		if err := vc.checkLanguage(a); err != nil {
 			return err
 		}
 	}
@@ -112,8 +116,9 @@ func checkCall(n ast.Node, name string, args []ast.Node) error {
 }
 
 // unknownVar is the message for a name that is no variable.
-func unknownVar(name string) string {
-	return fmt.Sprintf("unknown variable %s (expected one of %s)%s", name, strings.Join(VarNames(), ", "), didYouMean(name, VarNames()))
+func (vc *vocab) unknownVar(name string) string {
+	names := vc.names()
+	return fmt.Sprintf("unknown variable %s (expected one of %s)%s", name, strings.Join(names, ", "), didYouMean(name, names))
 }
 
 // listItem returns a literal item of a list after in: a number (-1

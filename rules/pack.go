@@ -263,6 +263,9 @@ type Pack struct {
 	// Money is the pack's money section: which amount is an event's value
 	// and the currency lifetime value is kept in.
 	Money Money
+	// Traits are the customer traits the pack keeps, in declaration order:
+	// the order of Vars.Traits and of a customer's trait values.
+	Traits []Trait
 
 	stageIdx map[string]int // "" → 0, then Stages[i] → i+1
 	alertIdx map[string]*Alert

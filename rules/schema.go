@@ -103,6 +103,7 @@ type packDoc struct {
 	Stages      texts                    `yaml:"stages"`
 	KPIs        kpisDoc                  `yaml:"kpis"`
 	Money       moneyDoc                 `yaml:"money"`
+	Traits      []traitDoc               `yaml:"traits"`
 	Transitions []transitionDoc          `yaml:"transitions"`
 	Health      healthDoc                `yaml:"health"`
 	Alerts      []alertDoc               `yaml:"alerts"`
@@ -248,4 +249,13 @@ func (m *moneyDoc) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain moneyDoc
 	return n.Decode((*plain)(m))
+}
+
+func (t *traitDoc) UnmarshalYAML(n *yaml.Node) error {
+	t.at(n)
+	if n.Tag == badTag {
+		return nil
+	}
+	type plain traitDoc
+	return n.Decode((*plain)(t))
 }

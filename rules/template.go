@@ -33,6 +33,16 @@ func (t Template) Render(dst []byte, v *Vars) []byte {
 			}
 		case 's':
 			dst = append(dst, v.Str[p.idx]...)
+		case 'S':
+			dst = append(dst, v.Traits[p.idx].Str...)
+		case 'N':
+			dst = append(dst, formatNum(v.Traits[p.idx].Num)...)
+		case 'B':
+			if v.Traits[p.idx].Num != 0 {
+				dst = append(dst, "true"...)
+			} else {
+				dst = append(dst, "false"...)
+			}
 		}
 	}
 	return dst
@@ -41,10 +51,10 @@ func (t Template) Render(dst []byte, v *Vars) []byte {
 // String renders the template for v.
 func (t Template) String(v *Vars) string { return string(t.Render(nil, v)) }
 
-func compileTemplates(d *diags, items []text) []Template {
+func compileTemplates(d *diags, vc *vocab, items []text) []Template {
 	out := make([]Template, 0, len(items))
 	for i := range items {
-		t, ok := parseTemplate(d, &items[i])
+		t, ok := parseTemplate(d, vc, &items[i])
 		if ok {
 			out = append(out, t)
 		}
@@ -52,7 +62,7 @@ func compileTemplates(d *diags, items []text) []Template {
 	return out
 }
 
-func parseTemplate(d *diags, src *text) (Template, bool) {
+func parseTemplate(d *diags, vc *vocab, src *text) (Template, bool) {
 	var t Template
 	s := src.Value
 	ok := true
@@ -73,9 +83,10 @@ func parseTemplate(d *diags, src *text) (Template, bool) {
 			return t, false
 		}
 		name := strings.TrimSpace(s[open+1 : open+end])
-		kind, idx := lookupVar(name)
+		kind, idx := vc.lookup(name)
 		if kind == 0 {
-			d.errorf(line, c, "unknown variable {%s} in reason text (expected one of %s)%s", name, strings.Join(VarNames(), ", "), didYouMean(name, VarNames()))
+			names := vc.names()
+			d.errorf(line, c, "unknown variable {%s} in reason text (expected one of %s)%s", name, strings.Join(names, ", "), didYouMean(name, names))
 			ok = false
 		}
 		t.parts = append(t.parts, tmplPart{kind: kind, idx: idx})

@@ -66,6 +66,10 @@ type Vars struct {
 	Num  [numVars]float64
 	Bool [boolVars]bool
 	Str  [strVars]string
+	// Traits are the customer's values of the pack's traits, in
+	// Pack.Traits order (the engine points it at the customer's state:
+	// an evaluation only reads it).
+	Traits []TraitValue
 }
 
 var numNames = [numVars]string{
