@@ -52,6 +52,12 @@ type Event struct {
 	// currency, in any case); "" when none, which the engine takes to be
 	// the pack's currency.
 	Currency string
+	// Traits is the JSON text of the event's traits object, nil when it
+	// carries none: a Segment identify or group call's traits, else the
+	// context.traits of any call. It aliases the decoder's buffer (valid
+	// until its next call); the engine reads from it only the traits the
+	// rule pack declares, and only when it declares any.
+	Traits string
 }
 
 // SetAmount records amount as the event's amount of property prop.

@@ -137,6 +137,9 @@ type Decoder struct {
 	field string   // CloudEvents customer field as configured, for messages
 	path  []string // the same, split at dots
 	buf   []byte   // bytes that Event strings alias, other than the parser's
+	// traits holds the JSON of the last Segment message's traits object,
+	// which Event.Traits aliases.
+	traits []byte
 
 	maxBytes, maxValues int
 	release             bool // the parser grew beyond keepBytes or keepValues
@@ -319,6 +322,7 @@ type top struct {
 	timestamp, origTS, origTSSnake, sentAt, sentAtSnake *fastjson.Value
 	receivedAt, receivedAtSnake                         *fastjson.Value
 	properties, context, groupID, groupIDSnake          *fastjson.Value
+	traits                                              *fastjson.Value
 
 	// Only to tell the other sources apart: "object" (Stripe),
 	// "event_type" (Typeform, Delighted), "collector_tstamp" (Snowplow).
@@ -393,6 +397,8 @@ func (d *Decoder) json(value []byte, recordTime int64, ev *engine.Event) *Error 
 			set(&t.properties, v)
 		case "context":
 			set(&t.context, v)
+		case "traits":
+			set(&t.traits, v)
 		case "groupId":
 			set(&t.groupID, v)
 		case "group_id":

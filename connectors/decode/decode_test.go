@@ -189,7 +189,8 @@ func TestDecode(t *testing.T) {
 			Name: "Course Clicked", Time: ms(t, "2015-12-12T19:11:01.249Z")}},
 		{name: "spec identify", value: specIdentify, want: engine.Event{
 			ID: "022bb90c-bbac-11e4-8dfc-aa07a5b093db", CustomerID: "97980cfea0067", Type: "identify",
-			Time: ms(t, "2015-02-23T22:28:55.111Z")}},
+			Time: ms(t, "2015-02-23T22:28:55.111Z"),
+			Traits: `{"name":"Peter Gibbons","email":"peter@example.com","plan":"premium","logins":5,"address":{"street":"6th St","city":"San Francisco","state":"CA","postalCode":"94103","country":"USA"}}`}},
 		{name: "spec page has no name", value: specPage, want: engine.Event{
 			ID: "022bb90c-bbac-11e4-8dfc-aa07a5b093db", CustomerID: "97980cfea0067", Type: "page",
 			Time: ms(t, "2015-02-23T22:28:55.111Z")}},
@@ -352,7 +353,21 @@ func TestDecode(t *testing.T) {
 		{name: "amount at the bound", value: seg(`,"properties":{"revenue":1e12}`),
 			want: with(seg0, func(e *engine.Event) { e.SetAmount(rules.MoneyRevenue, 1e12) })},
 		{name: "properties not an object", value: seg(`,"properties":[1,2]`), want: seg0},
-		{name: "traits do not carry amounts", value: seg(`,"traits":{"revenue":5,"score":3}`), want: seg0},
+		{name: "traits do not carry amounts", value: seg(`,"traits":{"revenue":5,"score":3}`),
+			want: with(seg0, func(e *engine.Event) { e.Traits = `{"revenue":5,"score":3}` })},
+
+		// Traits: the JSON of the traits object, for the engine to read
+		// the pack's declared traits from.
+		{name: "group traits are the account's", value: `{"type":"group","groupId":"acme","userId":"u","timestamp":"2026-01-02T03:04:05Z","traits":{"plan": "enterprise", "employees": 420}}`,
+			want: engine.Event{CustomerID: "u", Account: "acme", Type: "group", Time: ms(t, "2026-01-02T03:04:05Z"), Traits: `{"plan":"enterprise","employees":420}`}},
+		{name: "track context.traits", value: seg(`,"context":{"ip":"8.8.8.8","traits":{"plan":"pro","seats":12}}`),
+			want: with(seg0, func(e *engine.Event) { e.Traits = `{"plan":"pro","seats":12}` })},
+		{name: "top-level traits before context.traits", value: `{"type":"identify","userId":"u","timestamp":"2026-01-02T03:04:05Z","traits":{"plan":"pro"},"context":{"traits":{"plan":"free"}}}`,
+			want: engine.Event{CustomerID: "u", Type: "identify", Time: ms(t, "2026-01-02T03:04:05Z"), Traits: `{"plan":"pro"}`}},
+		{name: "empty traits are none", value: `{"type":"identify","userId":"u","timestamp":"2026-01-02T03:04:05Z","traits":{},"context":{"traits":{}}}`,
+			want: engine.Event{CustomerID: "u", Type: "identify", Time: ms(t, "2026-01-02T03:04:05Z")}},
+		{name: "traits that are no object are none", value: `{"type":"identify","userId":"u","timestamp":"2026-01-02T03:04:05Z","traits":"pro","context":{"traits":[1]}}`,
+			want: engine.Event{CustomerID: "u", Type: "identify", Time: ms(t, "2026-01-02T03:04:05Z")}},
 
 		// CloudEvents, structured mode.
 		{name: "cloudevents spec example", value: specCloudEvent, want: engine.Event{
@@ -585,6 +600,7 @@ func TestDecodeAllocs(t *testing.T) {
 		{"segment track", benchTrack, nil},
 		{"segment numeric ids", `{"type":"group","userId":4711,"groupId":1.5e3,"messageId":9,"timestamp":"2026-01-02T03:04:05Z"}`, nil},
 		{"cloudevent structured", specCloudEvent, nil},
+		{"segment identify with traits", specIdentify, nil},
 		{"cloudevent binary", `{"customer_id":"c","score":"9"}`, ceHeaders()[:5]},
 	} {
 		d := New(Options{})
@@ -608,6 +624,7 @@ func clone(ev engine.Event) engine.Event {
 	ev.Account = strings.Clone(ev.Account)
 	ev.Type = strings.Clone(ev.Type)
 	ev.Name = strings.Clone(ev.Name)
+	ev.Traits = strings.Clone(ev.Traits)
 	return ev
 }
 

@@ -116,7 +116,33 @@ func (d *Decoder) segment(t *top, recordTime int64, ev *engine.Event) *Error {
 	if err != nil {
 		return err
 	}
+	if tr := segmentTraits(t); tr != nil {
+		d.traits = tr.MarshalTo(d.traits[:0])
+		ev.Traits = b2s(d.traits)
+	}
 	return amounts(t.properties, ev)
+}
+
+// segmentTraits returns the message's traits object: an identify or group
+// call's traits (a group's are its account's), else the context.traits
+// Segment's libraries add to every call of an identified user. nil when
+// there is none, or it is empty or no object: most track calls cost
+// nothing.
+func segmentTraits(t *top) *fastjson.Value {
+	if t.traits != nil {
+		if o, err := t.traits.Object(); err == nil && o.Len() > 0 {
+			return t.traits
+		}
+	}
+	if t.context == nil {
+		return nil
+	}
+	if v := t.context.Get("traits"); v != nil {
+		if o, err := v.Object(); err == nil && o.Len() > 0 {
+			return v
+		}
+	}
+	return nil
 }
 
 // segmentType returns the Spec's lowercase name for a call type given in any
