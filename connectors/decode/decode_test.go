@@ -189,7 +189,7 @@ func TestDecode(t *testing.T) {
 			Name: "Course Clicked", Time: ms(t, "2015-12-12T19:11:01.249Z")}},
 		{name: "spec identify", value: specIdentify, want: engine.Event{
 			ID: "022bb90c-bbac-11e4-8dfc-aa07a5b093db", CustomerID: "97980cfea0067", Type: "identify",
-			Time: ms(t, "2015-02-23T22:28:55.111Z"),
+			Time:   ms(t, "2015-02-23T22:28:55.111Z"),
 			Traits: `{"name":"Peter Gibbons","email":"peter@example.com","plan":"premium","logins":5,"address":{"street":"6th St","city":"San Francisco","state":"CA","postalCode":"94103","country":"USA"}}`}},
 		{name: "spec page has no name", value: specPage, want: engine.Event{
 			ID: "022bb90c-bbac-11e4-8dfc-aa07a5b093db", CustomerID: "97980cfea0067", Type: "page",
