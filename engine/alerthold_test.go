@@ -240,8 +240,8 @@ func TestAlertsReadVersion3State(t *testing.T) {
 		t.Fatalf("version 3 state decoded as stage %s, alerts %+v, holds %+v; want conversion, detractor and support-overload (seq 2), none",
 			st.Stage, st.Alerts, st.Holds)
 	}
-	if enc := st.AppendEncode(nil); enc[0] != 4 || !bytes.Equal(enc[1:len(enc)-1], old[1:]) || enc[len(enc)-1] != 0 {
-		t.Errorf("re-encoded: version %d, %d bytes; want version 4, the rest as version 3 wrote it, and no holds", enc[0], len(enc))
+	if enc := st.AppendEncode(nil); enc[0] != 5 || !bytes.Equal(enc[1:len(enc)-2], old[1:]) || enc[len(enc)-2] != 0 || enc[len(enc)-1] != 0 {
+		t.Errorf("re-encoded: version %d, %d bytes; want version 5, the rest as version 3 wrote it, no holds and no traits", enc[0], len(enc))
 	}
 
 	h := newHarness(t, engine.Options{})

@@ -217,9 +217,10 @@ func TestDedupeReadsVersion2State(t *testing.T) {
 	if !sameState(got, want) {
 		t.Errorf("busy customer decoded from version 2:\n%+v\nwant\n%+v", got, want)
 	}
-	// Version 4 appends the alert holds: none (one byte, 0) here.
-	if enc := got.AppendEncode(nil); enc[0] != 4 || !bytes.Equal(enc[1:len(enc)-1], busyOld[1:]) || enc[len(enc)-1] != 0 {
-		t.Errorf("re-encoded: version %d, %d bytes; want version 4, the rest as version 2 wrote it (%d bytes) and no holds", enc[0], len(enc), len(busyOld))
+	// Version 4 appends the alert holds, version 5 the traits: none (one
+	// byte, 0, each) here.
+	if enc := got.AppendEncode(nil); enc[0] != 5 || !bytes.Equal(enc[1:len(enc)-2], busyOld[1:]) || enc[len(enc)-2] != 0 || enc[len(enc)-1] != 0 {
+		t.Errorf("re-encoded: version %d, %d bytes; want version 5, the rest as version 2 wrote it (%d bytes), no holds and no traits", enc[0], len(enc), len(busyOld))
 	}
 }
 

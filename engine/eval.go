@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/valyala/fastjson"
 
 	"github.com/lifeline-hq/lifeline/rules"
 )
@@ -20,6 +21,11 @@ type evalScratch struct {
 	// recovered: the event update last applied is a purchase that
 	// recovers a failing payment (payment_recovered).
 	recovered bool
+	// traitParser reads events' traits objects; traits and traitBuf are
+	// alignTraits' and readTraits' scratch.
+	traitParser fastjson.Parser
+	traits      []rules.TraitValue
+	traitBuf    []byte
 	// timerRuns counts evaluations caused by timers since the partition
 	// opened (events: every applied event is one).
 	timerRuns uint64
@@ -41,6 +47,10 @@ func (p *Partition) update(st *State, cat rules.Category, ev *Event) float64 {
 	}
 	setMax(rules.LastSeen)
 	p.eval.recovered = false
+	if ev.Traits != "" && len(p.pack.Traits) > 0 {
+		p.alignTraits(st)
+		p.readTraits(st, ev.Traits)
+	}
 	value, money := p.value(ev, cat == rules.CatPurchase || cat == rules.CatRefund)
 	switch cat {
 	case rules.CatPurchase:
@@ -225,6 +235,8 @@ func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, nam
 		touch = rules.TimerCategory
 	}
 	fillVars(&p.eval.vars, st, now, touch, name, value)
+	p.alignTraits(st)
+	p.eval.vars.Traits = st.Traits
 	p.eval.vars.Bool[rules.PaymentRecovered] = !timer && p.eval.recovered
 	si := pack.StageIndex(st.Stage)
 

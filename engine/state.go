@@ -100,12 +100,18 @@ type State struct {
 	// partition's timer index (0: not indexed). The real next due time may
 	// be later: timers are rescheduled lazily when they fire.
 	TimerDue int64
+	// Traits are the customer's trait values, TraitNames their names
+	// (engine/traits.go): once the engine has used the state under a
+	// pack, one per pack trait in its order, and TraitNames is the pack's
+	// own slice (never modified in place); decoded, the values it had.
+	Traits     []rules.TraitValue
+	TraitNames []string
 }
 
 // reset makes s a new customer's state, keeping its slices' memory.
 func (s *State) reset() {
-	alerts, recent, holds := s.Alerts[:0], s.Recent[:0], s.Holds[:0]
-	*s = State{NPS: -1, Alerts: alerts, Recent: recent, Holds: holds}
+	alerts, recent, holds, traits := s.Alerts[:0], s.Recent[:0], s.Holds[:0], s.Traits[:0]
+	*s = State{NPS: -1, Alerts: alerts, Recent: recent, Holds: holds, Traits: traits}
 }
 
 // dedupe reports whether the event id hash h is among the customer's
@@ -253,7 +259,11 @@ func (s *State) openAlert(rule string) int {
 // Version 4 added the alert holds (AlertHold: pending since, cooldown
 // until) after the open alerts' Seqs; earlier versions decode without
 // any.
-const stateVersion = 4
+// Version 5 added the trait values after the holds: a count, then each
+// value the customer has (absent ones are not written) as its name, its
+// rules.TraitKind and the value (a string; a float64's 8 bytes; a bool's
+// byte). Earlier versions decode without traits.
+const stateVersion = 5
 
 // ErrNewerState is returned for a state written by a newer Lifeline.
 var ErrNewerState = errors.New("customer state written by a newer version of lifeline")
@@ -318,7 +328,66 @@ func (s *State) AppendEncode(dst []byte) []byte {
 		dst = appendTime(dst, h.PendingSince, base)
 		dst = appendTime(dst, h.CooldownUntil, base)
 	}
+	dst = s.appendTraits(dst)
 	return dst
+}
+
+// appendTraits encodes the trait values the customer has (version 5).
+func (s *State) appendTraits(dst []byte) []byte {
+	n := 0
+	for i := range s.Traits {
+		if s.Traits[i].Kind != rules.TraitAbsent {
+			n++
+		}
+	}
+	dst = append(dst, byte(n))
+	for i := range s.Traits {
+		t := &s.Traits[i]
+		if t.Kind == rules.TraitAbsent {
+			continue
+		}
+		dst = appendString(dst, s.TraitNames[i])
+		dst = append(dst, byte(t.Kind))
+		switch t.Kind {
+		case rules.TraitString:
+			dst = appendString(dst, t.Str)
+		case rules.TraitNumber:
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(t.Num))
+		default:
+			dst = append(dst, byte(t.Num))
+		}
+	}
+	return dst
+}
+
+// decodeTraits reads appendTraits' encoding.
+func (s *State) decodeTraits(d *decoder) {
+	n := int(d.byte())
+	if n > rules.MaxTraits {
+		d.fail()
+		return
+	}
+	if n > 0 {
+		s.TraitNames = make([]string, 0, n)
+	}
+	for k := 0; k < n && d.err == nil; k++ {
+		name := d.string()
+		v := rules.TraitValue{Kind: rules.TraitKind(d.byte())}
+		switch v.Kind {
+		case rules.TraitString:
+			v.Str = d.string()
+		case rules.TraitNumber:
+			v.Num = math.Float64frombits(d.uint64())
+		case rules.TraitBool:
+			if v.Num = float64(d.byte()); v.Num > 1 {
+				d.fail()
+			}
+		default:
+			d.fail()
+		}
+		s.TraitNames = append(s.TraitNames, name)
+		s.Traits = append(s.Traits, v)
+	}
 }
 
 func dayIdx(d int32) int {
@@ -411,6 +480,9 @@ func (s *State) Decode(b []byte) error {
 			pending := d.time(base)
 			s.Holds = append(s.Holds, AlertHold{Rule: rule, PendingSince: pending, CooldownUntil: d.time(base)})
 		}
+	}
+	if v >= 5 {
+		s.decodeTraits(&d)
 	}
 	if d.err != nil {
 		return fmt.Errorf("decode customer state (%d bytes): %w", len(b), d.err)

@@ -82,6 +82,21 @@ func randomState(r *rand.Rand) engine.State {
 		}
 		s.Holds = append(s.Holds, h)
 	}
+	// Trait values: each kind, names of older and newer packs alike.
+	traitNames := []string{"plan", "seats", "mrr", "csm_owner", "enterprise", "ünïcode"}
+	for i, n := 0, r.IntN(len(traitNames)+1); i < n; i++ {
+		var v rules.TraitValue
+		switch r.IntN(3) {
+		case 0:
+			v = rules.TraitValue{Kind: rules.TraitString, Str: stages[r.IntN(len(stages))]}
+		case 1:
+			v = rules.TraitValue{Kind: rules.TraitNumber, Num: r.NormFloat64() * 1e6}
+		default:
+			v = rules.TraitValue{Kind: rules.TraitBool, Num: float64(r.IntN(2))}
+		}
+		s.Traits = append(s.Traits, v)
+		s.TraitNames = append(s.TraitNames, traitNames[i])
+	}
 	return s
 }
 
@@ -112,6 +127,11 @@ func sameState(a, b engine.State) bool {
 	}
 	if len(b.Holds) == 0 {
 		b.Holds = nil
+	}
+	for _, x := range []*engine.State{&a, &b} {
+		if len(x.Traits) == 0 {
+			x.Traits, x.TraitNames = nil, nil
+		}
 	}
 	return reflect.DeepEqual(a, b) && reflect.DeepEqual(ra, rb)
 }
@@ -217,9 +237,10 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 	s.DayBase = int32(t0 / day)
 	enc := s.AppendEncode(nil)
 	// With every optional part empty the encoding ends in: day-count 0,
-	// recent-count 0, alert-count 0, timer 0, alerts fired 0, holds 0.
-	tail := len(enc) - 6
-	if !bytes.Equal(enc[tail:], []byte{0, 0, 0, 0, 0, 0}) {
+	// recent-count 0, alert-count 0, timer 0, alerts fired 0, holds 0,
+	// traits 0.
+	tail := len(enc) - 7
+	if !bytes.Equal(enc[tail:], []byte{0, 0, 0, 0, 0, 0, 0}) {
 		t.Fatalf("unexpected encoding tail % x", enc[tail:])
 	}
 	for _, tc := range []struct {
@@ -231,6 +252,8 @@ func TestStateDecodeRejectsImpossibleCounts(t *testing.T) {
 		{"more recent ids than bytes left", tail + 1, 5},
 		{"alerts that are not there", tail + 2, 3},
 		{"alert holds that are not there", tail + 5, 2},
+		{"traits that are not there", tail + 6, 2},
+		{"more traits than a pack declares", tail + 6, rules.MaxTraits + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(enc)
@@ -249,7 +272,7 @@ func TestStateDecodeRejectsTooManyIDs(t *testing.T) {
 	s := engine.State{Stage: "retention", NPS: -1}
 	s.Times[rules.FirstSeen] = t0
 	enc := s.AppendEncode(nil)
-	tail := len(enc) - 5 // recent-count 0, then alert-count, timer, alerts fired, holds
+	tail := len(enc) - 6 // recent-count 0, then alert-count, timer, alerts fired, holds, traits
 	splice := func(n int, h byte) []byte {
 		b := binary.AppendUvarint(bytes.Clone(enc[:tail]), uint64(n))
 		b = append(b, bytes.Repeat([]byte{h}, 8*n)...)

@@ -24,6 +24,9 @@ type Customer struct {
 	AsOf         string            `json:"as_of"`
 	RulesVersion string            `json:"rules_version"`
 	Times        map[string]string `json:"times"`
+	// Traits: each trait the pack declares, with the customer's value
+	// (null when it has none); omitted when the pack declares none.
+	Traits map[string]any `json:"traits,omitempty"`
 }
 
 // CustomerHealth is the scorecard with each component explained.
@@ -81,6 +84,7 @@ func rfc3339(ms int64) string {
 func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 	var v rules.Vars
 	fillVars(&v, st, now, "", "", 0)
+	v.Traits = alignedTraits(pack, st, nil)
 	comps := make([]float64, len(pack.Health.Components))
 	score, band := pack.Health.Eval(&v, comps)
 	c := Customer{
@@ -95,6 +99,9 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 		AsOf:         rfc3339(now),
 		RulesVersion: pack.Version,
 		Times:        map[string]string{},
+	}
+	if len(pack.Traits) > 0 {
+		c.Traits = traitsJSON(pack, v.Traits)
 	}
 	var sum float64
 	for _, cp := range pack.Health.Components {

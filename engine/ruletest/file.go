@@ -2,6 +2,7 @@ package ruletest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,9 @@ type Event struct {
 	// Unmapped says the event is meant to match no touchpoint of the
 	// pack; otherwise such an event fails its test (a typo in a name).
 	Unmapped bool
+	// Traits is the JSON of the event's traits (an identify call's
+	// traits, or a track call's context.traits), "" for none.
+	Traits string
 }
 
 // Expect is what must hold at a time, for one customer. A nil or empty
@@ -444,7 +448,7 @@ var (
 // event reads one event, or its repetitions; prev is the time of the
 // previous event, which after counts from.
 func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev *int64) []Event {
-	m := p.mapping(n, "an event", "customer", "event", "call", "at", "after", "id", "score", "revenue", "total", "value", "price", "amount", "currency", "repeat", "every", "unmapped")
+	m := p.mapping(n, "an event", "customer", "event", "call", "at", "after", "id", "score", "revenue", "total", "value", "price", "amount", "currency", "repeat", "every", "unmapped", "traits")
 	if m == nil {
 		return nil
 	}
@@ -507,6 +511,9 @@ func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev
 	}
 	if v := m["currency"]; v != nil {
 		ev.Currency = p.scalar(v, "currency")
+	}
+	if v := m["traits"]; v != nil {
+		ev.Traits = p.traits(v)
 	}
 	repeat, every := 1, int64(0)
 	if v := m["repeat"]; v != nil {
@@ -708,4 +715,20 @@ func (p *parser) scoreRange(n *yaml.Node, key string) (Range, bool) {
 		return bad()
 	}
 	return Range{x, x}, true
+}
+
+// traits reads an event's traits, a mapping such as {plan: enterprise,
+// seats: 40}, as the JSON text a decoder gives the engine.
+func (p *parser) traits(n *yaml.Node) string {
+	var m map[string]any
+	if n.Kind != yaml.MappingNode || n.Decode(&m) != nil {
+		p.errorf(n, "traits: expected a mapping of trait values, like {plan: enterprise, seats: 40}")
+		return ""
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		p.errorf(n, "traits: %v", err)
+		return ""
+	}
+	return string(b)
 }

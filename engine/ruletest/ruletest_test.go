@@ -355,3 +355,19 @@ func TestMisspeltNamesGetASuggestion(t *testing.T) {
 		}
 	}
 }
+
+// A pack's traits come from identify calls (and a track call's
+// context.traits) written in the test file, and drive its alerts and
+// health.
+func TestTraitsPackTests(t *testing.T) {
+	res, err := RunFile(context.Background(), "testdata/traits_test.yaml", Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures() {
+		t.Errorf("%s", f)
+	}
+	if len(res.Cases) != 4 {
+		t.Errorf("%d tests ran, want 4", len(res.Cases))
+	}
+}

@@ -333,7 +333,7 @@ func runCase(f *File, c *Case, pack *rules.Pack, opts Options) (res CaseResult, 
 		for next < len(c.Events) && c.Events[next].At <= x.At {
 			ev := &c.Events[next]
 			src.List = append(src.List, engine.Event{ID: ev.ID, CustomerID: ev.Customer, Type: ev.Call, Name: ev.Name, Time: ev.At,
-				Score: ev.Score, HasScore: ev.HasScore, Amounts: ev.Amounts, AmountsSet: ev.AmountsSet, Currency: ev.Currency})
+				Score: ev.Score, HasScore: ev.HasScore, Amounts: ev.Amounts, AmountsSet: ev.AmountsSet, Currency: ev.Currency, Traits: ev.Traits})
 			next++
 		}
 		if err := r.d.Process(&src); err != nil {
@@ -382,7 +382,8 @@ func unmapped(f *File, c *Case, pack *rules.Pack) []Failure {
 		}
 		var msg string
 		switch {
-		case cat == rules.CatNone && !ev.Unmapped:
+		case cat == rules.CatNone && !ev.Unmapped && ev.Traits == "":
+			// An identify that carries traits does what it is for.
 			msg = what + " matches no touchpoint of the pack, so it changes nothing but first and last seen"
 			if near, ncat := pack.NearestEvent(ev.Name); near != "" {
 				msg += fmt.Sprintf("; did you mean %q (%s)?", near, pack.CategoryName(ncat))
