@@ -34,6 +34,7 @@ func workloadEvents(tb testing.TB, customers, days int) ([]engine.Event, int64) 
 		}
 		e.ID, e.CustomerID, e.Account = strings.Clone(e.ID), strings.Clone(e.CustomerID), strings.Clone(e.Account)
 		e.Type, e.Name = strings.Clone(e.Type), strings.Clone(e.Name)
+		e.Traits = strings.Clone(e.Traits)
 		evs = append(evs, e)
 	}
 	if len(evs) == 0 {
@@ -57,12 +58,16 @@ func BenchmarkApply(b *testing.B) {
 		// spells them (RudderStack's snake_case), to measure the lookup
 		// that matches them under the pack's event_match.
 		fold bool
+		// traits: a pack declaring 5 traits (the workload's identify
+		// calls carry plan and email), read by an alert and a reason.
+		traits bool
 	}{
-		{"customers=2000", 2000, 30, 0, false},
+		{"customers=2000", 2000, 30, 0, false, false},
 		// The bound judged against the input's progress: a comparison or
 		// two per event.
-		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour, false},
-		{"customers=2000/names=snake_case", 2000, 30, 0, true},
+		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour, false, false},
+		{"customers=2000/names=snake_case", 2000, 30, 0, true, false},
+		{"customers=2000/traits=5", 2000, 30, 0, false, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			evs, span := workloadEvents(b, bc.customers, bc.days)
@@ -75,7 +80,16 @@ func BenchmarkApply(b *testing.B) {
 			for i := range evs {
 				ids[i] = evs[i].ID
 			}
-			eng, err := engine.Open(b.TempDir(), rules.Default(), engine.Options{MaxEventAhead: bc.ahead})
+			pack := rules.Default()
+			if bc.traits {
+				src := strings.Replace(string(rules.DefaultYAML()), "\ntransitions:\n", "\n"+benchTraits+"\ntransitions:\n", 1)
+				src = strings.Replace(src, "\nalerts:\n", "\nalerts:\n"+benchTraitAlert, 1)
+				var err error
+				if pack, _, err = rules.Parse("bench.yaml", []byte(src)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			eng, err := engine.Open(b.TempDir(), pack, engine.Options{MaxEventAhead: bc.ahead})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -133,6 +147,21 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+const (
+	benchTraits = `traits:
+  - {name: plan, type: string}
+  - {name: email, type: string}
+  - {name: seats, type: number}
+  - {name: mrr, type: number}
+  - {name: managed, type: bool}
+`
+	benchTraitAlert = `  - name: pro-tickets
+    severity: warning
+    when: plan == "pro" && open_tickets >= 1 && !managed
+    reasons: ["{plan} customer {email} has {open_tickets} tickets open"]
+`
+)
 
 // BenchmarkStateEncode and BenchmarkStateDecode: the cost of a busy
 // customer's encoding, paid once per changed customer per batch (encode)

@@ -105,7 +105,8 @@ func (vc *vocab) checkCall(n ast.Node, name string, args []ast.Node) error {
 		if name == "mod" || name == "fmod" {
 			hint = "; write a % b"
 		}
-		return nodeErr(n, "function %s is not supported in rule expressions (the functions are %s)%s", name, strings.Join(functions, ", "), hint)
+		all := append(slices.Clone(functions), HasTraitFunc)
+		return nodeErr(n, "function %s is not supported in rule expressions (the functions are %s)%s", name, strings.Join(all, ", "), hint)
 	}
 	for _, a := range args {
 		if err := vc.checkLanguage(a); err != nil {

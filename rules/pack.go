@@ -265,7 +265,8 @@ type Pack struct {
 	Money Money
 	// Traits are the customer traits the pack keeps, in declaration order:
 	// the order of Vars.Traits and of a customer's trait values.
-	Traits []Trait
+	Traits     []Trait
+	traitNames []string // Traits' names, for TraitNames
 
 	stageIdx map[string]int // "" → 0, then Stages[i] → i+1
 	alertIdx map[string]*Alert

@@ -136,8 +136,9 @@ func (vc *vocab) traitNames() []string {
 }
 
 // TraitNames returns the pack's trait names in declaration order, the
-// order of Vars.Traits.
-func (p *Pack) TraitNames() []string { return p.vocab().traitNames() }
+// order of Vars.Traits. The slice is the pack's own, the same at every
+// call: callers must not modify it.
+func (p *Pack) TraitNames() []string { return p.traitNames }
 
 func (p *Pack) vocab() *vocab { return &vocab{traits: p.Traits} }
 
@@ -228,6 +229,7 @@ func compileTraits(d *diags, p *Pack, c *compiled, docs []traitDoc) {
 		}
 		if ok {
 			p.Traits = append(p.Traits, t)
+			p.traitNames = append(p.traitNames, t.Name)
 		}
 	}
 }
