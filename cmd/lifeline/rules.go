@@ -70,10 +70,14 @@ func checkRulesFile(e *env, path string) bool {
 		fmt.Fprintf(e.stdout, "FAIL  %s: %s%s\n", name, plural(n, "error"), warningCount(rules.Warnings(diags)))
 		return false
 	}
-	fmt.Fprintf(e.stdout, "ok    %s: version %s, %s, %s, %s, %s%s\n", name, pack.Version,
+	traits := ""
+	if n := len(pack.Traits); n > 0 { // a pack without any says nothing of them, as before
+		traits = ", " + plural(n, "trait") + " (" + strings.Join(pack.TraitNames(), ", ") + ")"
+	}
+	fmt.Fprintf(e.stdout, "ok    %s: version %s, %s, %s, %s, %s%s%s\n", name, pack.Version,
 		plural(len(pack.Stages), "stage"), plural(len(pack.Transitions), "transition"),
 		plural(len(pack.Alerts), "alert"), plural(len(pack.Health.Components), "health component"),
-		warningCount(rules.Warnings(diags)))
+		traits, warningCount(rules.Warnings(diags)))
 	return true
 }
 
