@@ -377,7 +377,10 @@ func (s *State) decodeTraits(d *decoder) {
 		case rules.TraitString:
 			v.Str = d.string()
 		case rules.TraitNumber:
-			v.Num = math.Float64frombits(d.uint64())
+			// The engine keeps finite numbers only (validTraitNum).
+			if v.Num = math.Float64frombits(d.uint64()); v.Num-v.Num != 0 {
+				d.fail()
+			}
 		case rules.TraitBool:
 			if v.Num = float64(d.byte()); v.Num > 1 {
 				d.fail()
