@@ -54,6 +54,23 @@ func (e *AheadError) Detail() string {
 		fmtMillis(e.Time), model.Duration(time.Duration(e.Limit-e.Ref)*time.Millisecond), e.RefIs, fmtMillis(e.Ref), fmtMillis(e.Limit))
 }
 
+// ReasonUndated is the stable name of the reason an event dated only by
+// its record's timestamp is rejected: the decoders' no_timestamp.
+const ReasonUndated = "no_timestamp"
+
+// UndatedError describes an event without a time of its own
+// (Event.TimeFromRecord) that reached a partition which has applied no
+// event yet: nothing bounds its record's timestamp, the producer's clock,
+// which in a backfill is today and would move the watermark there.
+type UndatedError struct {
+	RecordTime int64 // the record's timestamp, Unix ms
+}
+
+func (e *UndatedError) Error() string {
+	return ReasonUndated + ": the event has no time of its own, and its record's timestamp (" + fmtMillis(e.RecordTime) +
+		") cannot date the first event of a partition; give the event a timestamp"
+}
+
 func fmtMillis(ms int64) string {
 	return string(appendRFC3339Millis(nil, ms))
 }
@@ -191,9 +208,18 @@ func (d *Driver) process(ctx context.Context, src Source, max int) (done bool, e
 			continue
 		}
 		if d.ev.TimeFromRecord {
-			if newest := p.meta.MaxEventTime; newest > 0 && d.ev.Time > newest {
-				d.ev.Time = newest
+			// A record's timestamp never dates an event past the newest
+			// event applied; with none applied yet, nothing bounds it.
+			newest := p.meta.MaxEventTime
+			if newest == 0 {
+				p.skip(pos)
+				d.stats.NoEvent++
+				if r, ok := src.(Rejecter); ok {
+					r.Reject(&UndatedError{RecordTime: d.ev.Time})
+				}
+				continue
 			}
+			d.ev.Time = min(d.ev.Time, newest)
 		}
 		if d.ahead > 0 {
 			if err := d.tooFarAhead(); err != nil {

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 // Stripe event is read as Stripe, not dead-lettered as a Segment message
 // (what the pack makes of it is the pack's business). A record timestamp
 // later than the newest event applied (a backfill produced today) dates
-// its event at that newest time, so that it cannot move the watermark.
+// its event at that newest time, so that it cannot move the watermark;
+// with no event applied yet there is nothing to bound it by, and the
+// record is dead-lettered (no_timestamp).
 func TestTimeFallbacks(t *testing.T) {
 	t.Parallel()
 	_, addr := newCluster(t)
@@ -26,14 +29,17 @@ func TestTimeFallbacks(t *testing.T) {
 	in := startInstance(t, cfg)
 	waitReady(t, 1, in)
 
-	recordTime := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	day := func(d, h int) time.Time { return time.Date(2026, 1, d, h, 0, 0, 0, time.UTC) }
 	recs := []*kgo.Record{
-		{Key: []byte("cus_r"), Timestamp: recordTime,
-			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_r","messageId":"m-r"}`)},
-		{Key: []byte("cus_s"), Timestamp: recordTime,
+		// The partition's first event, dated by nothing but its record.
+		{Key: []byte("cus_first"), Timestamp: day(2, 9),
+			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_first","messageId":"m-first"}`)},
+		{Key: []byte("cus_s"), Timestamp: day(5, 10),
 			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_s","messageId":"m-s","sentAt":"2026-01-04T08:00:00Z"}`)},
-		{Key: []byte("cus_stripe"), Timestamp: recordTime,
+		{Key: []byte("cus_stripe"), Timestamp: day(5, 10),
 			Value: []byte(`{"object":"event","id":"evt_1","type":"invoice.paid","created":1767261600,"data":{"object":{"object":"invoice","customer":"cus_stripe","amount_paid":4900,"currency":"eur"}}}`)},
+		{Key: []byte("cus_r"), Timestamp: day(3, 10),
+			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_r","messageId":"m-r"}`)},
 		{Key: []byte("cus_today"), Timestamp: time.Now(),
 			Value: []byte(`{"type":"track","event":"Signed Up","userId":"cus_today","messageId":"m-today"}`)},
 	}
@@ -48,8 +54,19 @@ func TestTimeFallbacks(t *testing.T) {
 	}
 	waitProcessed(t, map[int32]int64{0: recs[len(recs)-1].Offset + 1}, in)
 
-	if n := len(readAll(t, addr, cfg.Topics.DeadLetters)); n != 0 {
-		t.Errorf("%d dead letters, want none", n)
+	dead := readAll(t, addr, cfg.Topics.DeadLetters)
+	if len(dead) != 1 || !strings.Contains(string(dead[0].Value), "cus_first") {
+		t.Errorf("dead letters %v, want only cus_first's", dead)
+	} else {
+		var class string
+		for _, h := range dead[0].Headers {
+			if h.Key == "__connect.errors.exception.class.name" {
+				class = string(h.Value)
+			}
+		}
+		if class != "lifeline.decode.no_timestamp" {
+			t.Errorf("cus_first dead-lettered as %q, want lifeline.decode.no_timestamp", class)
+		}
 	}
 	at := map[string]string{}
 	for _, o := range readAll(t, addr, cfg.Topics.Stages) {
@@ -66,9 +83,9 @@ func TestTimeFallbacks(t *testing.T) {
 		}
 	}
 	for customer, want := range map[string]string{
-		"cus_r":     "2026-01-05T10:00:00.000Z", // the record's timestamp
+		"cus_r":     "2026-01-03T10:00:00.000Z", // the record's timestamp
 		"cus_s":     "2026-01-04T08:00:00.000Z", // sentAt
-		"cus_today": "2026-01-05T10:00:00.000Z", // now, clamped to the newest event applied
+		"cus_today": "2026-01-04T08:00:00.000Z", // now, clamped to the newest event applied
 	} {
 		if at[customer] != want {
 			t.Errorf("%s: first stage record at %q, want %s", customer, at[customer], want)

@@ -312,6 +312,7 @@ type recordSource struct {
 	// fallbacks: what dated each event of the batch that had no
 	// timestamp of its own (counted once the batch commits).
 	fallbacks []string
+	fell      bool // the current record's event was dated by a fallback
 }
 
 func (s *recordSource) reset(recs []*kgo.Record) {
@@ -346,15 +347,23 @@ func (s *recordSource) Event(ev *engine.Event) bool {
 		s.deadLetter(rec, err)
 		return false
 	}
+	s.fell = false
 	if f := s.dec.TimeFallback(); f != "" {
 		s.fallbacks = append(s.fallbacks, f)
+		s.fell = true
 	}
 	return true
 }
 
 // Reject implements engine.Rejecter: the current record decoded, but the
 // engine did not apply it (an event time too far ahead of the clock).
-func (s *recordSource) Reject(err error) { s.deadLetter(s.recs[s.i-1], err) }
+func (s *recordSource) Reject(err error) {
+	if s.fell { // not applied: no fallback dated it
+		s.fallbacks = s.fallbacks[:len(s.fallbacks)-1]
+		s.fell = false
+	}
+	s.deadLetter(s.recs[s.i-1], err)
+}
 
 // deadLetter queues rec for the dead-letter topic the way Kafka Connect's
 // DeadLetterQueueReporter writes one (errors.deadletterqueue.context.
@@ -369,12 +378,15 @@ func (s *recordSource) deadLetter(rec *kgo.Record, err error) {
 	stage, class := "VALUE_CONVERTER", "lifeline.connectors.decode.Decoder"
 	var de *decode.Error
 	var ae *engine.AheadError
+	var ue *engine.UndatedError
 	switch {
 	case errors.As(err, &de):
 		reason = string(de.Reason)
 	case errors.As(err, &ae):
 		// Decoded fine; refused by the engine's check on event times.
 		reason, stage, class = engine.ReasonEventAhead, "TRANSFORMATION", "lifeline.engine.Driver"
+	case errors.As(err, &ue):
+		reason, stage, class = engine.ReasonUndated, "TRANSFORMATION", "lifeline.engine.Driver"
 	}
 	s.reasons = append(s.reasons, reason)
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }

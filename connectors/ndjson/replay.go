@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
@@ -37,12 +38,13 @@ type Options struct {
 	//
 	// Now also dates a line without any time of its own (a Segment
 	// message with none of timestamp, originalTimestamp, sentAt,
-	// receivedAt; a CloudEvent without time) when no line before it had
-	// one: such a line takes the time of the previous line that became
-	// an event, as a Kafka record takes its record timestamp; the first
-	// such line without Now is a bad record (no_timestamp). A replay
-	// resumed from a state directory reads the lines it skips for their
-	// times, so that it dates lines as the whole run would.
+	// receivedAt; a CloudEvent without time) when no line before it
+	// became an event. Later such lines take the time of the newest event
+	// applied before them, as the engine dates a Kafka record by its
+	// timestamp (never later than that newest event); the first such
+	// line without Now is a bad record (no_timestamp). A replay resumed
+	// from a state directory reads the lines it skips, so that it dates
+	// lines as the whole run would.
 	Now int64
 	// MaxLineBytes bounds one input line (default 1 MiB); a longer line is a
 	// bad record.
@@ -70,7 +72,7 @@ type Summary struct {
 	BadReasons map[decode.Reason]int64
 	// TimeFallbacks counts the events dated by a fallback, by
 	// decode.TimeFallback: a Segment message's originalTimestamp, sentAt
-	// or receivedAt, or "record" (the previous line's time, or Now).
+	// or receivedAt, or "record" (the newest event's time, or Now).
 	TimeFallbacks map[string]int64
 	// MoneyNotCounted counts the purchases and refunds whose amount
 	// lifetime value left out, by cause (engine.KPIs.MoneyNotCounted:
@@ -143,7 +145,10 @@ type lines struct {
 	// is its value before the current line, restored when the engine
 	// rejects the current line's event.
 	prev, before int64
-	fallback     string // the current line's TimeFallback
+	// dated counts the lines that became events (skipped ones included):
+	// with none yet, a line without a time takes Options.Now.
+	dated    int64
+	fallback string // the current line's TimeFallback
 	// resume is the first line position the partition has not applied:
 	// lines before it are skipped by the engine, and read here only for
 	// their times.
@@ -175,6 +180,7 @@ func (l *lines) Next() (int64, error) {
 		// unlike in a whole run: a corner of a corner.)
 		if l.dec.DecodeAt(bytes.TrimSpace(raw), nil, l.prev, &l.ev) == nil {
 			l.prev = l.ev.Time
+			l.dated++
 		}
 	}
 	return l.next - 1, nil
@@ -193,10 +199,20 @@ func (l *lines) Event(ev *engine.Event) bool {
 		l.sum.bad(l.next-1, err)
 		return false
 	}
-	l.before, l.prev = l.prev, ev.Time
 	if l.fallback = l.dec.TimeFallback(); l.fallback != "" {
 		l.sum.TimeFallbacks[l.fallback]++
 	}
+	if ev.TimeFromRecord {
+		if l.dated == 0 {
+			ev.TimeFromRecord = false // Options.Now: the operator's time
+		} else {
+			// As run dates it (a record timestamp later than every
+			// event): the engine dates it at the newest event applied.
+			ev.Time = math.MaxInt64 / 2
+		}
+	}
+	l.before, l.prev = l.prev, ev.Time
+	l.dated++
 	return true
 }
 
@@ -209,15 +225,21 @@ const ReasonEventAhead = decode.Reason(engine.ReasonEventAhead)
 func (l *lines) Reject(err error) {
 	// A rejected event dates no later line, and is no fallback applied.
 	l.prev = l.before
+	l.dated--
 	if l.fallback != "" {
 		l.sum.TimeFallbacks[l.fallback]--
 	}
-	msg := err.Error()
+	msg, reason := err.Error(), ReasonEventAhead
 	var ae *engine.AheadError
-	if errors.As(err, &ae) {
+	var ue *engine.UndatedError
+	switch {
+	case errors.As(err, &ae):
 		msg = ae.Detail()
+	case errors.As(err, &ue):
+		reason = decode.ReasonNoTimestamp
+		msg = strings.TrimPrefix(msg, engine.ReasonUndated+": ")
 	}
-	l.sum.bad(l.next-1, &decode.Error{Reason: ReasonEventAhead, Msg: msg})
+	l.sum.bad(l.next-1, &decode.Error{Reason: reason, Msg: msg})
 }
 
 func (s *Summary) bad(line int64, err error) {
@@ -284,7 +306,7 @@ func (s *Summary) Format(w io.Writer) {
 		if n := s.TimeFallbacks[f]; n > 0 {
 			name := f
 			if f == decode.FallbackRecord {
-				name = "previous line or --now"
+				name = "newest event or --now"
 			}
 			dated = append(dated, fmt.Sprintf("%s %d", name, n))
 		}

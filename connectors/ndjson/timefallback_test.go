@@ -70,7 +70,7 @@ func TestReplayTimeFallback(t *testing.T) {
 	}
 	var text bytes.Buffer
 	sum.Format(&text)
-	if !strings.Contains(text.String(), "dated by: sentAt 1, previous line or --now 2") {
+	if !strings.Contains(text.String(), "dated by: sentAt 1, newest event or --now 2") {
 		t.Errorf("summary does not tell the fallbacks:\n%s", text.String())
 	}
 
