@@ -139,9 +139,24 @@ func NewDriver(p *Partition) *Driver {
 // the input's own progress instead: the newest event time applied.
 func (d *Driver) SetNow(ms int64) { d.now = ms }
 
+// Confirmer is a Source that can look past its current record. Without a
+// clock (SetNow), an event more than Options.MaxEventAhead past the newest
+// event applied is either an outlier (one record dated 9999) or the input
+// resuming after a quiet spell (a weekend with no events in a small
+// partition); the Driver asks the Source which, for such events only.
+// Judged against the newest event alone, a quiet spell would turn every
+// later event away, since rejected events move nothing.
+type Confirmer interface {
+	// Confirms reports whether the input goes on at the current event's
+	// time: the next events that carry a time of their own (two, or the
+	// one left before the input ends) are none of them earlier than
+	// from. With no such event after the current one, it reports false.
+	Confirms(from int64) bool
+}
+
 // tooFarAhead returns the rejection of the current event, nil when it may
 // be applied. Per event it costs a comparison or two.
-func (d *Driver) tooFarAhead() error {
+func (d *Driver) tooFarAhead(src Source) error {
 	ref, is := d.now, "clock"
 	if ref == 0 {
 		ref, is = d.p.meta.MaxEventTime, "newest event"
@@ -151,6 +166,9 @@ func (d *Driver) tooFarAhead() error {
 	}
 	if d.ev.Time-ref <= d.ahead {
 		return nil
+	}
+	if c, ok := src.(Confirmer); ok && d.now == 0 && c.Confirms(d.ev.Time-d.ahead) {
+		return nil // the input resumes after a quiet spell
 	}
 	return &AheadError{Time: d.ev.Time, Ref: ref, RefIs: is, Limit: ref + d.ahead}
 }
@@ -222,7 +240,7 @@ func (d *Driver) process(ctx context.Context, src Source, max int) (done bool, e
 			d.ev.Time = min(d.ev.Time, newest)
 		}
 		if d.ahead > 0 {
-			if err := d.tooFarAhead(); err != nil {
+			if err := d.tooFarAhead(src); err != nil {
 				p.skip(pos)
 				d.stats.Ahead++
 				if r, ok := src.(Rejecter); ok {

@@ -43,7 +43,9 @@ type Options struct {
 	// reference is the runtime's wall clock when it gives one
 	// (Driver.SetNow), else the input's own progress: the newest event
 	// time the partition has applied (kept in its checkpoint, so a
-	// resumed run judges as an uninterrupted one would); the first event
+	// resumed run judges as an uninterrupted one would), unless the
+	// Source confirms the event's time from the records after it
+	// (Confirmer: a quiet spell, not an outlier); the first event
 	// of a partition without a clock cannot be judged and is applied.
 	// Zero, the default, sets no bound (the rule-pack tests, benchmarks);
 	// the Kafka runtime and replay take it from engine.max_event_ahead

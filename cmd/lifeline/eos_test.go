@@ -44,6 +44,7 @@ import (
 // lost, none repeated (alert ids are counted), the same order; and no
 // transaction left open.
 //
+// LIFELINE_TEST_SEED runs a logged seed again (kill instants still vary).
 // LIFELINE_SOAK=10m runs it for that long, with more customers, and with
 // one instance's connections cut every 0.5-1.5 s (the chaos dialer of the
 // failpoints build).
@@ -51,6 +52,13 @@ func TestKillNineExactlyOnce(t *testing.T) {
 	bin := lifelineBinary(t)
 	soak := soakDuration(t)
 	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("LIFELINE_TEST_SEED"); s != "" {
+		// A failure's seed, to run it again.
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("LIFELINE_TEST_SEED=%q: expected the seed a failed run logged", s)
+		}
+	}
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
 

@@ -2,6 +2,7 @@ package ndjson_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,45 @@ func TestReplayNow(t *testing.T) {
 	}
 	if bytes.Contains(out, []byte(`"customer_id":"over"`)) {
 		t.Error("the rejected event has outputs")
+	}
+}
+
+// TestReplayQuietSpell: judged against the input's own progress, a quiet
+// spell longer than the bound (a weekend with no events in a small
+// partition) must not turn the rest of the input away: CI's kill -9 test
+// found a partition whose events paused 25 hours on day two, after which
+// replay rejected all 4173 lines. The lines after a gap confirm its time;
+// outliers, alone, in a pair, or last, are still rejected.
+func TestReplayQuietSpell(t *testing.T) {
+	n := 0
+	line := func(ts string) []byte {
+		n++
+		return []byte(`{"type":"track","event":"Signed In","userId":"cus_1","messageId":"m` + string(rune('a'+n)) + `","timestamp":"` + ts + `"}`)
+	}
+	far := func() []byte { return line("9999-12-31T00:00:00Z") }
+	in := joinLines(
+		line("2026-03-01T00:00:00Z"),
+		line("2026-03-01T10:00:00Z"),
+		line("2026-03-04T09:00:00Z"), // 3 quiet days: applied, the next two confirm it
+		line("2026-03-04T09:05:00Z"),
+		[]byte(""),
+		[]byte("not json"),
+		line("2026-03-04T09:06:00Z"),
+		far(), // line 8: one outlier
+		line("2026-03-04T10:00:00Z"),
+		far(), far(), // lines 10-11: a pair, confirmed by nothing after
+		line("2026-03-04T11:00:00Z"),
+		line("2026-03-04T12:00:00Z"),
+		line("2026-03-09T00:00:00Z"), // line 14: a gap, then the end: nothing confirms it
+	)
+	_, sum := replay(t, in, ndjson.Options{}, engine.Options{MaxEventAhead: 24 * time.Hour})
+	var ahead []int64
+	for _, b := range sum.Bad {
+		if b.Reason == ndjson.ReasonEventAhead {
+			ahead = append(ahead, b.Line)
+		}
+	}
+	if fmt.Sprint(ahead) != "[8 10 11 14]" || sum.Events != 8 {
+		t.Fatalf("%d events applied, lines rejected as too far ahead %v: want 8 applied and lines [8 10 11 14] rejected (bad: %+v)", sum.Events, ahead, sum.Bad)
 	}
 }

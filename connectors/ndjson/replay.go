@@ -33,8 +33,12 @@ type Options struct {
 	// partition's engine), as the Kafka runtime judges them against its
 	// wall clock. Zero (the default) judges each event against the
 	// input's own progress: the newest event time applied so far (the
-	// first event, with nothing before it, is not judged). A rejected
-	// event is a bad record with reason event_time_ahead.
+	// first event, with nothing before it, is not judged), unless the
+	// lines after it confirm the time (engine.Confirmer): the next two
+	// lines with a time of their own are none of them earlier than the
+	// event's time minus the bound, so that input resuming after a quiet
+	// spell is applied and one outlier is not. A rejected event is a bad
+	// record with reason event_time_ahead.
 	//
 	// Now also dates a line without any time of its own (a Segment
 	// message with none of timestamp, originalTimestamp, sentAt,
@@ -103,7 +107,7 @@ func Replay(ctx context.Context, r io.Reader, p *engine.Partition, w io.Writer, 
 	}
 	sum := Summary{Outputs: map[string]int64{}, BadReasons: map[decode.Reason]int64{}, TimeFallbacks: map[string]int64{}}
 	src := &lines{br: bufio.NewReaderSize(r, 256<<10), max: opts.MaxLineBytes, dec: decode.New(opts.Decode), sum: &sum,
-		prev: opts.Now, resume: p.Next()}
+		prev: opts.Now, resume: p.Next(), opts: opts.Decode}
 	// Records are gathered here and handed to w in one Write per batch,
 	// before the batch commits.
 	bw := bufio.NewWriterSize(w, 256<<10)
@@ -154,6 +158,10 @@ type lines struct {
 	// their times.
 	resume int64
 	ev     engine.Event
+	// peek decodes the lines after the current one (Confirms), apart from
+	// dec, whose buffers the current event's strings may point into.
+	peek *decode.Decoder
+	opts decode.Options
 }
 
 func (l *lines) Next() (int64, error) {
@@ -214,6 +222,46 @@ func (l *lines) Event(ev *engine.Event) bool {
 	l.before, l.prev = l.prev, ev.Time
 	l.dated++
 	return true
+}
+
+// confirmLines is how many later lines Confirms reads.
+const confirmLines = 2
+
+// Confirms implements engine.Confirmer: it reads the lines after the
+// current one, as far as the input buffer reaches, without consuming
+// them. Blank lines, bad lines and lines without a time of their own say
+// nothing. Only events already judged too far ahead get here.
+func (l *lines) Confirms(from int64) bool {
+	if l.eof {
+		return false
+	}
+	if l.peek == nil {
+		l.peek = decode.New(l.opts)
+	}
+	var ev engine.Event
+	for size := 4 << 10; ; size = min(size*8, l.br.Size()) {
+		buf, err := l.br.Peek(size)
+		complete := err != nil // the input ends within buf: its last line counts
+		seen := 0
+		for rest := buf; seen < confirmLines && len(rest) > 0; {
+			line, tail, found := bytes.Cut(rest, []byte{'\n'})
+			if !found && !complete {
+				break // cut off: peek further
+			}
+			rest = tail
+			line = bytes.TrimSpace(line)
+			if len(line) == 0 || l.peek.DecodeAt(line, nil, 0, &ev) != nil || ev.TimeFromRecord {
+				continue
+			}
+			if ev.Time < from {
+				return false
+			}
+			seen++
+		}
+		if seen == confirmLines || complete || size == l.br.Size() {
+			return seen > 0
+		}
+	}
 }
 
 // ReasonEventAhead is the reason of a line whose event the engine did not
