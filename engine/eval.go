@@ -347,8 +347,8 @@ func (p *Partition) move(e *entry, t *rules.Transition, now int64, eventID strin
 	out.stringField("from", from)
 	out.stringField("to", t.To)
 	out.stringField("rule", t.Name)
-	out.stringField("event_id", eventID)
-	out.end(KindStage, e.key, start)
+	out.eventIDField(eventID)
+	out.end(KindStage, e.key, now, start)
 	r := &out.Records[len(out.Records)-1]
 	r.Rule, r.From, r.To = t.Name, from, t.To
 }
@@ -378,7 +378,7 @@ func (p *Partition) emitHealth(e *entry, now int64, score float64, band rules.Ba
 		out.buf = appendInt(out.buf, int64(p.eval.comps[i]))
 	}
 	out.buf = append(out.buf, '}')
-	out.end(KindHealth, e.key, start)
+	out.end(KindHealth, e.key, now, start)
 }
 
 // AlertID is the deterministic id of an alert firing: the same customer,
@@ -555,11 +555,11 @@ func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, n
 		out.buf = appendJSONString(out.buf, string(p.eval.buf))
 	}
 	out.buf = append(out.buf, ']')
-	out.stringField("event_id", eventID)
+	out.eventIDField(eventID)
 	if cause != "" {
 		out.stringField("resolved_by", cause)
 	}
-	out.end(KindAlert, e.key, start)
+	out.end(KindAlert, e.key, now, start)
 	r := &out.Records[len(out.Records)-1]
 	r.Rule, r.Status = rule, status
 }

@@ -40,7 +40,16 @@ type Output struct {
 	// From and To are the stages of a stage record; Status is an alert
 	// record's firing or resolved. For metrics, without parsing Value.
 	From, To, Status string
+	// At is the record's event time (its "at"), Unix ms: the Kafka
+	// record's timestamp.
+	At int64
 }
+
+// SchemaVersion is the version of the output records' shape, in every
+// record's schema_version and in the JSON Schemas of schemas/. It changes
+// when a field is removed or changes its meaning; fields are added
+// without a change.
+const SchemaVersion = 1
 
 // ChangelogEntry is one state change for the changelog topic: the newest
 // encoding of a customer's state (Key is the customer id), or the
@@ -79,7 +88,9 @@ func (o *Outputs) begin(kind Kind, customer string, at int64, version string) in
 	start := len(o.buf)
 	b := append(o.buf, `{"kind":"`...)
 	b = append(b, kind.String()...)
-	b = append(b, `","customer_id":`...)
+	b = append(b, `","schema_version":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, `,"customer_id":`...)
 	b = appendJSONString(b, customer)
 	b = append(b, `,"at":"`...)
 	b = appendRFC3339Millis(b, at)
@@ -89,11 +100,11 @@ func (o *Outputs) begin(kind Kind, customer string, at int64, version string) in
 	return start
 }
 
-func (o *Outputs) end(kind Kind, customer string, start int) {
+func (o *Outputs) end(kind Kind, customer string, at int64, start int) {
 	o.buf = append(o.buf, '}')
 	// Full slice expression: a later append to buf must never write into
 	// this record's bytes.
-	o.Records = append(o.Records, Output{Kind: kind, Key: customer, Value: o.buf[start:len(o.buf):len(o.buf)]})
+	o.Records = append(o.Records, Output{Kind: kind, Key: customer, At: at, Value: o.buf[start:len(o.buf):len(o.buf)]})
 }
 
 func (o *Outputs) field(name string) {
@@ -105,6 +116,14 @@ func (o *Outputs) field(name string) {
 func (o *Outputs) stringField(name, value string) {
 	o.field(name)
 	o.buf = appendJSONString(o.buf, value)
+}
+
+// eventIDField writes event_id, the event that caused the record; a
+// record a timer caused has none and leaves the field out.
+func (o *Outputs) eventIDField(id string) {
+	if id != "" {
+		o.stringField("event_id", id)
+	}
 }
 
 const hexDigits = "0123456789abcdef"

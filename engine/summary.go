@@ -33,19 +33,17 @@ type Customer struct {
 type CustomerHealth struct {
 	Score float64 `json:"score"`
 	Band  string  `json:"band"`
-	// Components: each measure's score 0-100 and weight in percent.
-	Components []ComponentScore `json:"components"`
-	// Inputs are the variables the scorecard read.
-	Inputs map[string]float64 `json:"inputs"`
-}
-
-// ComponentScore is one health component's part of the score.
-type ComponentScore struct {
-	Name   string  `json:"name"`
-	Weight float64 `json:"weight"`
-	Score  float64 `json:"score"`
-	// Points is what the component adds to the score (score × weight / 100).
-	Points float64 `json:"points"`
+	// Components: each component's score 0-100, by name, as in health
+	// records.
+	Components map[string]float64 `json:"components"`
+	// Weights: each component's weight in percent of the score.
+	Weights map[string]float64 `json:"weights"`
+	// Points: what each component adds to the score (score × weight /
+	// 100); they sum to the score.
+	Points map[string]float64 `json:"points"`
+	// Inputs are the variables the scorecard read; null for one the
+	// customer has no value of (nps before any answer), as in counters.
+	Inputs map[string]*float64 `json:"inputs"`
 }
 
 // CustomerAlert is an open alert.
@@ -94,7 +92,8 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 		DaysInStage:  v.Num[rules.DaysInStage],
 		FirstSeen:    rfc3339(st.Times[rules.FirstSeen]),
 		LastSeen:     rfc3339(st.Times[rules.LastSeen]),
-		Health:       CustomerHealth{Score: score, Band: band.String(), Inputs: map[string]float64{}},
+		Health: CustomerHealth{Score: score, Band: band.String(), Components: map[string]float64{},
+			Weights: map[string]float64{}, Points: map[string]float64{}, Inputs: map[string]*float64{}},
 		OpenAlerts:   []CustomerAlert{},
 		AsOf:         rfc3339(now),
 		RulesVersion: pack.Version,
@@ -108,12 +107,17 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 		sum += cp.Weight
 	}
 	for i, cp := range pack.Health.Components {
-		c.Health.Components = append(c.Health.Components, ComponentScore{
-			Name: cp.Name, Weight: cp.Weight, Score: comps[i], Points: comps[i] * cp.Weight / sum,
-		})
+		c.Health.Components[cp.Name] = comps[i]
+		c.Health.Weights[cp.Name] = cp.Weight * 100 / sum
+		c.Health.Points[cp.Name] = comps[i] * cp.Weight / sum
 	}
 	for _, name := range []rules.Num{rules.DaysSinceEngagement, rules.Engagement7d, rules.Engagement30d, rules.BaselineWeekly, rules.NPS, rules.OpenTickets, rules.Refunds, rules.FailedPayments} {
-		c.Health.Inputs[rules.NumName(name)] = v.Num[name]
+		x := v.Num[name]
+		if name == rules.NPS && st.NPS < 0 {
+			c.Health.Inputs[rules.NumName(name)] = nil // -1 to expressions: no answer
+			continue
+		}
+		c.Health.Inputs[rules.NumName(name)] = &x
 	}
 	for _, a := range st.Alerts {
 		sev := ""

@@ -132,13 +132,12 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 		Stage       string  `json:"stage"`
 		DaysInStage float64 `json:"days_in_stage"`
 		Health      struct {
-			Score      float64 `json:"score"`
-			Band       string  `json:"band"`
-			Components []struct {
-				Name   string  `json:"name"`
-				Weight float64 `json:"weight"`
-				Score  float64 `json:"score"`
-			} `json:"components"`
+			Score      float64             `json:"score"`
+			Band       string              `json:"band"`
+			Components map[string]float64  `json:"components"`
+			Weights    map[string]float64  `json:"weights"`
+			Points     map[string]float64  `json:"points"`
+			Inputs     map[string]*float64 `json:"inputs"`
 		} `json:"health"`
 		OpenAlerts []struct {
 			Rule     string `json:"rule"`
@@ -153,15 +152,38 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 	if c.ID != "ann" || c.Stage != "conversion" || c.DaysInStage != 8 {
 		t.Errorf("customer %+v: want ann in conversion for 8 days", c)
 	}
-	if len(c.Health.Components) != 4 || c.Health.Components[1].Name != "sentiment" || c.Health.Components[1].Score != 20 {
+	// The same shape as health records: {name: score}.
+	if len(c.Health.Components) != 4 || c.Health.Components["sentiment"] != 20 {
 		t.Errorf("components %+v: want 4, sentiment 20 (NPS 2)", c.Health.Components)
 	}
-	var sum float64
-	for _, cp := range c.Health.Components {
-		sum += cp.Score * cp.Weight / 100
+	var sum, points, weights float64
+	for name, score := range c.Health.Components {
+		sum += score * c.Health.Weights[name] / 100
+		points += c.Health.Points[name]
+		weights += c.Health.Weights[name]
 	}
 	if d := sum - c.Health.Score; d > 1 || d < -1 {
 		t.Errorf("score %v is not the weighted components (%v)", c.Health.Score, sum)
+	}
+	if d := points - c.Health.Score; d > 1 || d < -1 || weights < 99.9 || weights > 100.1 {
+		t.Errorf("points sum to %v, weights to %v%%: want the score %v and 100%%", points, weights, c.Health.Score)
+	}
+	if nps := c.Health.Inputs["nps"]; nps == nil || *nps != 2 {
+		t.Errorf("inputs.nps %v: want 2, the answer", nps)
+	}
+	// bob never answered: null, as counters.nps, not the -1 expressions
+	// read.
+	var bob struct {
+		Health struct {
+			Inputs map[string]any `json:"inputs"`
+		} `json:"health"`
+		Counters map[string]any `json:"counters"`
+	}
+	if code := get(t, srv.URL+"/v1/customers/bob", &bob); code != http.StatusOK {
+		t.Fatalf("bob: status %d", code)
+	}
+	if nps, ok := bob.Health.Inputs["nps"]; !ok || nps != nil || bob.Counters["nps"] != nil {
+		t.Errorf("bob, no NPS answer: inputs.nps %v (present %v), counters.nps %v: want both null", nps, ok, bob.Counters["nps"])
 	}
 	if len(c.OpenAlerts) != 1 || c.OpenAlerts[0].Rule != "detractor" || c.OpenAlerts[0].Severity != "critical" || len(c.OpenAlerts[0].AlertID) != 16 {
 		t.Errorf("open alerts %+v: want the detractor alert", c.OpenAlerts)

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -35,8 +36,10 @@ func TestEndToEndJourneys(t *testing.T) {
 	waitCommitted(t, addr, cfg.Group, cfg.Topics.Input, ends)
 
 	want, _ := replayOffline(t, recs, nparts, cfg.Engine.AllowedLateness)
-	got := outputsOf(t, cfg, readAll(t, addr, cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health))
+	all := readAll(t, addr, cfg.Topics.Alerts, cfg.Topics.Stages, cfg.Topics.Health)
+	got := outputsOf(t, cfg, all)
 	compareOutputs(t, want, got)
+	checkRecordMeta(t, all)
 	for _, kind := range []string{"alert", "stage", "health"} {
 		n := 0
 		for k, v := range want {
@@ -88,5 +91,37 @@ func TestEndToEndJourneys(t *testing.T) {
 	}
 	if n := len(md.Topics[cfg.Topics.Changelog].Partitions); n != nparts {
 		t.Errorf("changelog has %d partitions, want %d", n, nparts)
+	}
+}
+
+// checkRecordMeta checks what a consumer reads before the value: each
+// output record's timestamp is its event time ("at"), and its headers name
+// its kind and schema version (README.md, "Output records").
+func checkRecordMeta(t *testing.T, recs []outputRecord) {
+	t.Helper()
+	bad := 0
+	for _, r := range recs {
+		var v struct {
+			Kind          string `json:"kind"`
+			SchemaVersion int    `json:"schema_version"`
+			At            string `json:"at"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+		at, err := time.Parse(time.RFC3339, v.At)
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if err != nil || !r.Timestamp.Equal(at) || h["lifeline.kind"] != v.Kind || h["lifeline.schema_version"] != "1" || v.SchemaVersion != 1 {
+			if bad++; bad <= 3 {
+				t.Errorf("%s/%d@%d: timestamp %v, headers %v, at %q, schema_version %d: want the timestamp at, headers lifeline.kind %q and lifeline.schema_version 1",
+					r.Topic, r.Partition, r.Offset, r.Timestamp.UTC(), h, v.At, v.SchemaVersion, v.Kind)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d output records with the wrong timestamp or headers", bad, len(recs))
 	}
 }

@@ -52,11 +52,14 @@ type worker struct {
 	meta  atomic.Pointer[engine.Meta] // as of the last commit
 
 	// The worker goroutine's own.
-	part   *engine.Partition
-	d      *engine.Driver
-	src    recordSource
-	prod   []kgo.Record // a batch's outputs as Kafka records
-	prodCL []kgo.Record // its changelog entries
+	part *engine.Partition
+	d    *engine.Driver
+	src  recordSource
+	prod []kgo.Record // a batch's outputs as Kafka records
+	// headers are each output kind's record headers, shared by its
+	// records (read only).
+	headers map[engine.Kind][]kgo.RecordHeader
+	prodCL  []kgo.Record // its changelog entries
 
 	loop loopState
 }
@@ -285,7 +288,10 @@ func (w *worker) process(s step) result {
 	topics := &w.r.cfg.Topics
 	w.prod = w.prod[:0]
 	for _, o := range out.Records {
-		w.prod = append(w.prod, kgo.Record{Topic: topicFor(topics, o.Kind), Key: keyBytes(o.Key), Value: o.Value})
+		// The record's timestamp is its event time, as its "at" says,
+		// so that a topic's time index and retention follow the events.
+		w.prod = append(w.prod, kgo.Record{Topic: topicFor(topics, o.Kind), Key: keyBytes(o.Key), Value: o.Value,
+			Timestamp: time.UnixMilli(o.At), Headers: w.headersOf(o.Kind)})
 	}
 	w.prodCL = w.prodCL[:0]
 	for _, c := range out.Changelog {
@@ -638,4 +644,28 @@ func (w *worker) changelogOffsets(ctx context.Context) (stable, end int64, err e
 		return 0, 0, err
 	}
 	return stable, end, nil
+}
+
+// Output record headers: what a record is, for a consumer that routes or
+// validates records without parsing them.
+const (
+	HeaderKind          = "lifeline.kind"
+	HeaderSchemaVersion = "lifeline.schema_version"
+)
+
+// headersOf returns the headers of an output record of kind k.
+func (w *worker) headersOf(k engine.Kind) []kgo.RecordHeader {
+	h, ok := w.headers[k]
+	if !ok {
+		if w.headers == nil {
+			w.headers = map[engine.Kind][]kgo.RecordHeader{}
+		}
+		h = []kgo.RecordHeader{
+			{Key: HeaderKind, Value: []byte(k.String())},
+			{Key: HeaderSchemaVersion, Value: strconv.AppendInt(nil, engine.SchemaVersion, 10)},
+		}
+		h = h[:len(h):len(h)] // shared: an append must copy
+		w.headers[k] = h
+	}
+	return h
 }

@@ -156,9 +156,9 @@ type record struct {
 
 // The fields of each kind of record (README.md, "Output records").
 var recordFields = map[string][]string{
-	"stage":  {"kind", "customer_id", "at", "rules_version", "from", "to", "rule", "event_id"},
-	"health": {"kind", "customer_id", "at", "rules_version", "score", "band", "components"},
-	"alert":  {"kind", "customer_id", "at", "rules_version", "alert_id", "rule", "severity", "status", "reasons", "event_id"},
+	"stage":  {"kind", "schema_version", "customer_id", "at", "rules_version", "from", "to", "rule"},
+	"health": {"kind", "schema_version", "customer_id", "at", "rules_version", "score", "band", "components"},
+	"alert":  {"kind", "schema_version", "customer_id", "at", "rules_version", "alert_id", "rule", "severity", "status", "reasons"},
 }
 
 // parseRecords parses replay output and checks every record's shape.
@@ -195,6 +195,13 @@ func parseRecords(t *testing.T, out []byte) []record {
 			case "condition_cleared", "stage_left", "churned", "pack_changed":
 			default:
 				t.Errorf("output line %d: resolved_by %q is none of condition_cleared, stage_left, churned, pack_changed", n, r.ResolvedBy)
+			}
+		}
+		if id, ok := fields["event_id"]; ok && r.Kind != "health" {
+			// The cause; a record a timer caused has none, not "".
+			wantKeys = append(wantKeys, "event_id")
+			if string(id) == `""` {
+				t.Errorf("output line %d: event_id is empty: a timer's record leaves it out", n)
 			}
 		}
 		sort.Strings(wantKeys)
