@@ -112,6 +112,9 @@ type Runtime struct {
 	joined  atomic.Bool
 	nparts  atomic.Int32
 	lastEnd time.Time // loop-owned: when idle partitions' end offsets were last listed
+	// lastCount is loop-owned: when the input's partition count was last
+	// asked for (learnPartitions).
+	lastCount time.Time
 	// prodFails is loop-owned: how many batches in a row were aborted
 	// because a record could not be produced.
 	prodFails int
@@ -248,6 +251,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return r.failErr
 		default:
 		}
+		r.learnPartitions(ctx)
 		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		fetches := r.cl.PollRecords(pollCtx, r.cfg.Engine.MaxPollRecords)
 		cancel()
@@ -262,6 +266,22 @@ func (r *Runtime) loop(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// learnPartitions asks for the input topic's partition count, at most
+// once a second until the broker lists it (a topic created a moment ago
+// may have none listed yet): the workers need it to count records off
+// their customer's partition.
+func (r *Runtime) learnPartitions(ctx context.Context) {
+	if r.nparts.Load() > 0 || time.Since(r.lastCount) < time.Second {
+		return
+	}
+	r.lastCount = time.Now()
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := r.partitionCount(lctx); err != nil && ctx.Err() == nil {
+		r.log.Debug().Err(err).Msg("input partition count not known yet")
 	}
 }
 
@@ -554,6 +574,12 @@ func (r *Runtime) countInput(j *job) {
 	for _, field := range j.res.fallbacks {
 		m.TimeFallbacks.WithLabelValues(field).Inc()
 	}
+	if n := j.res.offHome[0]; n > 0 {
+		m.OffHome.WithLabelValues(metrics.KeyCustomer).Add(float64(n))
+	}
+	if n := j.res.offHome[1]; n > 0 {
+		m.OffHome.WithLabelValues(metrics.KeyOther).Add(float64(n))
+	}
 }
 
 // countOutputs records a job's output records, committed to Kafka.
@@ -623,6 +649,16 @@ func (r *Runtime) assigned(ctx context.Context, cl *kgo.Client, assigned map[str
 	}
 	cl.PauseFetchPartitions(map[string][]int32{r.cfg.Topics.Input: parts})
 	r.joined.Store(true)
+	if r.nparts.Load() == 0 {
+		// Assigned, the topic is listed by now: the workers count records
+		// off their customer's partition from their first batch (the loop
+		// asks again if this fails).
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if _, err := r.partitionCount(cctx); err != nil && ctx.Err() == nil {
+			r.log.Debug().Err(err).Msg("input partition count not known yet")
+		}
+		cancel()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, id := range parts {

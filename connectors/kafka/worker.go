@@ -111,8 +111,12 @@ type result struct {
 	deadLetters []*kgo.Record
 	deadReasons []string
 	fallbacks   []string // decode.TimeFallback of each event dated by a fallback
-	stats       engine.Stats
-	advanced    bool // an idle advance raised the watermark
+	// offHome counts the batch's events on a partition other than their
+	// customer's home (PartitionFor): [0] keyed by the customer id, [1]
+	// keyed otherwise.
+	offHome  [2]int64
+	stats    engine.Stats
+	advanced bool // an idle advance raised the watermark
 }
 
 func newWorker(r *Runtime, id int32) *worker {
@@ -267,7 +271,7 @@ func (w *worker) step(s step) result {
 // watermark), flushes it, and hands its outputs back as Kafka records.
 func (w *worker) process(s step) result {
 	var res result
-	w.src.reset(s.recs)
+	w.src.reset(s.recs, w.r.nparts.Load())
 	w.d.SetNow(s.now)
 	if err := w.d.Process(&w.src); err != nil {
 		res.err = err
@@ -300,6 +304,7 @@ func (w *worker) process(s step) result {
 	res.outputs, res.records, res.changelog = out.Records, w.prod, w.prodCL
 	res.deadLetters, res.deadReasons = w.src.dlq, w.src.reasons
 	res.fallbacks = w.src.fallbacks
+	res.offHome = w.src.offHome
 	res.stats = w.d.Stats()
 	return res
 }
@@ -318,11 +323,13 @@ type recordSource struct {
 	// fallbacks: what dated each event of the batch that had no
 	// timestamp of its own (counted once the batch commits).
 	fallbacks []string
-	fell      bool // the current record's event was dated by a fallback
+	fell      bool     // the current record's event was dated by a fallback
+	nparts    int32    // the input topic's partition count (0: unknown)
+	offHome   [2]int64 // result.offHome
 }
 
-func (s *recordSource) reset(recs []*kgo.Record) {
-	s.recs, s.i = recs, 0
+func (s *recordSource) reset(recs []*kgo.Record, nparts int32) {
+	s.recs, s.i, s.nparts, s.offHome = recs, 0, nparts, [2]int64{}
 	clear(s.dlq)
 	s.dlq = s.dlq[:0]
 	s.reasons = s.reasons[:0]
@@ -352,6 +359,17 @@ func (s *recordSource) Event(ev *engine.Event) bool {
 	if err := s.dec.DecodeAt(rec.Value, s.headers, recordTime, ev); err != nil {
 		s.deadLetter(rec, err)
 		return false
+	}
+	if s.nparts > 0 && PartitionFor(ev.CustomerID, s.nparts) != rec.Partition {
+		// The producer's partitioner is not Kafka's default, or its key is
+		// not the customer: lookups search for such a customer, and in the
+		// second case one customer's events may be split across
+		// partitions.
+		if string(rec.Key) == ev.CustomerID {
+			s.offHome[0]++
+		} else {
+			s.offHome[1]++
+		}
 	}
 	s.fell = false
 	if f := s.dec.TimeFallback(); f != "" {

@@ -23,6 +23,7 @@ type Metrics struct {
 	EventsProcessed  *prometheus.CounterVec // partition, outcome
 	DeadLetters      *prometheus.CounterVec // reason: why the record could not be decoded
 	TimeFallbacks    *prometheus.CounterVec // field: what dated an event without its own timestamp
+	OffHome          *prometheus.CounterVec // key: customer or other
 	Latency          prometheus.Histogram   // event read to outputs committed
 	Outputs          *prometheus.CounterVec // kind
 	Alerts           *prometheus.CounterVec // rule, status
@@ -60,6 +61,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Name: "lifeline_dead_letters_total", Help: "Input records that went to the dead-letter topic, by reason: could not be decoded, or dated too far ahead of the clock (event_time_ahead)."}, []string{"reason"}),
 		TimeFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeline_event_time_fallbacks_total", Help: "Input events dated by a fallback rather than their own timestamp, by field: a Segment message's originalTimestamp, sentAt or receivedAt, or the Kafka record's timestamp (record)."}, []string{"field"}),
+		OffHome: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lifeline_records_off_home_partition_total", Help: "Input events on a partition other than the one Kafka's default partitioner (murmur2) gives their customer id, by key: customer (keyed by the customer id, by a producer with another partitioner: lookups search for such customers) or other (keyed by something else, such as an anonymousId: one customer's events may be split across partitions, each holding part of its state)."}, []string{"key"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lifeline_processing_latency_seconds", Help: "Time from reading an input record to its outputs being committed.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
@@ -108,7 +111,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lifeline_build_info", Help: "Lifeline build (value 1), by version."}, []string{"version"}),
 	}
-	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DeadLetters, m.TimeFallbacks, m.Latency,
+	reg.MustRegister(m.EventsConsumed, m.EventsProcessed, m.DeadLetters, m.TimeFallbacks, m.OffHome, m.Latency,
 		m.Outputs, m.Alerts, m.Transitions, m.Batches, m.BatchSize, m.RestoreRecords, m.RestoreRemaining,
 		m.RestoreSeconds, m.PartitionsOwned, m.PartitionsReady, m.RulesReloads, m.RulesInfo, m.IdleAdvances,
 		m.WatermarkLag, m.ConsumerLag, m.Customers, m.CustomersByBand, m.AlertsOpen, m.LifetimeValue,
@@ -129,6 +132,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 	for _, k := range []string{"stage", "health", "alert"} {
 		m.Outputs.WithLabelValues(k)
 	}
+	m.OffHome.WithLabelValues(KeyCustomer)
+	m.OffHome.WithLabelValues(KeyOther)
 	for _, r := range []string{"committed", "aborted"} {
 		m.Batches.WithLabelValues(r)
 	}
@@ -145,6 +150,12 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 const (
 	CauseEvent = "event"
 	CauseTimer = "timer"
+)
+
+// The key label values of OffHome (lifeline_records_off_home_partition_total).
+const (
+	KeyCustomer = "customer"
+	KeyOther    = "other"
 )
 
 // Outcomes of an input record (EventsProcessed's label).

@@ -50,6 +50,7 @@ func TestKnownSeriesStartAtZero(t *testing.T) {
 		{"lifeline_dead_letters_total", `reason="malformed_json"`},
 		{"lifeline_event_time_fallbacks_total", `field="record"`},
 		{"lifeline_event_time_fallbacks_total", `field="receivedAt"`},
+		{"lifeline_records_off_home_partition_total", `key="other"`},
 		{"lifeline_outputs_total", `kind="alert"`},
 		{"lifeline_rule_evaluations_total", `cause="timer"`},
 		{"lifeline_alerts_total", `rule="detractor",status="firing"`},
