@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -60,10 +61,10 @@ func slackAlert(a *Alert, console string) []byte {
 	var head, fallback string
 	if a.Status == "resolved" {
 		head = fmt.Sprintf(":white_check_mark: *RESOLVED* · *%s* for customer *%s* (was %s)", rule, cust, strings.ToLower(word))
-		fallback = fmt.Sprintf("Resolved: %s for customer %s", a.Rule, a.CustomerID)
+		fallback = fmt.Sprintf("Resolved: %s for customer %s", rule, cust)
 	} else {
 		head = fmt.Sprintf("%s *%s* · *%s* is firing for customer *%s*", emoji, word, rule, cust)
-		fallback = fmt.Sprintf("%s: %s is firing for customer %s", word, a.Rule, a.CustomerID)
+		fallback = fmt.Sprintf("%s: %s is firing for customer %s", word, rule, cust)
 	}
 	var b strings.Builder
 	b.WriteString(head)
@@ -79,8 +80,7 @@ func slackAlert(a *Alert, console string) []byte {
 	if ctx != "" {
 		msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: clip(ctx, 3000)}}})
 	}
-	out, _ := json.Marshal(msg) // strings only: cannot fail
-	return out
+	return marshalSlack(msg)
 }
 
 // contextLine is an alert's owner, profile, time and link, as mrkdwn.
@@ -143,8 +143,17 @@ func slackDigest(owner string, alerts []*Alert, console string) []byte {
 	}
 	fallback := fmt.Sprintf("Lifeline digest: %d alert%s (%d firing)", len(alerts), plural(len(alerts)), firing)
 	msg := slackMessage{Text: fallback, Blocks: []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: clip(b.String(), 3000)}}}}
-	out, _ := json.Marshal(msg)
-	return out
+	return marshalSlack(msg)
+}
+
+// marshalSlack encodes a message without escaping <, > and & as \u00XX
+// (Slack reads both; the plain form is what people read in logs).
+func marshalSlack(m slackMessage) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(m) // strings only: cannot fail
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 func plural(n int) string {
