@@ -128,8 +128,12 @@ func New(cfg *config.Config, sc config.Sink, o Options) (*Sink, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(start),
 		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(time.Second),
+		// Delivered offsets are committed every 250ms: what a kill -9
+		// delivers again is what was delivered in the last 250ms.
+		kgo.AutoCommitInterval(250*time.Millisecond),
 		kgo.SessionTimeout(cfg.Engine.SessionTimeout.Std()),
+		// As the engine's runtime: heartbeats every tenth of the session.
+		kgo.HeartbeatInterval(min(cfg.Engine.SessionTimeout.Std()/10, 3*time.Second)),
 		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
@@ -158,6 +162,11 @@ func (s *Sink) Close() {
 	s.stopBase()
 	s.cl.Close()
 }
+
+// Prepare checks the sink can start: its dead-letter topic exists, or is
+// created when create_topics.enabled. Run calls it too; a caller that
+// starts several parts calls it first to fail before any starts.
+func (s *Sink) Prepare(ctx context.Context) error { return s.ensureDeadLetterTopic(ctx) }
 
 // Run reads and delivers until ctx ends, then stops the partitions'
 // deliveries (an alert in flight is not committed, so it is delivered
