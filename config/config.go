@@ -344,6 +344,7 @@ func Defaults() Config {
 			MaxBufferedBytes: 64 << 20,
 			Webhooks:         IngestWebhooks{Stripe: IngestStripe{Tolerance: Duration(5 * time.Minute)}},
 		}},
+		Sinks: []Sink{},
 		Input: Input{
 			MaxBytes:  decode.DefaultMaxBytes,
 			MaxValues: decode.DefaultMaxValues,
