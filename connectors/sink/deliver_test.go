@@ -139,7 +139,15 @@ func TestWebhookRetryAfter(t *testing.T) {
 	cfg := sinkConfig(t, addr, rv.URL, nil)
 	ends := produceAlerts(t, addr, alert("cus-1", "a1", "usage-drop", "warning", "firing", nil))
 	run := startSink(t, cfg)
+	// While the receiver asks to wait, the alert is the sink's lag.
+	waitFor(t, waitLong, "the first request", func() (bool, string) { return len(rv.requests()) > 0, "none" })
+	if lag := run.counter(t, "lifeline_sink_lag", map[string]string{"sink": "cs"}); lag != 1 {
+		t.Errorf("lifeline_sink_lag %v while the alert waits for its Retry-After, want 1", lag)
+	}
 	waitCommitted(t, addr, run.s.Group(), ends)
+	if lag := run.counter(t, "lifeline_sink_lag", map[string]string{"sink": "cs"}); lag != 0 {
+		t.Errorf("lifeline_sink_lag %v once delivered, want 0", lag)
+	}
 	got := rv.requests()
 	if len(got) != 3 {
 		t.Fatalf("receiver got %d requests, want 3", len(got))

@@ -201,7 +201,11 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		})
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			s.setHigh(fp.Partition, fp.HighWatermark)
+			first := int64(-1)
+			if len(fp.Records) > 0 {
+				first = fp.Records[0].Offset
+			}
+			s.setHigh(fp.Partition, fp.HighWatermark, first)
 			if len(fp.Records) == 0 {
 				return
 			}
@@ -313,13 +317,22 @@ func (s *Sink) stopWorkers(parts []int32) {
 	}
 }
 
-func (s *Sink) setHigh(p int32, high int64) {
+// setHigh records partition p's high watermark and, before any record
+// of it is done, the first offset read (where its lag counts from).
+func (s *Sink) setHigh(p int32, high, first int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l := s.lag[p]; l != nil && high >= 0 {
-		l.high = high
-		s.updateLagLocked()
+	l := s.lag[p]
+	if l == nil {
+		return
 	}
+	if high >= 0 {
+		l.high = high
+	}
+	if l.next < 0 && first >= 0 {
+		l.next = first
+	}
+	s.updateLagLocked()
 }
 
 // setNext records that partition p is done up to offset next (excluded).
