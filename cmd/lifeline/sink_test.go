@@ -194,3 +194,136 @@ sinks:
 	}
 	t.Logf("%d alerts, %d requests, %d redelivered after the kills (deduplicated by Idempotency-Key)", n, requests, dups)
 }
+
+// TestRunDeliversAlerts: `lifeline run` with a sinks: list runs the sink
+// beside the engine: an NPS of 3 on the input topic reaches a webhook
+// receiver as a signed detractor alert, the sink's metrics are on run's
+// /metrics, and SIGTERM stops both cleanly.
+func TestRunDeliversAlerts(t *testing.T) {
+	bin := lifelineBinary(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500*time.Millisecond),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	addr := cluster.ListenAddrs()[0]
+	got := make(chan []byte, 10)
+	rv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte("run-secret"))
+		mac.Write([]byte(r.Header.Get("X-Lifeline-Timestamp") + "."))
+		mac.Write(body)
+		if !hmac.Equal([]byte("v1="+hex.EncodeToString(mac.Sum(nil))), []byte(r.Header.Get("X-Lifeline-Signature"))) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		got <- body
+	}))
+	defer rv.Close()
+	dir := t.TempDir()
+	httpAddr := freeAddr(t)
+	cfgPath := filepath.Join(dir, "run.yaml")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, `brokers: [%s]
+client_id: run-1
+state_dir: %s
+http: %s
+create_topics: {enabled: true, partitions: 2, replication: 1}
+engine: {session_timeout: 2s, idle_timeout: 24h, max_event_ahead: 0}
+log: {level: info, format: json}
+sinks:
+  - {name: cs, type: webhook, url: '%s', secret: run-secret, start_at: beginning, filter: {rules: [detractor]}}
+`, addr, filepath.Join(dir, "state"), httpAddr, rv.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	defer func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	logs := func() string { b, _ := os.ReadFile(logf.Name()); return string(b) }
+
+	cl := newTestClient(t, addr)
+	ev := `{"type":"track","event":"NPS Responded","userId":"cus-7","messageId":"m-1","timestamp":"2026-03-01T10:00:00Z","properties":{"score":3}}`
+	deadline := time.After(90 * time.Second)
+	for {
+		// The input topic appears once run created it.
+		if _, err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "customer-events", Key: []byte("cus-7"), Value: []byte(ev)}).First(); err == nil {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("could not produce to customer-events\n%s", logs())
+		case <-done:
+			t.Fatalf("lifeline run exited\n%s", logs())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	select {
+	case body := <-got:
+		var a map[string]any
+		if err := json.Unmarshal(body, &a); err != nil || a["rule"] != "detractor" || a["customer_id"] != "cus-7" || a["status"] != "firing" {
+			t.Errorf("delivered %s, want cus-7's detractor firing", body)
+		}
+	case <-deadline:
+		t.Fatalf("no alert delivered within 90s\n%s", logs())
+	case <-done:
+		t.Fatalf("lifeline run exited\n%s", logs())
+	}
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `lifeline_sink_deliveries_total{outcome="delivered",sink="cs"} 1`) {
+		t.Errorf("run's /metrics lacks the sink's delivery:\n%s", grepLines(string(metrics), "lifeline_sink_"))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("lifeline run did not stop within 60s of SIGTERM\n%s", logs())
+	}
+	if !cmd.ProcessState.Success() {
+		t.Errorf("lifeline run exited %v\n%s", cmd.ProcessState, logs())
+	}
+	if l := logs(); strings.Contains(l, `"level":"warn","sink"`) || strings.Contains(l, `"level":"error"`) {
+		t.Errorf("warnings or errors in the logs:\n%s", l)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
