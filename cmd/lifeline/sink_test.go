@@ -222,18 +222,17 @@ func TestRunDeliversAlerts(t *testing.T) {
 	}))
 	defer rv.Close()
 	dir := t.TempDir()
-	httpAddr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "run.yaml")
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, `brokers: [%s]
 client_id: run-1
 state_dir: %s
-http: %s
+http: 127.0.0.1:0
 create_topics: {enabled: true, partitions: 2, replication: 1}
 engine: {session_timeout: 2s, idle_timeout: 24h, max_event_ahead: 0}
 log: {level: info, format: json}
 sinks:
   - {name: cs, type: webhook, url: '%s', secret: run-secret, start_at: beginning, filter: {rules: [detractor]}}
-`, addr, filepath.Join(dir, "state"), httpAddr, rv.URL), 0o600); err != nil {
+`, addr, filepath.Join(dir, "state"), rv.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "run.log"))
@@ -285,14 +284,25 @@ sinks:
 	case <-done:
 		t.Fatalf("lifeline run exited\n%s", logs())
 	}
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), `lifeline_sink_deliveries_total{outcome="delivered",sink="cs"} 1`) {
-		t.Errorf("run's /metrics lacks the sink's delivery:\n%s", grepLines(string(metrics), "lifeline_sink_"))
+	// The counter moves once the receiver's answer is read: poll for it.
+	httpAddr := logField(t, logs(), "lifeline starting", "http")
+	var metrics string
+	for end := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics = string(b)
+		if strings.Contains(metrics, `lifeline_sink_deliveries_total{outcome="delivered",sink="cs"} 1`) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("run's /metrics (%s) lacks the sink's delivery:\n%s", httpAddr, grepLines(metrics, "lifeline_sink_"))
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -308,14 +318,20 @@ sinks:
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// logField is the field key of the first JSON log line whose message is
+// msg.
+func logField(t *testing.T, logs, msg, key string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, l := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["message"] == msg {
+			if v, ok := m[key].(string); ok {
+				return v
+			}
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no log line %q with %s in:\n%s", msg, key, logs)
+	return ""
 }
 
 func grepLines(s, sub string) string {
