@@ -72,9 +72,6 @@ func TestDigest(t *testing.T) {
 			t.Errorf("digest Idempotency-Key %q", d.header.Get("Idempotency-Key"))
 		}
 		for _, a := range b.Alerts {
-			var r struct{ AlertID, Status string }
-			_ = json.Unmarshal(a, &r)
-			r.AlertID = strings.TrimSpace(r.AlertID)
 			var k struct {
 				ID     string `json:"alert_id"`
 				Status string `json:"status"`
@@ -190,7 +187,7 @@ func TestRestartDeliversEveryAlert(t *testing.T) {
 	// Per customer (so per partition), first deliveries are in order.
 	got := map[string][]string{}
 	byKey := map[string]string{}
-	for i, r := range recs {
+	for _, r := range recs {
 		var a struct {
 			C  string `json:"customer_id"`
 			ID string `json:"alert_id"`
@@ -198,7 +195,6 @@ func TestRestartDeliversEveryAlert(t *testing.T) {
 		}
 		_ = json.Unmarshal(r, &a)
 		byKey[a.ID+":"+a.S] = a.C
-		_ = i
 	}
 	for _, k := range firsts {
 		got[byKey[k]] = append(got[byKey[k]], k)
