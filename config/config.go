@@ -65,6 +65,9 @@ type Config struct {
 	// Input bounds what one input record may cost and says where each
 	// source keeps the customer id (the input: section).
 	Input Input `yaml:"input"`
+	// Sinks deliver alerts to people (webhooks, Slack); see sinks.go and
+	// README.md, "Delivering alerts". Empty (the default): none.
+	Sinks []Sink `yaml:"sinks"`
 }
 
 // Input configures the decoding of input records (the input: section).
@@ -341,6 +344,7 @@ func Defaults() Config {
 			MaxBufferedBytes: 64 << 20,
 			Webhooks:         IngestWebhooks{Stripe: IngestStripe{Tolerance: Duration(5 * time.Minute)}},
 		}},
+		Sinks: []Sink{},
 		Input: Input{
 			MaxBytes:  decode.DefaultMaxBytes,
 			MaxValues: decode.DefaultMaxValues,
@@ -407,6 +411,9 @@ func Read(path string, environ []string) (Config, error) {
 	if err := ApplyEnv(&cfg, environ); err != nil {
 		return cfg, err
 	}
+	if err := resolveSinkSecrets(&cfg, environ); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -467,6 +474,10 @@ func walkFields(v reflect.Value, prefix, key string, fn func(name, key string, f
 			k = key + "." + tag
 		}
 		f := v.Field(i)
+		if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct {
+			// A list of structures (sinks:) has no variable.
+			continue
+		}
 		if f.Kind() == reflect.Struct {
 			if err := walkFields(f, name, k, fn); err != nil {
 				return err
@@ -622,6 +633,7 @@ func (c *Config) Validate() error {
 		bad("engine.dedupe_ids: %d (expected 1 to %d event ids per customer; %d is the default)", n, engine.MaxDedupeIDs, engine.DefaultDedupeIDs)
 	}
 	c.Ingest.validate(bad)
+	c.validateSinks(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

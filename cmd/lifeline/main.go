@@ -29,6 +29,7 @@ type cli struct {
 	Demo   demoCmd    `cmd:"" help:"Run everything on this machine: embedded broker, generated journeys, engine, HTTP."`
 	Run    runCmd     `cmd:"" help:"Run the engine against Kafka (production)."`
 	Ingest ingestCmd  `cmd:"" help:"Serve only the HTTP ingest listener (webhooks and Segment's HTTP API to the input topic)."`
+	Sink   sinkCmd    `cmd:"" help:"Run only the sinks: deliver alerts to webhooks and Slack (the sinks: list)."`
 	Rules  rulesCmd   `cmd:"" help:"Check and unit-test rule packs."`
 	Ver    versionCmd `cmd:"" name:"version" help:"Print the version."`
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -82,5 +83,15 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	defer n.close()
-	return n.run(e.ctx)
+	// The sinks: list delivers alerts from this process too (their own
+	// consumer groups; `lifeline sink` runs them apart).
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	waitSinks, err := startSinks(ctx, &cfg, n.reg, log)
+	if err != nil {
+		return err
+	}
+	defer waitSinks()
+	defer cancel()
+	return n.run(ctx)
 }
