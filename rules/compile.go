@@ -145,8 +145,9 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 		func() { compileAlerts(d, p, c, doc.Alerts) },
 		func() { compileKPIs(d, p, c, &doc.KPIs) }, // after transitions: its hints read them
 		func() { compileMoney(d, p, &doc.Money) },
-		func() { linkAlerts(d, p, c) },                    // after KPIs: the churned stage
-		func() { compileProfiles(d, p, c, doc.Profiles) }, // after health and alerts, which they name
+		func() { linkAlerts(d, p, c) }, // after KPIs: the churned stage
+		// After health and alerts, which profiles name (profiles.go).
+		func() { compileProfiles(d, p, c, doc.Profiles) },
 		func() { check(d, p, c) },
 	} {
 		if d.stopped() {
