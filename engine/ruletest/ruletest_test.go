@@ -371,3 +371,18 @@ func TestTraitsPackTests(t *testing.T) {
 		t.Errorf("%d tests ran, want 4", len(res.Cases))
 	}
 }
+
+// A pack's profiles pick each customer's params, health weights and
+// alerts: the same events alert one customer and not another.
+func TestProfilesPackTests(t *testing.T) {
+	res, err := RunFile(context.Background(), "testdata/profiles_test.yaml", Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures() {
+		t.Errorf("%s", f)
+	}
+	if len(res.Cases) != 3 {
+		t.Errorf("%d tests ran, want 3", len(res.Cases))
+	}
+}
