@@ -225,6 +225,9 @@ func compileProfiles(d *diags, p *Pack, c *compiled, docs []profileDoc) {
 	alwaysAt := 0 // the line of the first profile that applies to every customer
 	alwaysName := ""
 	for i := range docs {
+		if d.stopped() {
+			return
+		}
 		pd := &docs[i]
 		checkRuleName(d, "profile", pd.pos, pd.Name, seen)
 		label := ruleLabel(pd.Name, pd.pos)
