@@ -9,15 +9,15 @@ import (
 
 // profilesPack is testdata/check/profiles-valid.yaml: onboarding (first
 // 30 days, not yet a customer), enterprise (plan), then everyone.
-func profilesPack(t *testing.T) *Pack {
-	t.Helper()
+func profilesPack(tb testing.TB) *Pack {
+	tb.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", "check", "profiles-valid.yaml"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	p, _, err := Parse("profiles-valid.yaml", src)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return p
 }
@@ -106,5 +106,36 @@ func TestParamsInReasons(t *testing.T) {
 	p.ProfileFor(&v)
 	if got := p.Alerts[0].Reasons[0].String(&v); got != "2 tickets open (limit 1)" {
 		t.Errorf("reason %q", got)
+	}
+}
+
+// BenchmarkProfileFor is what picking a profile costs an evaluation: a
+// pack without profiles, and testdata/check/profiles-valid.yaml's three
+// for a customer the third (the catch-all) selects, so that each of the
+// two conditions before it is tried.
+func BenchmarkProfileFor(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		pack *Pack
+	}{
+		{"profiles=0", Default()},
+		{"profiles=3/third-matches", profilesPack(b)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := Vars{Traits: make([]TraitValue, len(bc.pack.Traits))}
+			if len(v.Traits) > 0 {
+				v.Traits[0] = TraitValue{Kind: TraitString, Str: "smb"}
+			}
+			v.Num[DaysSinceFirstSeen] = 40
+			v.Str[Stage] = "customer"
+			b.ReportAllocs()
+			var pr *Profile
+			for i := 0; i < b.N; i++ {
+				pr = bc.pack.ProfileFor(&v)
+			}
+			if len(bc.pack.Profiles) > 0 && pr.Name != "everyone" {
+				b.Fatalf("profile %q", pr.Name)
+			}
+		})
 	}
 }
