@@ -39,16 +39,18 @@ var (
 
 // sectionNames names each schema struct in messages.
 var sectionNames = map[reflect.Type]string{
-	packDocType:                        "the rule pack",
-	reflect.TypeOf(touchpointDoc{}):    "a touchpoint category",
-	reflect.TypeOf(transitionDoc{}):    "a transition",
-	reflect.TypeOf(healthDoc{}):        "health",
-	reflect.TypeOf(bandsDoc{}):         "health bands",
-	reflect.TypeOf(componentDoc{}):     "a health component",
-	reflect.TypeOf(alertDoc{}):         "an alert",
-	reflect.TypeOf(kpisDoc{}):          "kpis",
-	reflect.TypeOf(moneyDoc{}):         "money",
-	reflect.TypeOf(traitDoc{}):         "a trait",
+	packDocType:                     "the rule pack",
+	reflect.TypeOf(touchpointDoc{}): "a touchpoint category",
+	reflect.TypeOf(transitionDoc{}): "a transition",
+	reflect.TypeOf(healthDoc{}):     "health",
+	reflect.TypeOf(bandsDoc{}):      "health bands",
+	reflect.TypeOf(componentDoc{}):  "a health component",
+	reflect.TypeOf(alertDoc{}):      "an alert",
+	reflect.TypeOf(kpisDoc{}):       "kpis",
+	reflect.TypeOf(moneyDoc{}):      "money",
+	reflect.TypeOf(traitDoc{}):      "a trait",
+
+	// profiles.go
 	reflect.TypeOf(profileDoc{}):       "a profile",
 	reflect.TypeOf(profileHealthDoc{}): "a profile's health",
 	reflect.TypeOf(profileAlertDoc{}):  "a profile's alert",
