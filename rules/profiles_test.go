@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,27 @@ func BenchmarkProfileFor(b *testing.B) {
 				b.Fatalf("profile %q", pr.Name)
 			}
 		})
+	}
+}
+
+func TestProfilesAtMost16(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("profiles:\n")
+	for i := 0; i < MaxProfiles+1; i++ {
+		fmt.Fprintf(&b, "  - {name: p%d, when: open_tickets >= %d}\n", i, i)
+	}
+	src := validPack(t) + b.String()
+	_, diags, err := Parse("p.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("17 profiles: no error")
+	}
+	want := "profiles: 17 declared, at most 16"
+	if len(diags) != 1 || !strings.Contains(diags[0].String(), want) {
+		t.Errorf("diagnostics %v, want one: %s", diags, want)
+	}
+	// 16 are fine.
+	src = validPack(t) + strings.Join(strings.SplitAfter(b.String(), "\n")[:MaxProfiles+1], "")
+	if _, _, err := Parse("p.yaml", []byte(src)); err != nil {
+		t.Errorf("16 profiles: %v", err)
 	}
 }
