@@ -30,8 +30,9 @@ profiles:
 `
 
 // BenchmarkApplyProfiles is BenchmarkApply's customers=2000 run for the
-// default pack and for it with three profiles (bench/README.md, issue 12
-// profiles): CPU per event, allocations, records.
+// default pack, for it with the plan trait the profiles read, and for it
+// with three profiles (bench/README.md, issue 12 profiles): CPU per
+// event, allocations, records.
 func BenchmarkApplyProfiles(b *testing.B) {
 	src := strings.Replace(string(rules.DefaultYAML()), "\ntransitions:\n", "\n"+benchProfiles+"\ntransitions:\n", 1)
 	src = strings.Replace(src, "when: open_tickets >= 3\n", "when: open_tickets >= max_open_tickets\n", 1)
@@ -42,11 +43,18 @@ func BenchmarkApplyProfiles(b *testing.B) {
 	if len(withProfiles.Profiles) != 3 || !strings.Contains(src, ">= max_open_tickets") {
 		b.Fatal("the bench pack lost its profiles or its param")
 	}
+	// The trait alone, without profiles: what profiles=3 costs beyond
+	// reading the trait its conditions compare.
+	traitOnly, _, err := rules.Parse("bench.yaml", []byte(strings.Replace(string(rules.DefaultYAML()), "\ntransitions:\n", "\ntraits: [{name: plan, type: string}]\ntransitions:\n", 1)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name string
 		pack *rules.Pack
 	}{
 		{"customers=2000/profiles=0", rules.Default()},
+		{"customers=2000/traits=1/profiles=0", traitOnly},
 		{"customers=2000/profiles=3", withProfiles},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchApply(b, bc.pack, 2000, 30) })
