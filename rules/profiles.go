@@ -176,6 +176,7 @@ func compileParams(d *diags, p *Pack, c *compiled, docs map[string]text) {
 	taken = append(taken, p.traitNames...)
 	for _, name := range sortedKeys(docs) {
 		v := docs[name]
+		v.pos = orAt(v.pos, c.top("params")) // a null value has no place of its own
 		switch {
 		case !validName(name):
 			d.errorf(v.Line, v.Col, "param name %q: use lower-case letters, digits and _ (it is a variable in expressions)", name)
@@ -254,6 +255,15 @@ func compileProfiles(d *diags, p *Pack, c *compiled, docs []profileDoc) {
 	c.checkLiterals(d, p, exprs)
 }
 
+// orAt is at, or fallback when at is no place (a null value in YAML
+// decodes without one).
+func orAt(at, fallback pos) pos {
+	if at.Line == 0 {
+		return fallback
+	}
+	return at
+}
+
 func isTrueLiteral(n ast.Node) bool {
 	b, ok := n.(*ast.BoolNode)
 	return ok && b.Value
@@ -278,6 +288,7 @@ func compileProfileHealth(d *diags, p *Pack, c *compiled, pd *profileDoc, pr *Pr
 	bad := false
 	for _, name := range sortedKeys(h.Weights) {
 		v := h.Weights[name]
+		v.pos = orAt(v.pos, orAt(h.pos, pd.pos))
 		i := slices.Index(names, name)
 		if i < 0 {
 			d.errorf(v.Line, v.Col, "profile %s: health weights: no health component named %q (expected one of %s)%s", label, name, strings.Join(names, ", "), didYouMean(name, names))
@@ -334,6 +345,7 @@ func compileProfileParams(d *diags, p *Pack, pd *profileDoc, pr *Profile, label 
 	vals := append([]float64(nil), p.base.Params...)
 	for _, name := range sortedKeys(pd.Params) {
 		v := pd.Params[name]
+		v.pos = orAt(v.pos, pd.pos)
 		i := slices.Index(names, name)
 		if i < 0 {
 			if len(names) == 0 {
@@ -362,6 +374,7 @@ func compileProfileAlerts(d *diags, p *Pack, pd *profileDoc, pr *Profile, label 
 	off := map[*Alert]bool{}
 	for _, name := range sortedKeys(pd.Alerts) {
 		ad := pd.Alerts[name]
+		ad.pos = orAt(ad.pos, pd.pos)
 		a := p.alertIdx[name]
 		if a == nil || name == "" {
 			d.errorf(ad.Line, ad.Col, "profile %s: alerts: no alert named %q in this pack (expected one of %s)%s", label, name, strings.Join(names, ", "), didYouMean(name, names))

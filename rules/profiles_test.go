@@ -162,3 +162,24 @@ func TestProfilesAtMost16(t *testing.T) {
 		t.Errorf("16 profiles: %v", err)
 	}
 }
+
+// A value left empty (YAML null) decodes without a place of its own: its
+// error still points into the file.
+func TestProfileEmptyValuesArePlaced(t *testing.T) {
+	for _, extra := range []string{
+		"params: {x: }",
+		"profiles: [{name: a, health: {weights: {support: }}}]",
+		"profiles: [{name: a, alerts: {tickets: }}]",
+		"profiles: [{name: a, params: {x: }}]",
+		"profiles: [{name: a, alerts: {tickets: {disabled: }}}]",
+	} {
+		_, diags, err := Parse("p.yaml", []byte(validPack(t)+extra+"\n"))
+		if err == nil || len(diags) != 1 {
+			t.Errorf("%s: want one error, got %v", extra, diags)
+			continue
+		}
+		if d := diags[0]; d.Line < 24 || d.Col < 1 {
+			t.Errorf("%s: %s is not placed on the line that says it", extra, d)
+		}
+	}
+}
