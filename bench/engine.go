@@ -122,7 +122,10 @@ func parallel(name string, n int, fn func(p int) error) (time.Duration, error) {
 	return el, nil
 }
 
-func engineRun(customers, days, partitions int) (engineResult, error) {
+func engineRun(customers, days, partitions int, pack *rules.Pack) (engineResult, error) {
+	if pack == nil {
+		pack = rules.Default()
+	}
 	var r engineResult
 	c, err := generate(customers, days, partitions, 1)
 	if err != nil {
@@ -187,7 +190,7 @@ func engineRun(customers, days, partitions int) (engineResult, error) {
 	// Checkpoints as the Kafka runtime's defaults make them (its
 	// changelog carries each batch); batches of 1,000 events.
 	def := config.Defaults()
-	eng, err := engine.Open(dir, rules.Default(), engine.Options{CheckpointEvents: def.Engine.CheckpointEvents})
+	eng, err := engine.Open(dir, pack, engine.Options{CheckpointEvents: def.Engine.CheckpointEvents})
 	if err != nil {
 		return r, err
 	}

@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lifeline-hq/lifeline/rules"
 )
 
 type options struct {
@@ -36,6 +38,9 @@ type options struct {
 	brokerProcs int
 	skip        map[string]bool
 	out         io.Writer
+	// pack is the rule pack of the in-process runs (-rules; the
+	// default pack when nil).
+	pack *rules.Pack
 }
 
 func main() {
@@ -52,6 +57,7 @@ func main() {
 		memProf = flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 		skip    = flag.String("skip", "", "comma-separated sections to skip: engine, e2e, latency, restore")
 		bprocs  = flag.Int("broker-procs", 1, "GOMAXPROCS of the kfake broker process of the end-to-end runs (0: all cores)")
+		rulesF  = flag.String("rules", "", "rule pack FILE of the in-process runs (default: the built-in pack), to measure what a pack costs")
 		broker  = flag.Bool("broker", false, "run only a kfake broker, print its address, and serve until stdin closes (the harness starts itself so for the end-to-end runs)")
 	)
 	flag.Parse()
@@ -74,6 +80,17 @@ func main() {
 	for _, s := range strings.Split(*skip, ",") {
 		if s != "" {
 			o.skip[s] = true
+		}
+	}
+	if *rulesF != "" {
+		data, err := os.ReadFile(*rulesF)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -rules:", err)
+			os.Exit(2)
+		}
+		if o.pack, _, err = rules.Parse(*rulesF, data); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -rules %s is not a valid pack (lifeline rules check %s says why): %v\n", *rulesF, *rulesF, err)
+			os.Exit(2)
 		}
 	}
 	if *cpuProf != "" {
@@ -108,7 +125,7 @@ func run(o options) error {
 		fmt.Fprintln(o.out, "| customers | events | engine events/s | per core | raw decode events/s (ceiling) | engine/decode | raw Pebble writes/s (ceiling) | engine/Pebble | disk bytes/customer (sstables only) | heap bytes/customer | process RSS MB | allocs/event | state cache hits |")
 		fmt.Fprintln(o.out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, n := range o.scales {
-			r, err := engineRun(n, o.days, o.partitions)
+			r, err := engineRun(n, o.days, o.partitions, o.pack)
 			if err != nil {
 				return err
 			}

@@ -29,6 +29,9 @@ type evalScratch struct {
 	// timerRuns counts evaluations caused by timers since the partition
 	// opened (events: every applied event is one).
 	timerRuns uint64
+	// profile is the customer's profile in the evaluation under way
+	// (rules.Pack.ProfileFor; engine/profiles.go).
+	profile *rules.Profile
 }
 
 // update applies an event's direct effects on the counters and times. It
@@ -238,6 +241,7 @@ func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, nam
 	p.alignTraits(st)
 	p.eval.vars.Traits = st.Traits
 	p.eval.vars.Bool[rules.PaymentRecovered] = !timer && p.eval.recovered
+	p.eval.profile = pack.ProfileFor(&p.eval.vars)
 	si := pack.StageIndex(st.Stage)
 
 	// Stage machine: the first matching transition moves the customer.
@@ -260,11 +264,12 @@ func (p *Partition) run(e *entry, now int64, cat rules.Category, timer bool, nam
 		si = t.ToIndex()
 		p.eval.vars.Str[rules.Stage] = st.Stage
 		p.eval.vars.Num[rules.DaysInStage] = 0
+		p.eval.profile = pack.ProfileFor(&p.eval.vars) // the new stage's
 		break
 	}
 
 	// Health.
-	hc := &pack.Health
+	hc := pack.Scorecard(p.eval.profile)
 	if len(p.eval.comps) != len(hc.Components) {
 		p.eval.comps = make([]float64, len(hc.Components))
 	}
@@ -378,6 +383,7 @@ func (p *Partition) emitHealth(e *entry, now int64, score float64, band rules.Ba
 		out.buf = appendInt(out.buf, int64(p.eval.comps[i]))
 	}
 	out.buf = append(out.buf, '}')
+	p.profileField(out)
 	out.end(KindHealth, e.key, now, start)
 }
 
@@ -429,7 +435,7 @@ func (p *Partition) consider(e *entry, a *rules.Alert, si int, now int64, eventI
 	if len(st.Holds) > 0 {
 		h = st.hold(a.Name)
 	}
-	if !a.Active(&p.eval.vars, si, &st.Times, now) || p.unlessOpen(st, a) {
+	if !a.Active(&p.eval.vars, si, &st.Times, now) || p.unlessOpen(st, a) || p.eval.profile.AlertDisabled(a) {
 		if h >= 0 {
 			if hd := &st.Holds[h]; hd.CooldownUntil <= now {
 				p.dropHold(e, h)
@@ -559,6 +565,7 @@ func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, n
 	if cause != "" {
 		out.stringField("resolved_by", cause)
 	}
+	p.profileField(out)
 	out.end(KindAlert, e.key, now, start)
 	r := &out.Records[len(out.Records)-1]
 	r.Rule, r.Status = rule, status

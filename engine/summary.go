@@ -27,6 +27,10 @@ type Customer struct {
 	// Traits: each trait the pack declares, with the customer's value
 	// (null when it has none); omitted when the pack declares none.
 	Traits map[string]any `json:"traits,omitempty"`
+	// Profile is the customer's profile now, whose weights and bands the
+	// health here is scored with ("" when none of the pack's profiles
+	// selects the customer); omitted when the pack has no profiles.
+	Profile *string `json:"profile,omitempty"`
 }
 
 // CustomerHealth is the scorecard with each component explained.
@@ -83,8 +87,10 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 	var v rules.Vars
 	fillVars(&v, st, now, "", "", 0)
 	v.Traits = alignedTraits(pack, st, nil)
-	comps := make([]float64, len(pack.Health.Components))
-	score, band := pack.Health.Eval(&v, comps)
+	prof := pack.ProfileFor(&v)
+	hc := pack.Scorecard(prof)
+	comps := make([]float64, len(hc.Components))
+	score, band := hc.Eval(&v, comps)
 	c := Customer{
 		ID:           id,
 		Stage:        st.Stage,
@@ -102,11 +108,14 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 	if len(pack.Traits) > 0 {
 		c.Traits = traitsJSON(pack, v.Traits)
 	}
+	if len(pack.Profiles) > 0 {
+		c.Profile = &prof.Name
+	}
 	var sum float64
-	for _, cp := range pack.Health.Components {
+	for _, cp := range hc.Components {
 		sum += cp.Weight
 	}
-	for i, cp := range pack.Health.Components {
+	for i, cp := range hc.Components {
 		c.Health.Components[cp.Name] = comps[i]
 		c.Health.Weights[cp.Name] = cp.Weight * 100 / sum
 		c.Health.Points[cp.Name] = comps[i] * cp.Weight / sum

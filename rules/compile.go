@@ -137,6 +137,7 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 
 	for _, section := range []func(){
 		func() { compileTraits(d, p, c, doc.Traits) }, // first: every expression may read them
+		func() { compileParams(d, p, c, doc.Params) }, // so may they (profiles.go)
 		func() { compileTouchpoints(d, p, c, doc) },
 		func() { compileStages(d, p, c, &doc.Stages) },
 		func() { compileTransitions(d, p, c, doc.Transitions) },
@@ -145,6 +146,8 @@ func compile(d *diags, doc *packDoc, keys map[string]pos) *Pack {
 		func() { compileKPIs(d, p, c, &doc.KPIs) }, // after transitions: its hints read them
 		func() { compileMoney(d, p, &doc.Money) },
 		func() { linkAlerts(d, p, c) }, // after KPIs: the churned stage
+		// After health and alerts, which profiles name (profiles.go).
+		func() { compileProfiles(d, p, c, doc.Profiles) },
 		func() { check(d, p, c) },
 	} {
 		if d.stopped() {

@@ -54,6 +54,9 @@ func (vc *vocab) exprEnv() map[string]any {
 				env[t.Name] = ""
 			}
 		}
+		for _, pm := range vc.params {
+			env[pm.Name] = float64(0)
+		}
 	}
 	for _, n := range numNames {
 		env[n] = float64(0)
@@ -238,6 +241,8 @@ func (vc *vocab) numOf(n ast.Node) (numFn, error) {
 			return func(v *Vars) float64 { return v.Num[i] }, nil
 		case 'N':
 			return func(v *Vars) float64 { return v.Traits[i].Num }, nil
+		case 'P':
+			return func(v *Vars) float64 { return v.Params[i] }, nil
 		}
 		return nil, nodeErr(n, "expected a number, but got %s (%s)", kindOfWord(n), n.Value)
 	case *ast.UnaryNode:

@@ -267,6 +267,12 @@ type Pack struct {
 	// the order of Vars.Traits and of a customer's trait values.
 	Traits     []Trait
 	traitNames []string // Traits' names, for TraitNames
+	// Params are the pack's named numbers, in name order (the order of
+	// Vars.Params); Profiles its profiles, in the order they are tried
+	// (profiles.go). base is what a customer no profile selects gets.
+	Params   []Param
+	Profiles []*Profile
+	base     Profile
 
 	stageIdx map[string]int // "" → 0, then Stages[i] → i+1
 	alertIdx map[string]*Alert

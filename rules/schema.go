@@ -104,9 +104,11 @@ type packDoc struct {
 	KPIs        kpisDoc                  `yaml:"kpis"`
 	Money       moneyDoc                 `yaml:"money"`
 	Traits      []traitDoc               `yaml:"traits"`
+	Params      map[string]text          `yaml:"params"`
 	Transitions []transitionDoc          `yaml:"transitions"`
 	Health      healthDoc                `yaml:"health"`
 	Alerts      []alertDoc               `yaml:"alerts"`
+	Profiles    []profileDoc             `yaml:"profiles"`
 }
 
 type touchpointDoc struct {

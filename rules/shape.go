@@ -49,6 +49,11 @@ var sectionNames = map[reflect.Type]string{
 	reflect.TypeOf(kpisDoc{}):       "kpis",
 	reflect.TypeOf(moneyDoc{}):      "money",
 	reflect.TypeOf(traitDoc{}):      "a trait",
+
+	// profiles.go
+	reflect.TypeOf(profileDoc{}):       "a profile",
+	reflect.TypeOf(profileHealthDoc{}): "a profile's health",
+	reflect.TypeOf(profileAlertDoc{}):  "a profile's alert",
 }
 
 // decodeDoc parses data into doc, reporting every problem to d. It returns
@@ -101,7 +106,7 @@ func decodeDoc(d *diags, data []byte, doc *packDoc, keys map[string]pos) (ok boo
 		return false
 	}
 	if top.Kind != yaml.MappingNode {
-		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, event_match, touchpoints, stages, kpis, money, traits, transitions, health, alerts), found %s", kindName(top))
+		d.errorf(top.Line, top.Column, "expected a rule pack (keys version, description, event_match, touchpoints, stages, kpis, money, traits, params, transitions, health, alerts, profiles), found %s", kindName(top))
 		return false
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {

@@ -37,6 +37,8 @@ func (t Template) Render(dst []byte, v *Vars) []byte {
 			dst = append(dst, v.Traits[p.idx].Str...)
 		case 'N':
 			dst = append(dst, formatNum(v.Traits[p.idx].Num)...)
+		case 'P':
+			dst = append(dst, formatNum(v.Params[p.idx])...)
 		case 'B':
 			if v.Traits[p.idx].Num != 0 {
 				dst = append(dst, "true"...)

@@ -76,6 +76,7 @@ type TraitValue struct {
 // ones only.
 type vocab struct {
 	traits []Trait
+	params []Param // profiles.go
 }
 
 // lookup finds a variable by name: kind is 'n', 'b' or 's' for a built-in
@@ -97,6 +98,9 @@ func (vc *vocab) lookup(name string) (kind byte, idx int) {
 			}
 		}
 	}
+	if i := vc.param(name); i >= 0 {
+		return 'P', i // a param: a number, Vars.Params[i]
+	}
 	return 0, 0
 }
 
@@ -106,6 +110,9 @@ func (vc *vocab) names() []string {
 	if vc != nil {
 		for _, t := range vc.traits {
 			names = append(names, t.Name)
+		}
+		for _, pm := range vc.params {
+			names = append(names, pm.Name)
 		}
 	}
 	return names
@@ -140,7 +147,7 @@ func (vc *vocab) traitNames() []string {
 // call: callers must not modify it.
 func (p *Pack) TraitNames() []string { return p.traitNames }
 
-func (p *Pack) vocab() *vocab { return &vocab{traits: p.Traits} }
+func (p *Pack) vocab() *vocab { return &vocab{traits: p.Traits, params: p.Params} }
 
 type traitDoc struct {
 	pos

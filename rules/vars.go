@@ -70,6 +70,10 @@ type Vars struct {
 	// Pack.Traits order (the engine points it at the customer's state:
 	// an evaluation only reads it).
 	Traits []TraitValue
+	// Params are the values of the pack's params, in Pack.Params order,
+	// as the customer's profile sets them (Pack.ProfileFor points it at
+	// the profile's own: an evaluation only reads it).
+	Params []float64
 }
 
 var numNames = [numVars]string{

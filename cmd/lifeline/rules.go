@@ -74,6 +74,9 @@ func checkRulesFile(e *env, path string) bool {
 	if n := len(pack.Traits); n > 0 { // a pack without any says nothing of them, as before
 		traits = ", " + plural(n, "trait") + " (" + strings.Join(pack.TraitNames(), ", ") + ")"
 	}
+	if n := len(pack.Profiles); n > 0 { // likewise
+		traits += ", " + plural(n, "profile") + " (" + strings.Join(pack.ProfileNames(), ", ") + ")"
+	}
 	fmt.Fprintf(e.stdout, "ok    %s: version %s, %s, %s, %s, %s%s%s\n", name, pack.Version,
 		plural(len(pack.Stages), "stage"), plural(len(pack.Transitions), "transition"),
 		plural(len(pack.Alerts), "alert"), plural(len(pack.Health.Components), "health component"),

@@ -69,6 +69,7 @@ func TestRulesCheck(t *testing.T) {
 			"ok    ../../rules/default.yaml: version default-2026.12,",
 			"ok    ../../rules/default_test.yaml: 29 tests of rule pack rules/default.yaml (default-2026.12)\n",
 		}},
+		{"a pack with profiles lists them", []string{"check", "../../rules/testdata/check/profiles-valid.yaml"}, 0, []string{"ok    ../../rules/testdata/check/profiles-valid.yaml: version t1, 3 stages, 4 transitions, 1 alert, 2 health components, 1 trait (plan), 3 profiles (onboarding, enterprise, everyone)\n"}},
 		{"a valid pack", []string{"check", good}, 0, []string{"ok    " + good + ": version small-1, 3 stages, 3 transitions, 1 alert, 1 health component\n"}},
 		{"every error at once", []string{"check", bad, good}, 1, []string{
 			bad + ":8:37: error: unknown stage \"leed\" (expected one of lead, customer, churned); did you mean \"lead\"?\n",

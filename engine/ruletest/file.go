@@ -81,6 +81,9 @@ type Expect struct {
 	Alerts      *[]AlertExpect
 	Open        *[]string
 	NoAlert     []string
+	// Profile is the customer's profile at the check ("" for none of
+	// the pack's), as GET /v1/customers shows it.
+	Profile *string
 
 	nodes map[string]*yaml.Node // each key's value, to place pack-aware errors
 }
@@ -543,7 +546,7 @@ func (p *parser) event(n *yaml.Node, num int, customer string, start int64, prev
 
 func (p *parser) expect(n *yaml.Node, customer string, start int64) (Expect, bool) {
 	x := Expect{Line: n.Line, Customer: customer}
-	m := p.mapping(n, "a check", "at", "customer", "stage", "band", "score", "components", "transitions", "alerts", "open", "no_alert")
+	m := p.mapping(n, "a check", "at", "customer", "stage", "band", "score", "components", "transitions", "alerts", "open", "no_alert", "profile")
 	if m == nil {
 		return x, false
 	}
@@ -604,6 +607,10 @@ func (p *parser) expect(n *yaml.Node, customer string, start int64) (Expect, boo
 	}
 	if v := m["no_alert"]; v != nil {
 		x.NoAlert = p.list(v, "no_alert")
+	}
+	if v := m["profile"]; v != nil {
+		s := p.scalar(v, "profile")
+		x.Profile = &s
 	}
 	return x, true
 }

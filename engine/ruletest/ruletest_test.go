@@ -371,3 +371,33 @@ func TestTraitsPackTests(t *testing.T) {
 		t.Errorf("%d tests ran, want 4", len(res.Cases))
 	}
 }
+
+// A pack's profiles pick each customer's params, health weights and
+// alerts: the same events alert one customer and not another.
+func TestProfilesPackTests(t *testing.T) {
+	res, err := RunFile(context.Background(), "testdata/profiles_test.yaml", Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Failures() {
+		t.Errorf("%s", f)
+	}
+	if len(res.Cases) != 3 {
+		t.Errorf("%d tests ran, want 3", len(res.Cases))
+	}
+}
+
+// A misspelt profile in a check is an error of the test file, at its
+// place, with the pack's likely one.
+func TestProfileTypoInACheck(t *testing.T) {
+	src, err := os.ReadFile("testdata/profiles_test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := strings.Replace(string(src), "profile: enterprise, alerts", "profile: enterprse, alerts", 1)
+	_, err = Run(context.Background(), "testdata/profiles_test.yaml", []byte(typo), Options{TempDir: t.TempDir()})
+	want := `testdata/profiles_test.yaml:12:44: error: profile "enterprse" is not in the pack (expected one of onboarding, enterprise, or "" for none); did you mean "enterprise"?`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err %v, want %s", err, want)
+	}
+}

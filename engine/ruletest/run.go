@@ -233,6 +233,11 @@ func checkNames(f *File, pack *rules.Pack) error {
 					}
 				}
 			}
+			if x.Profile != nil && *x.Profile != "" && !slices.Contains(pack.ProfileNames(), *x.Profile) {
+				names := pack.ProfileNames()
+				line, col := posOf(x.nodes["profile"], *x.Profile)
+				bad(line, col, "profile %q is not in the pack (expected one of %s, or \"\" for none)%s", *x.Profile, strings.Join(names, ", "), near(*x.Profile, names))
+			}
 			for key, list := range map[string][]string{"open": derefList(x.Open), "no_alert": x.NoAlert} {
 				for _, r := range list {
 					if !slices.Contains(alertNames, r) {
@@ -456,6 +461,19 @@ func (r *run) check(x *Expect, from int, fromAt int64) (string, int, error) {
 		}
 		if got != *x.Stage {
 			fail("stage: expected %s, got %s", *x.Stage, got)
+		}
+	}
+	if x.Profile != nil {
+		checks++
+		got := "(none: the customer has no state)"
+		if found {
+			got = ""
+			if c := engine.Describe(r.pack, x.Customer, &st, x.At); c.Profile != nil {
+				got = *c.Profile
+			}
+		}
+		if got != *x.Profile {
+			fail("profile: expected %q, got %q", *x.Profile, got)
 		}
 	}
 	healthNow := "no health record yet"
