@@ -92,8 +92,8 @@ func TestProfileFirstMatchWins(t *testing.T) {
 	if c.Profile == nil || *c.Profile != "trial" {
 		t.Errorf("Describe profile %v, want trial", c.Profile)
 	}
-	if c.Health.Components[0].Weight != 100 || c.Health.Components[1].Weight != 0 {
-		t.Errorf("Describe weights %+v, want trial's (engagement 100, the rest 0)", c.Health.Components)
+	if w := c.Health.Weights; w["engagement"] != 100 || w["sentiment"] != 0 {
+		t.Errorf("Describe weights %+v, want trial's (engagement 100, the rest 0)", w)
 	}
 }
 
