@@ -32,6 +32,12 @@ type Source interface {
 	Search(ctx context.Context, customer string) (kafka.Search, error)
 	// OwnerOf finds the group member that holds input partition p.
 	OwnerOf(ctx context.Context, p int32) (kafka.Owner, bool)
+	// Coverage says which input partitions are held here, restored or
+	// being restored, and how many the input topic has.
+	Coverage(ctx context.Context) (kafka.Coverage, error)
+	// Scan calls fn with every customer's committed state in the
+	// partitions held here and restored, and says which those were.
+	Scan(ctx context.Context, fn func(p int32, customer string, st *engine.State) error) (kafka.Coverage, error)
 	// Pack is the rule pack in force.
 	Pack() *rules.Pack
 	// Now is the engine's notion of now (Unix ms): the wall clock, or the
@@ -46,11 +52,16 @@ type HandlerOption func(*api)
 // none).
 func WithPeers(p *Peers) HandlerOption { return func(a *api) { a.peers = p } }
 
+// WithConsole serves the web console h at / (and its assets under
+// /console/), with /ui redirecting to it (nil: no console, / is 404).
+func WithConsole(h http.Handler) HandlerOption { return func(a *api) { a.console = h } }
+
 // api is the state of the handler.
 type api struct {
-	src   Source
-	log   zerolog.Logger
-	peers *Peers
+	src     Source
+	log     zerolog.Logger
+	peers   *Peers
+	console http.Handler
 }
 
 // Handler returns the HTTP handler for src; gatherer serves /metrics.
@@ -73,14 +84,24 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger, opts 
 		writeJSON(w, code, map[string]any{"ready": ok, "reason": why})
 	})
 	mux.HandleFunc("GET /v1/customers/{id}", a.customer)
-	mux.HandleFunc("GET /v1/funnel", func(w http.ResponseWriter, r *http.Request) {
-		t := engine.Totals(src.Metas())
-		writeJSON(w, http.StatusOK, engine.FunnelOf(src.Pack(), t))
-	})
-	mux.HandleFunc("GET /v1/kpis", func(w http.ResponseWriter, r *http.Request) {
-		t := engine.Totals(src.Metas())
-		writeJSON(w, http.StatusOK, engine.KPIsOf(src.Pack(), t))
-	})
+	mux.HandleFunc("GET /v1/alerts", a.alerts)
+	mux.HandleFunc("GET /v1/funnel", a.clusterAnswer("/v1/funnel", func(t engine.Meta) any { return engine.FunnelOf(src.Pack(), t) }))
+	mux.HandleFunc("GET /v1/kpis", a.clusterAnswer("/v1/kpis", func(t engine.Meta) any {
+		k := engine.KPIsOf(src.Pack(), t)
+		return struct {
+			engine.KPIs
+			// Bands counts scored customers per health band.
+			Bands map[string]int64 `json:"bands"`
+		}{k, t.Bands}
+	}))
+	if a.console != nil {
+		mux.Handle("GET /{$}", a.console)
+		mux.Handle("GET /console/", a.console)
+		mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+			// Relative: the console works behind any path prefix.
+			http.Redirect(w, r, "./", http.StatusFound)
+		})
+	}
 	return mux
 }
 

@@ -74,6 +74,26 @@ func (s *source) OwnerOf(_ context.Context, p int32) (kafka.Owner, bool) {
 	}
 	return kafka.Owner{}, false
 }
+func (s *source) Coverage(context.Context) (kafka.Coverage, error) {
+	c := kafka.Coverage{Partitions: s.parts}
+	for p := range s.parts {
+		if ready, ok := s.held[p]; ok && ready {
+			c.Held = append(c.Held, p)
+		} else if ok {
+			c.Restoring = append(c.Restoring, p)
+		}
+	}
+	return c, nil
+}
+func (s *source) Scan(ctx context.Context, fn func(p int32, customer string, st *engine.State) error) (kafka.Coverage, error) {
+	c, _ := s.Coverage(ctx)
+	for _, p := range c.Held {
+		if err := s.eng.Scan(ctx, p, func(customer string, st *engine.State) error { return fn(p, customer, st) }); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
 func (s *source) Pack() *rules.Pack { return s.eng.Pack() }
 func (s *source) Now() int64        { return s.now }
 
