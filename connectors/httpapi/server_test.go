@@ -163,7 +163,8 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 		OpenAlerts []struct {
 			Rule     string `json:"rule"`
 			Severity string `json:"severity"`
-			AlertID  string `json:"alert_id"`
+			AlertID  string   `json:"alert_id"`
+			Reasons  []string `json:"reasons"`
 		} `json:"open_alerts"`
 		Counters map[string]any `json:"counters"`
 	}
@@ -183,8 +184,9 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 	if d := sum - c.Health.Score; d > 1 || d < -1 {
 		t.Errorf("score %v is not the weighted components (%v)", c.Health.Score, sum)
 	}
-	if len(c.OpenAlerts) != 1 || c.OpenAlerts[0].Rule != "detractor" || c.OpenAlerts[0].Severity != "critical" || len(c.OpenAlerts[0].AlertID) != 16 {
-		t.Errorf("open alerts %+v: want the detractor alert", c.OpenAlerts)
+	if len(c.OpenAlerts) != 1 || c.OpenAlerts[0].Rule != "detractor" || c.OpenAlerts[0].Severity != "critical" || len(c.OpenAlerts[0].AlertID) != 16 ||
+		!slices.Equal(c.OpenAlerts[0].Reasons, []string{"NPS answer 2 (detractor: 0-6)"}) {
+		t.Errorf("open alerts %+v: want the detractor alert, with its reason", c.OpenAlerts)
 	}
 	if c.Counters["lifetime_value"] != 120.0 || c.Counters["nps"] != 2.0 {
 		t.Errorf("counters %v: want lifetime_value 120, nps 2", c.Counters)
