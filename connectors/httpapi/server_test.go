@@ -161,8 +161,8 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 			} `json:"components"`
 		} `json:"health"`
 		OpenAlerts []struct {
-			Rule     string `json:"rule"`
-			Severity string `json:"severity"`
+			Rule     string   `json:"rule"`
+			Severity string   `json:"severity"`
 			AlertID  string   `json:"alert_id"`
 			Reasons  []string `json:"reasons"`
 		} `json:"open_alerts"`
