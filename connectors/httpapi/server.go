@@ -98,8 +98,10 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger, opts 
 		mux.Handle("GET /{$}", a.console)
 		mux.Handle("GET /console/", a.console)
 		mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
-			// Relative: the console works behind any path prefix.
-			http.Redirect(w, r, "./", http.StatusFound)
+			// Relative, as sent (http.Redirect would make it absolute):
+			// the console works behind any path prefix.
+			w.Header().Set("Location", "./")
+			w.WriteHeader(http.StatusFound)
 		})
 	}
 	return mux
