@@ -12,10 +12,13 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
@@ -281,5 +284,40 @@ func TestPartialWithoutPeers(t *testing.T) {
 	var k kpisAnswer
 	if code := get(t, srv.URL+"/v1/kpis", &k); code != http.StatusOK || k.Partial || !slices.Equal(k.Partitions.Answered, []int32{0}) {
 		t.Errorf("kpis holding all: %d partial %v %+v; want complete", code, k.Partial, k.Partitions)
+	}
+}
+
+// With a console, / serves it and /ui redirects to it relatively (so that
+// a proxy's path prefix is kept); without one, / is 404.
+func TestConsoleRoutes(t *testing.T) {
+	srv, src := newServer(t)
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "console "+r.URL.Path) })
+	with := httptest.NewServer(Handler(src, prometheus.NewRegistry(), zerolog.Nop(), WithConsole(page)))
+	defer with.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(with.URL + "/ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "./" {
+		t.Errorf("/ui: %d Location %q; want 302 to ./", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for path, want := range map[string]string{"/": "console /", "/console/app.js": "console /console/app.js"} {
+		resp, err := http.Get(with.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("GET %s: %d %q; want the console's %q", path, resp.StatusCode, body, want)
+		}
+	}
+	if code := get(t, with.URL+"/v1/funnel", nil); code != http.StatusOK {
+		t.Errorf("/v1/funnel beside the console: %d", code)
+	}
+	if code := get(t, srv.URL+"/", nil); code != http.StatusNotFound {
+		t.Errorf("/ without a console: %d, want 404", code)
 	}
 }
