@@ -33,7 +33,7 @@ func browserPath(t *testing.T) string {
 // console in headless Chromium as a CS lead would: the overview shows the
 // funnel's numbers, the at-risk list lists open alerts, filtering it by a
 // rule leaves that rule's alerts only, and a customer's page shows its
-// health and its alerts' reasons. LIFELINE_CONSOLE_SHOTS=DIR saves a
+// health, its alerts' reasons and its timeline. LIFELINE_CONSOLE_SHOTS=DIR saves a
 // screenshot of each page there.
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
@@ -192,7 +192,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	do("customer page", chromedp.Click(chromedp.CSS(`#alerts tbody tr a[data-customer-link]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#customer-health [data-field="score"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#customer-alerts tr[data-rule="`+rule+`"] .reasons`)),
-		chromedp.WaitVisible(chromedp.CSS(`#components tr[data-component="sentiment"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#components tr[data-component="sentiment"]`)),
+		// The demo keeps timelines: the customer's records are listed.
+		chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-kind="stage"]`)))
 	id, score := text(`#customer-id`), text(`#customer-health [data-field="score"]`)
 	reasons := text(`#customer-alerts tr[data-rule="` + rule + `"] .reasons`)
 	shot("customer")

@@ -123,6 +123,7 @@ func TestClusterFunnelKPIsAndAlerts(t *testing.T) {
 	t.Parallel()
 	const parts = 6
 	c := newCluster(t, parts)
+	c.cfg.Engine.TimelineRecords = 50
 	a, b := twoNodes(t, c)
 	var customers []string
 	for i := range 60 {
@@ -231,6 +232,40 @@ func TestClusterFunnelKPIsAndAlerts(t *testing.T) {
 		}
 	}
 
+	// Each customer's timeline, from either instance (the other asked
+	// when it holds the customer): its records, in the order produced.
+	for _, n := range []*node{a, b} {
+		for _, id := range []string{"cus_000", "cus_003", "cus_012", "cus_021"} {
+			var tl struct {
+				ID      string `json:"customer_id"`
+				Records []struct {
+					Kind       string `json:"kind"`
+					CustomerID string `json:"customer_id"`
+					To         string `json:"to"`
+					Rule       string `json:"rule"`
+					Status     string `json:"status"`
+					At         string `json:"at"`
+				} `json:"records"`
+			}
+			if code := get(t, n.url+"/v1/customers/"+id+"/timeline", &tl); code != http.StatusOK || tl.ID != id {
+				t.Fatalf("timeline of %s from %s: %d %+v", id, n.name, code, tl)
+			}
+			var got []string
+			for i, r := range tl.Records {
+				if r.CustomerID != id {
+					t.Errorf("timeline of %s from %s: record %d %+v is another customer's", id, n.name, i, r)
+				}
+				if r.Kind != "health" {
+					got = append(got, r.Kind+" "+r.To+r.Rule+" "+r.Status)
+				}
+			}
+			want := []string{"stage acquisitionsignup ", "stage conversionfirst-purchase ", "alert detractor firing"}
+			if len(got) < 3 || !slices.Equal(got[:3], want) {
+				t.Errorf("timeline of %s from %s: %q; want it to begin %q", id, n.name, got, want)
+			}
+		}
+	}
+
 	// B's HTTP goes down (it keeps its partitions): A's answers are
 	// partial and name B's partitions as missing.
 	b.stopHTTP()
@@ -252,6 +287,15 @@ func TestClusterFunnelKPIsAndAlerts(t *testing.T) {
 	for _, al := range l.Alerts {
 		if slices.Contains(ofB, al.Partition) {
 			t.Errorf("alert of B's partition %d listed with B down", al.Partition)
+		}
+	}
+	for _, id := range customers {
+		if slices.Contains(ofB, kafka.PartitionFor(id, parts)) {
+			var inc Incomplete
+			if code := get(t, a.url+"/v1/customers/"+id+"/timeline", &inc); code != http.StatusServiceUnavailable || !slices.Equal(inc.Unsearched, ofB) {
+				t.Errorf("timeline of %s, on B's partition, with B down: %d %+v; want 503 naming %v", id, code, inc, ofB)
+			}
+			break
 		}
 	}
 }

@@ -179,11 +179,13 @@ type localAnswer struct {
 	Restoring []int32 `json:"restoring"`
 }
 
-// ask asks every peer, in parallel, for customer in its own partitions;
+// ask asks every peer, in parallel, for customer in its own partitions
+// (GET /v1/customers/{id}{suffix}?scope=local: suffix "" for the customer,
+// "/timeline" for its timeline);
 // it returns when one has found it (the others are cancelled), when all
 // have answered, or when the timeout or ctx ends, and it waits for each
 // request it started to finish.
-func (p *Peers) ask(ctx context.Context, customer string) peerAnswers {
+func (p *Peers) ask(ctx context.Context, customer, suffix string) peerAnswers {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	var out peerAnswers
@@ -201,7 +203,7 @@ func (p *Peers) ask(ctx context.Context, customer string) peerAnswers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body, ans, err := p.askOne(ctx, base, customer)
+			body, ans, err := p.askOne(ctx, base, customer, suffix)
 			results <- result{peer: base, body: body, ans: ans, err: err}
 		}()
 	}
@@ -228,9 +230,9 @@ func (p *Peers) ask(ctx context.Context, customer string) peerAnswers {
 // askOne asks one peer. A found customer comes back as its answer's body;
 // a peer that does not hold it answers 404 with the partitions it
 // searched; anything else is an error.
-func (p *Peers) askOne(ctx context.Context, base, customer string) ([]byte, localAnswer, error) {
+func (p *Peers) askOne(ctx context.Context, base, customer, suffix string) ([]byte, localAnswer, error) {
 	var ans localAnswer
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/customers/"+url.PathEscape(customer)+"?scope=local", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/customers/"+url.PathEscape(customer)+suffix+"?scope=local", nil)
 	if err != nil {
 		return nil, ans, err
 	}

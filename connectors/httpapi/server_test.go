@@ -94,12 +94,15 @@ func (s *source) Scan(ctx context.Context, fn func(p int32, customer string, st 
 	}
 	return c, nil
 }
+func (s *source) Timeline(p int32, customer string) ([]json.RawMessage, bool, error) {
+	return s.eng.Timeline(p, customer)
+}
 func (s *source) Pack() *rules.Pack { return s.eng.Pack() }
 func (s *source) Now() int64        { return s.now }
 
 func newServer(t *testing.T) (*httptest.Server, *source) {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{})
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{TimelineRecords: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
