@@ -634,7 +634,7 @@ func (e *Engine) Release(p *Partition) {
 // DropPartition deletes partition id's stored state, timers and
 // checkpoint (e.g. a store found inconsistent with the changelog).
 func (e *Engine) DropPartition(id int32) error {
-	for _, prefix := range []byte{prefixState, prefixTimer, prefixMeta, prefixTimeline} {
+	for _, prefix := range []byte{prefixState, prefixTimer, prefixMeta, prefixTimeline, prefixTimelineSlot} {
 		start := partKey(prefix, id)
 		end := partKey(prefix, id+1)
 		if err := e.db.DeleteRange(start, end, pebble.Sync); err != nil {

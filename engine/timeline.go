@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,25 +16,31 @@ import (
 // A customer's timeline is its last output records (stage, health, alert),
 // newest last, at most Options.TimelineRecords of them: what the HTTP API's
 // GET /v1/customers/{id}/timeline answers. It is a view kept beside the
-// state, not part of it: one store value per customer (prefixTimeline,
-// partition, customer id) written in the checkpoint's batch with the
-// states, so it is as durable as they are and costs nothing when off. It is
-// not in the changelog: a partition restored on another instance starts its
-// timelines afresh there.
+// state, not part of it, written in the checkpoint's batch with the
+// states (so it is as durable as they are), and costs nothing when off.
+// It is not in the changelog: a partition restored on another instance
+// starts its timelines afresh there.
+//
+// Layout: a ring of slots per customer, so that a checkpoint writes only
+// the new records, not the whole timeline again:
+//
+//	'h' partition customer            → uvarint: records written so far (n)
+//	'H' partition customer 0 slot(2)  → uvarint seq, then the record's JSON
+//
+// Record seq (0, 1, ...) goes to slot seq % TimelineRecords; a reader
+// keeps the slots whose seq is among the last TimelineRecords, in seq
+// order. A smaller TimelineRecords than the store was written with leaves
+// slots that readers skip; a larger one may leave a gap in the timelines
+// until they have had that many new records.
 
-// prefixTimeline is the timelines' key prefix (doc.go, "Store layout").
-const prefixTimeline = 'h'
+// The timelines' key prefixes (doc.go, "Store layout").
+const (
+	prefixTimeline     = 'h'
+	prefixTimelineSlot = 'H'
+)
 
-// MaxTimelineRecords bounds Options.TimelineRecords.
+// MaxTimelineRecords bounds Options.TimelineRecords (slots are 2 bytes).
 const MaxTimelineRecords = 1000
-
-// maxTimelineBytes bounds one customer's timeline value: the oldest
-// records go first beyond it, whatever their number.
-const maxTimelineBytes = 64 << 10
-
-// timelineVersion is the first byte of a timeline value; records follow,
-// each a uvarint length and the record's JSON, oldest first.
-const timelineVersion = 1
 
 // timelineLog stages a partition's timeline records between Flush and the
 // checkpoint that writes them.
@@ -49,8 +56,7 @@ type timelineLog struct {
 	batch, pending []timelineRec
 	buf            []byte
 	// scratch for Checkpoint.
-	keyBuf, valBuf []byte
-	order          []string
+	keyBuf, valBuf, slotBuf []byte
 }
 
 type timelineRec struct {
@@ -91,52 +97,79 @@ func (t *timelineLog) abort() {
 	t.batch = t.batch[:0]
 }
 
-// write adds the pending records to the checkpoint's batch b: each
-// customer's stored timeline, the new records appended, the oldest beyond
-// keep (or maxTimelineBytes) dropped. It reads the store once per customer
-// with new records. Written (once b has committed) clears them.
+// write adds the pending records to the checkpoint's batch b: each into
+// its customer's next slot, and the customer's count. It reads the store
+// once per customer with new records (its count). Written (once b has
+// committed) clears them.
 func (t *timelineLog) write(db *pebble.DB, b *pebble.Batch, part int32, keep int) error {
 	if len(t.pending) == 0 || keep <= 0 {
 		return nil
 	}
 	// Each customer once, its records in order: a stable sort by customer.
 	slices.SortStableFunc(t.pending, func(a, b timelineRec) int { return strings.Compare(a.customer, b.customer) })
-	prefix := partKey(prefixTimeline, part)
 	for i := 0; i < len(t.pending); {
 		j := i + 1
 		for j < len(t.pending) && t.pending[j].customer == t.pending[i].customer {
 			j++
 		}
 		customer := t.pending[i].customer
-		t.keyBuf = append(append(t.keyBuf[:0], prefix...), customer...)
-		var old [][]byte
-		v, closer, err := db.Get(t.keyBuf)
-		switch {
-		case errors.Is(err, pebble.ErrNotFound):
-		case err != nil:
-			return fmt.Errorf("partition %d: read customer %q's timeline: %w", part, customer, storeErr(err))
-		default:
-			old, err = decodeTimeline(v)
-			if err != nil {
-				// A view, not state: a bad value starts over.
-				old = nil
+		t.keyBuf = append(t.keyBuf[:0], prefixTimeline)
+		t.keyBuf = binary.BigEndian.AppendUint32(t.keyBuf, uint32(part))
+		t.keyBuf = append(t.keyBuf, customer...)
+		n, err := timelineCount(db, t.keyBuf)
+		if err != nil {
+			return fmt.Errorf("partition %d: read customer %q's timeline: %w", part, customer, err)
+		}
+		// Only the newest keep of this checkpoint's records can stay.
+		first := i
+		if j-i > keep {
+			n += uint64(j - i - keep)
+			first = j - keep
+		}
+		for _, r := range t.pending[first:j] {
+			t.valBuf = binary.AppendUvarint(t.valBuf[:0], n)
+			t.valBuf = append(t.valBuf, t.buf[r.start:r.end]...)
+			t.slotBuf = slotKey(t.slotBuf[:0], part, customer, n%uint64(keep))
+			if err := b.Set(t.slotBuf, t.valBuf, nil); err != nil {
+				return fmt.Errorf("partition %d: stage customer %q's timeline: %w", part, customer, err)
 			}
+			n++
 		}
-		recs := make([][]byte, 0, len(old)+j-i)
-		recs = append(recs, old...)
-		for _, r := range t.pending[i:j] {
-			recs = append(recs, t.buf[r.start:r.end])
-		}
-		t.valBuf = appendTimeline(t.valBuf[:0], recs, keep)
-		if closer != nil {
-			closer.Close() // old aliased v: encoded into valBuf above
-		}
+		t.valBuf = binary.AppendUvarint(t.valBuf[:0], n)
 		if err := b.Set(t.keyBuf, t.valBuf, nil); err != nil {
 			return fmt.Errorf("partition %d: stage customer %q's timeline: %w", part, customer, err)
 		}
 		i = j
 	}
 	return nil
+}
+
+// timelineCount reads how many records a customer's timeline has had
+// (key: its 'h' key); 0 when none, or when the value is not a count (a
+// view, not state: it starts over).
+func timelineCount(db *pebble.DB, key []byte) (uint64, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	defer closer.Close()
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return 0, nil
+	}
+	return n, nil
+}
+
+// slotKey appends a timeline slot's key to dst.
+func slotKey(dst []byte, part int32, customer string, slot uint64) []byte {
+	dst = append(dst, prefixTimelineSlot)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(part))
+	dst = append(dst, customer...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint16(dst, uint16(slot))
 }
 
 // written forgets the pending records (b has committed); the caller
@@ -147,43 +180,6 @@ func (t *timelineLog) written() {
 	if len(t.batch) == 0 {
 		t.buf = t.buf[:0]
 	}
-}
-
-// appendTimeline encodes the newest of recs (at most keep, and at most
-// maxTimelineBytes) to dst.
-func appendTimeline(dst []byte, recs [][]byte, keep int) []byte {
-	if len(recs) > keep {
-		recs = recs[len(recs)-keep:]
-	}
-	size := 0
-	first := len(recs)
-	for first > 0 && size+len(recs[first-1])+binary.MaxVarintLen32 <= maxTimelineBytes {
-		first--
-		size += len(recs[first]) + binary.MaxVarintLen32
-	}
-	dst = append(dst, timelineVersion)
-	for _, r := range recs[first:] {
-		dst = binary.AppendUvarint(dst, uint64(len(r)))
-		dst = append(dst, r...)
-	}
-	return dst
-}
-
-// decodeTimeline splits a timeline value into its records (aliasing b).
-func decodeTimeline(b []byte) ([][]byte, error) {
-	if len(b) == 0 || b[0] != timelineVersion {
-		return nil, fmt.Errorf("timeline: unknown encoding")
-	}
-	var recs [][]byte
-	for b = b[1:]; len(b) > 0; {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
-			return nil, fmt.Errorf("timeline: truncated record")
-		}
-		recs = append(recs, b[k:k+int(n)])
-		b = b[k+int(n):]
-	}
-	return recs, nil
 }
 
 // Timeline returns customer's last output records in partition id, oldest
@@ -199,20 +195,17 @@ func (e *Engine) Timeline(id int32, customer string) (recs []json.RawMessage, fo
 		p.tl.mu.Lock()
 		defer p.tl.mu.Unlock()
 	}
-	key := append(partKey(prefixTimeline, id), customer...)
-	v, closer, err := e.db.Get(key)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-	case err != nil:
-		return nil, false, fmt.Errorf("read customer %q's timeline: %w", customer, storeErr(err))
-	default:
-		defer closer.Close()
-		raw, err := decodeTimeline(v)
-		if err != nil {
-			return nil, false, fmt.Errorf("customer %q: %w", customer, err)
-		}
-		for _, r := range raw {
-			recs = append(recs, json.RawMessage(slices.Clone(r)))
+	keep := e.opts.TimelineRecords
+	if keep <= 0 {
+		return nil, false, nil
+	}
+	n, err := timelineCount(e.db, append(partKey(prefixTimeline, id), customer...))
+	if err != nil {
+		return nil, false, fmt.Errorf("read customer %q's timeline: %w", customer, err)
+	}
+	if n > 0 {
+		if recs, err = e.timelineSlots(id, customer, n, keep); err != nil {
+			return nil, false, err
 		}
 	}
 	if p != nil {
@@ -222,8 +215,47 @@ func (e *Engine) Timeline(id int32, customer string) (recs []json.RawMessage, fo
 			}
 		}
 	}
-	if keep := e.opts.TimelineRecords; len(recs) > keep {
+	if len(recs) > keep {
 		recs = recs[len(recs)-keep:]
 	}
 	return recs, len(recs) > 0, nil
+}
+
+// timelineSlots reads a customer's stored records: those of its slots
+// whose seq is among the last keep of n, in seq order.
+func (e *Engine) timelineSlots(id int32, customer string, n uint64, keep int) ([]json.RawMessage, error) {
+	lower := slotKey(nil, id, customer, 0)
+	upper := slotKey(nil, id, customer, 0)
+	upper[len(upper)-3]++ // the byte after the customer: 0 → 1
+	iter, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper[:len(upper)-2]})
+	if err != nil {
+		return nil, fmt.Errorf("read customer %q's timeline: %w", customer, storeErr(err))
+	}
+	defer iter.Close()
+	from := uint64(0)
+	if n > uint64(keep) {
+		from = n - uint64(keep)
+	}
+	type seqRec struct {
+		seq uint64
+		rec json.RawMessage
+	}
+	var got []seqRec
+	for ok := iter.First(); ok; ok = iter.Next() {
+		v := iter.Value()
+		seq, k := binary.Uvarint(v)
+		if k <= 0 || seq < from || seq >= n {
+			continue // a slot left by a larger TimelineRecords, or bad
+		}
+		got = append(got, seqRec{seq, json.RawMessage(slices.Clone(v[k:]))})
+	}
+	if err := iter.Error(); err != nil {
+		return nil, fmt.Errorf("read customer %q's timeline: %w", customer, storeErr(err))
+	}
+	slices.SortFunc(got, func(a, b seqRec) int { return cmp.Compare(a.seq, b.seq) })
+	recs := make([]json.RawMessage, len(got))
+	for i, g := range got {
+		recs[i] = g.rec
+	}
+	return recs, nil
 }

@@ -69,6 +69,14 @@ func TestTimelineKeepsTheLastRecords(t *testing.T) {
 	if got := h.timeline("ann"); !slices.Equal(got, before) {
 		t.Errorf("after a restart, ann's timeline:\n%v\nwant\n%v", got, before)
 	}
+
+	// Fewer records kept after a restart: the newest of them.
+	h.close()
+	h.opts.TimelineRecords = 2
+	h.open()
+	if got := h.timeline("ann"); !slices.Equal(got, before[2:]) {
+		t.Errorf("kept 2 after 4, ann's timeline:\n%v\nwant her last 2 records:\n%v", got, before[2:])
+	}
 }
 
 // With deferred checkpoints the timeline is written by the checkpoint
