@@ -285,6 +285,13 @@ type EngineSettings struct {
 	// after DedupeIDs or more it is applied again. 8 bytes per id per
 	// customer (store, changelog, cache). Default 8.
 	DedupeIDs int `yaml:"dedupe_ids"`
+	// TimelineRecords is how many of its last output records each
+	// customer's timeline keeps (GET /v1/customers/{id}/timeline), in the
+	// store beside its state; 0, the default, keeps none. Each checkpoint
+	// reads the record count of every customer with new records and
+	// writes the records: in the engine's benchmark, 15-25% more CPU per
+	// event.
+	TimelineRecords int `yaml:"timeline_records"`
 }
 
 // Log configures logging.
@@ -632,6 +639,9 @@ func (c *Config) Validate() error {
 	if n := c.Engine.DedupeIDs; n < 1 || n > engine.MaxDedupeIDs {
 		bad("engine.dedupe_ids: %d (expected 1 to %d event ids per customer; %d is the default)", n, engine.MaxDedupeIDs, engine.DefaultDedupeIDs)
 	}
+	if n := c.Engine.TimelineRecords; n < 0 || n > engine.MaxTimelineRecords {
+		bad("engine.timeline_records: %d (expected 0, the default: no timelines, to %d records per customer, e.g. 50)", n, engine.MaxTimelineRecords)
+	}
 	c.Ingest.validate(bad)
 	c.validateSinks(bad)
 	switch c.Log.Level {
@@ -725,6 +735,7 @@ func (e *EngineSettings) Options() engine.Options {
 		CheckpointInterval: e.CheckpointInterval.Std(),
 		CheckpointEvents:   e.CheckpointEvents,
 		DedupeIDs:          e.DedupeIDs,
+		TimelineRecords:    e.TimelineRecords,
 	}
 }
 

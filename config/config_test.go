@@ -69,6 +69,7 @@ engine:
   transaction_timeout: 2m
   session_timeout: 10s
   dedupe_ids: 100
+  timeline_records: 20
 log:
   level: debug
   format: json
@@ -108,7 +109,7 @@ input:
 	fullWant.HTTP = "0.0.0.0:8080"
 	fullWant.TLS = config.TLS{Enabled: true, CAFile: "/etc/ca.pem", ServerName: "config.internal"}
 	fullWant.SASL = config.SASL{Mechanism: "SCRAM-SHA-512", Username: "lifeline", Password: "secret"}
-	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second), DedupeIDs: 100}
+	fullWant.Engine = config.EngineSettings{AllowedLateness: config.Duration(15 * time.Minute), IdleTimeout: config.Duration(30 * time.Second), MaxEventAhead: config.Duration(2 * time.Hour), CacheStates: 1000, BlockCacheMB: 256, CheckpointInterval: config.Duration(5 * time.Second), CheckpointEvents: 0, MaxPollRecords: 200, TransactionTimeout: config.Duration(2 * time.Minute), SessionTimeout: config.Duration(10 * time.Second), DedupeIDs: 100, TimelineRecords: 20}
 	fullWant.Log = config.Log{Level: "debug", Format: "json"}
 	fullWant.CustomerField = "account_user"
 	fullWant.Ingest.HTTP = config.IngestHTTP{
@@ -296,6 +297,8 @@ func TestValidate(t *testing.T) {
 		{"no API peers at all", func(c *config.Config) { c.API.MaxPeers = 0 }, "api.max_peers"},
 		{"no dedupe ids", func(c *config.Config) { c.Engine.DedupeIDs = 0 }, "engine.dedupe_ids: 0 (expected 1 to 1024"},
 		{"too many dedupe ids", func(c *config.Config) { c.Engine.DedupeIDs = 5000 }, "engine.dedupe_ids: 5000"},
+		{"too many timeline records", func(c *config.Config) { c.Engine.TimelineRecords = 5000 }, "engine.timeline_records: 5000 (expected 0"},
+		{"negative timeline records", func(c *config.Config) { c.Engine.TimelineRecords = -1 }, "engine.timeline_records: -1"},
 		{"unknown log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"unknown log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 	}
@@ -369,7 +372,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		"LIFELINE_SASL_MECHANISM=PLAIN", "LIFELINE_SASL_USERNAME=u", "LIFELINE_SASL_PASSWORD=p",
 		"LIFELINE_ENGINE_ALLOWED_LATENESS=1m", "LIFELINE_ENGINE_IDLE_TIMEOUT=2m", "LIFELINE_ENGINE_MAX_EVENT_AHEAD=3h", "LIFELINE_ENGINE_CACHE_STATES=4", "LIFELINE_ENGINE_BLOCK_CACHE_MB=64", "LIFELINE_ENGINE_CHECKPOINT_INTERVAL=3s", "LIFELINE_ENGINE_CHECKPOINT_EVENTS=7",
 		"LIFELINE_ENGINE_MAX_POLL_RECORDS=5", "LIFELINE_ENGINE_TRANSACTION_TIMEOUT=6s", "LIFELINE_ENGINE_SESSION_TIMEOUT=7s",
-		"LIFELINE_ENGINE_DEDUPE_IDS=9",
+		"LIFELINE_ENGINE_DEDUPE_IDS=9", "LIFELINE_ENGINE_TIMELINE_RECORDS=11",
 		"LIFELINE_LOG_LEVEL=warn", "LIFELINE_LOG_FORMAT=console", "LIFELINE_CUSTOMER_FIELD=cf",
 		// ingest:
 		"LIFELINE_INGEST_HTTP_ADDR=:2", "LIFELINE_INGEST_HTTP_WRITE_KEYS=k1,k2", "LIFELINE_INGEST_HTTP_MAX_BODY_BYTES=8",
@@ -394,7 +397,7 @@ func TestApplyEnvEveryKey(t *testing.T) {
 		API:           config.API{Peers: []string{"http://a:1", "dns+http://b:2"}, PeerTimeout: config.Duration(3 * time.Second), MaxPeers: 4},
 		TLS:           config.TLS{Enabled: true, CAFile: "/ca", CertFile: "/cert", KeyFile: "/key", ServerName: "sn", InsecureSkipVerify: true},
 		SASL:          config.SASL{Mechanism: "PLAIN", Username: "u", Password: "p"},
-		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second), DedupeIDs: 9},
+		Engine:        config.EngineSettings{AllowedLateness: config.Duration(time.Minute), IdleTimeout: config.Duration(2 * time.Minute), MaxEventAhead: config.Duration(3 * time.Hour), CacheStates: 4, BlockCacheMB: 64, CheckpointInterval: config.Duration(3 * time.Second), CheckpointEvents: 7, MaxPollRecords: 5, TransactionTimeout: config.Duration(6 * time.Second), SessionTimeout: config.Duration(7 * time.Second), DedupeIDs: 9, TimelineRecords: 11},
 		Log:           config.Log{Level: "warn", Format: "console"},
 		CustomerField: "cf",
 		Ingest: config.Ingest{HTTP: config.IngestHTTP{

@@ -61,13 +61,17 @@ func BenchmarkApply(b *testing.B) {
 		// traits: a pack declaring 5 traits (the workload's identify
 		// calls carry plan and email), read by an alert and a reason.
 		traits bool
+		// timeline: Options.TimelineRecords (each customer's last output
+		// records, kept with the checkpoints).
+		timeline int
 	}{
-		{"customers=2000", 2000, 30, 0, false, false},
+		{"customers=2000", 2000, 30, 0, false, false, 0},
 		// The bound judged against the input's progress: a comparison or
 		// two per event.
-		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour, false, false},
-		{"customers=2000/names=snake_case", 2000, 30, 0, true, false},
-		{"customers=2000/traits=5", 2000, 30, 0, false, true},
+		{"customers=2000/max_event_ahead=1d", 2000, 30, 24 * time.Hour, false, false, 0},
+		{"customers=2000/names=snake_case", 2000, 30, 0, true, false, 0},
+		{"customers=2000/traits=5", 2000, 30, 0, false, true, 0},
+		{"customers=2000/timeline=50", 2000, 30, 0, false, false, 50},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			evs, span := workloadEvents(b, bc.customers, bc.days)
@@ -89,7 +93,7 @@ func BenchmarkApply(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			eng, err := engine.Open(b.TempDir(), pack, engine.Options{MaxEventAhead: bc.ahead})
+			eng, err := engine.Open(b.TempDir(), pack, engine.Options{MaxEventAhead: bc.ahead, TimelineRecords: bc.timeline})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -73,6 +73,7 @@ func (p *Partition) flush(out *Outputs) error {
 	}
 	p.ckpt.flushMeta = enc
 	out.Changelog = append(out.Changelog, ChangelogEntry{Key: MetaKey, Value: enc})
+	p.tl.stage(out, p.e.opts.TimelineRecords)
 	p.ckpt.flushed = true
 	return nil
 }
@@ -88,6 +89,7 @@ func (p *Partition) commit(changelogNext int64) error {
 	if !p.ckpt.flushed {
 		return fmt.Errorf("partition %d: commit without flush", p.id)
 	}
+	p.tl.commit()
 	for _, e := range p.dirty {
 		e.enc, e.next, e.dirty = e.next, nil, false
 		if !e.pending {
@@ -197,12 +199,19 @@ func (p *Partition) Checkpoint() error {
 	if err := b.Set(partKey(prefixMeta, p.id), p.ckpt.meta, nil); err != nil {
 		return fmt.Errorf("partition %d: stage meta: %w", p.id, err)
 	}
+	if err := p.tl.write(p.e.db, b, p.id, p.e.opts.TimelineRecords); err != nil {
+		return err
+	}
 	if p.e.failCheckpoint.CompareAndSwap(true, false) {
 		return fmt.Errorf("partition %d: checkpoint: injected failure", p.id)
 	}
+	p.tl.mu.Lock()
 	if err := b.Commit(p.writeOpts()); err != nil {
+		p.tl.mu.Unlock()
 		return fmt.Errorf("partition %d: checkpoint: %w", p.id, err)
 	}
+	p.tl.written()
+	p.tl.mu.Unlock()
 	p.batch.Close()
 	p.batch = p.e.db.NewIndexedBatch()
 	// The store has them now; pendBuf may be reused.
@@ -242,6 +251,7 @@ func (p *Partition) abort() error {
 	}
 	p.timers.undo = p.timers.undo[:0]
 	p.timers.undoBuf = p.timers.undoBuf[:0]
+	p.tl.abort()
 	for _, e := range p.dirty {
 		e.dirty, e.next = false, nil
 		if !e.pending {

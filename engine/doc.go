@@ -46,6 +46,9 @@
 //	's' partition customer        → the customer's State encoding (state.go)
 //	't' partition due(8) customer → empty: the timer index, in due order
 //	'm' partition                 → the partition's Meta, JSON
+//	'h' partition customer        → how many timeline records it has had
+//	'H' partition customer 0 slot → one of its last output records
+//	                                (timeline.go; not in the changelog)
 //
 // The state encoding is versioned: a newer binary reads older encodings,
 // an older one refuses newer ones (ErrNewerState). The changelog carries

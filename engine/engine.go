@@ -104,6 +104,12 @@ type Options struct {
 	// but cannot be opened (locked by another process, written by a newer
 	// Pebble format) still fails Open.
 	RebuildCorrupt bool
+	// TimelineRecords is how many of its last output records (stage,
+	// health, alert) each customer's timeline keeps (Engine.Timeline),
+	// written with the checkpoints; at most MaxTimelineRecords. Zero, the
+	// default, keeps none and costs nothing; the runtime takes it from
+	// engine.timeline_records.
+	TimelineRecords int
 }
 
 // Lateness returns a configured allowed lateness as
@@ -195,6 +201,9 @@ type Rebuild struct {
 func Open(dir string, pack *rules.Pack, opts Options) (*Engine, error) {
 	if pack == nil {
 		return nil, errors.New("open engine: no rule pack")
+	}
+	if opts.TimelineRecords < 0 || opts.TimelineRecords > MaxTimelineRecords {
+		return nil, fmt.Errorf("open engine: TimelineRecords %d is not within 0 to %d records per customer", opts.TimelineRecords, MaxTimelineRecords)
 	}
 	if opts.DedupeIDs > MaxDedupeIDs {
 		return nil, fmt.Errorf("open engine: DedupeIDs %d is over the limit of %d ids per customer", opts.DedupeIDs, MaxDedupeIDs)
@@ -625,7 +634,7 @@ func (e *Engine) Release(p *Partition) {
 // DropPartition deletes partition id's stored state, timers and
 // checkpoint (e.g. a store found inconsistent with the changelog).
 func (e *Engine) DropPartition(id int32) error {
-	for _, prefix := range []byte{prefixState, prefixTimer, prefixMeta} {
+	for _, prefix := range []byte{prefixState, prefixTimer, prefixMeta, prefixTimeline, prefixTimelineSlot} {
 		start := partKey(prefix, id)
 		end := partKey(prefix, id+1)
 		if err := e.db.DeleteRange(start, end, pebble.Sync); err != nil {

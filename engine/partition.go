@@ -44,6 +44,7 @@ type Partition struct {
 	eval   evalScratch // eval.go
 	timers timerState  // timers.go
 	ckpt   checkpoint  // commit.go
+	tl     timelineLog // timeline.go
 }
 
 type entry struct {

@@ -56,6 +56,11 @@ type CustomerAlert struct {
 	Rule     string `json:"rule"`
 	Severity string `json:"severity"`
 	FiredAt  string `json:"fired_at"`
+	// Reasons are the rule's reason texts rendered with the customer's
+	// values as of the answer (as_of), not as of the firing: the state
+	// keeps no copy of the firing record's reasons, which are on the
+	// alerts topic. Empty when the pack no longer has the rule.
+	Reasons []string `json:"reasons"`
 }
 
 // HeldAlert is an alert rule that is not firing for the customer because
@@ -129,11 +134,14 @@ func Describe(pack *rules.Pack, id string, st *State, now int64) Customer {
 		c.Health.Inputs[rules.NumName(name)] = &x
 	}
 	for _, a := range st.Alerts {
-		sev := ""
+		ca := CustomerAlert{AlertID: AlertID(id, a.Rule, a.FiredAt, a.Seq), Rule: a.Rule, FiredAt: rfc3339(a.FiredAt), Reasons: []string{}}
 		if r := pack.Alert(a.Rule); r != nil {
-			sev = r.Severity
+			ca.Severity = r.Severity
+			for _, t := range r.Reasons {
+				ca.Reasons = append(ca.Reasons, t.String(&v))
+			}
 		}
-		c.OpenAlerts = append(c.OpenAlerts, CustomerAlert{AlertID: AlertID(id, a.Rule, a.FiredAt, a.Seq), Rule: a.Rule, Severity: sev, FiredAt: rfc3339(a.FiredAt)})
+		c.OpenAlerts = append(c.OpenAlerts, ca)
 	}
 	for i := range st.Holds {
 		h := &st.Holds[i]

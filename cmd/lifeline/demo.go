@@ -66,6 +66,8 @@ func (c *demoCmd) Run(e *env) error {
 	cfg.Rules = c.Rules
 	cfg.Engine.IdleTimeout = config.Duration(2 * time.Second)
 	cfg.Engine.MaxPollRecords = 2000
+	// The console's customer timelines (off by default in run: it costs).
+	cfg.Engine.TimelineRecords = 50
 	cfg.CreateTopics = config.CreateTopics{Enabled: true, Partitions: c.Partitions, Replication: 1}
 	if c.Ingest != "" {
 		cfg.Ingest.HTTP.Addr = c.Ingest

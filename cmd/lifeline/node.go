@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifeline-hq/lifeline/config"
+	"github.com/lifeline-hq/lifeline/connectors/console"
 	"github.com/lifeline-hq/lifeline/connectors/httpapi"
 	"github.com/lifeline-hq/lifeline/connectors/ingest"
 	"github.com/lifeline-hq/lifeline/connectors/kafka"
@@ -169,7 +170,7 @@ func (n *node) run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := httpapi.Serve(ctx, n.ln, httpapi.Handler(n.rt, n.gather, n.o.log, httpapi.WithPeers(peers))); err != nil {
+		if err := httpapi.Serve(ctx, n.ln, httpapi.Handler(n.rt, n.gather, n.o.log, httpapi.WithPeers(peers), httpapi.WithConsole(console.Handler()))); err != nil {
 			errs <- fmt.Errorf("http %s: %w", n.httpAddr(), err)
 			cancel()
 		}

@@ -58,13 +58,14 @@ func Banner(w io.Writer, broker, httpAddr string, t config.Topics, customers, da
   topics     %s (input), %s, %s, %s, %s, %s
   customers  %d over %d simulated days, %.1f simulated days per second
   rules      %s
-  HTTP       http://%s/v1/funnel  /v1/kpis  /v1/customers/cus_000001  /metrics  /readyz
+  console    http://%s/
+  HTTP       http://%s/v1/funnel  /v1/kpis  /v1/alerts  /v1/customers/cus_000001  /metrics  /readyz
 
 Watch the alerts with an external Kafka client:
   kcat -b %s -C -t %s -f '%%k %%s\n'
 
 `, broker, t.Input, t.Alerts, t.Health, t.Stages, t.DeadLetters, t.Changelog,
-		customers, days, speed, rulesVersion, httpAddr, broker, t.Alerts)
+		customers, days, speed, rulesVersion, httpAddr, httpAddr, broker, t.Alerts)
 }
 
 // Clock runs simulated time from start at speed days per second of wall

@@ -179,11 +179,13 @@ type localAnswer struct {
 	Restoring []int32 `json:"restoring"`
 }
 
-// ask asks every peer, in parallel, for customer in its own partitions;
+// ask asks every peer, in parallel, for customer in its own partitions
+// (GET /v1/customers/{id}{suffix}?scope=local: suffix "" for the customer,
+// "/timeline" for its timeline);
 // it returns when one has found it (the others are cancelled), when all
 // have answered, or when the timeout or ctx ends, and it waits for each
 // request it started to finish.
-func (p *Peers) ask(ctx context.Context, customer string) peerAnswers {
+func (p *Peers) ask(ctx context.Context, customer, suffix string) peerAnswers {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	var out peerAnswers
@@ -201,7 +203,7 @@ func (p *Peers) ask(ctx context.Context, customer string) peerAnswers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body, ans, err := p.askOne(ctx, base, customer)
+			body, ans, err := p.askOne(ctx, base, customer, suffix)
 			results <- result{peer: base, body: body, ans: ans, err: err}
 		}()
 	}
@@ -228,9 +230,9 @@ func (p *Peers) ask(ctx context.Context, customer string) peerAnswers {
 // askOne asks one peer. A found customer comes back as its answer's body;
 // a peer that does not hold it answers 404 with the partitions it
 // searched; anything else is an error.
-func (p *Peers) askOne(ctx context.Context, base, customer string) ([]byte, localAnswer, error) {
+func (p *Peers) askOne(ctx context.Context, base, customer, suffix string) ([]byte, localAnswer, error) {
 	var ans localAnswer
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/customers/"+url.PathEscape(customer)+"?scope=local", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/customers/"+url.PathEscape(customer)+suffix+"?scope=local", nil)
 	if err != nil {
 		return nil, ans, err
 	}
@@ -266,4 +268,80 @@ func (p *Peers) askOne(ctx context.Context, base, customer string) ([]byte, loca
 		ans.Partition = nil
 	}
 	return body, ans, nil
+}
+
+// maxPeerListBody bounds a peer's answer to a cluster-wide question (an
+// alert page of at most maxAlertLimit+1 alerts, a meta per partition).
+const maxPeerListBody = 16 << 20
+
+// peerBody is one peer's answer to gather: its 200 body, or why there is
+// none.
+type peerBody struct {
+	peer string
+	body []byte
+	err  error
+}
+
+// gather asks every peer, in parallel, GET path with query and
+// scope=local (its own partitions only: one hop, no loops), and returns
+// each peer's answer once all have answered or the timeout or ctx has
+// ended. Only a 200 answer counts; it waits for each request it started.
+func (p *Peers) gather(ctx context.Context, path string, query url.Values) ([]peerBody, []PeerError) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	urls, errs := p.resolve(ctx)
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("scope", "local")
+	out := make([]peerBody, len(urls))
+	var wg sync.WaitGroup
+	for i, base := range urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, err := p.getLocal(ctx, base+path+"?"+q.Encode())
+			out[i] = peerBody{peer: base, body: body, err: err}
+		}()
+	}
+	wg.Wait()
+	var ok []peerBody
+	for _, b := range out {
+		if b.err != nil {
+			errs = append(errs, PeerError{Peer: b.peer, Error: b.err.Error()})
+			continue
+		}
+		ok = append(ok, b)
+	}
+	return ok, errs
+}
+
+// getLocal GETs u from a peer and returns its 200 answer's body.
+func (p *Peers) getLocal(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("ask: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerListBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer: %w", err)
+	}
+	if len(body) > maxPeerListBody {
+		return nil, fmt.Errorf("answer longer than %d bytes", maxPeerListBody)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("answered %s: %.200s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }

@@ -32,6 +32,14 @@ type Source interface {
 	Search(ctx context.Context, customer string) (kafka.Search, error)
 	// OwnerOf finds the group member that holds input partition p.
 	OwnerOf(ctx context.Context, p int32) (kafka.Owner, bool)
+	// Coverage says which input partitions are held here, restored or
+	// being restored, and how many the input topic has.
+	Coverage(ctx context.Context) (kafka.Coverage, error)
+	// Scan calls fn with every customer's committed state in the
+	// partitions held here and restored, and says which those were.
+	Scan(ctx context.Context, fn func(p int32, customer string, st *engine.State) error) (kafka.Coverage, error)
+	// Timeline reads a customer's last output records in partition p.
+	Timeline(p int32, customer string) ([]json.RawMessage, bool, error)
 	// Pack is the rule pack in force.
 	Pack() *rules.Pack
 	// Now is the engine's notion of now (Unix ms): the wall clock, or the
@@ -46,11 +54,16 @@ type HandlerOption func(*api)
 // none).
 func WithPeers(p *Peers) HandlerOption { return func(a *api) { a.peers = p } }
 
+// WithConsole serves the web console h at / (and its assets under
+// /console/), with /ui redirecting to it (nil: no console, / is 404).
+func WithConsole(h http.Handler) HandlerOption { return func(a *api) { a.console = h } }
+
 // api is the state of the handler.
 type api struct {
-	src   Source
-	log   zerolog.Logger
-	peers *Peers
+	src     Source
+	log     zerolog.Logger
+	peers   *Peers
+	console http.Handler
 }
 
 // Handler returns the HTTP handler for src; gatherer serves /metrics.
@@ -73,14 +86,27 @@ func Handler(src Source, gatherer prometheus.Gatherer, log zerolog.Logger, opts 
 		writeJSON(w, code, map[string]any{"ready": ok, "reason": why})
 	})
 	mux.HandleFunc("GET /v1/customers/{id}", a.customer)
-	mux.HandleFunc("GET /v1/funnel", func(w http.ResponseWriter, r *http.Request) {
-		t := engine.Totals(src.Metas())
-		writeJSON(w, http.StatusOK, engine.FunnelOf(src.Pack(), t))
-	})
-	mux.HandleFunc("GET /v1/kpis", func(w http.ResponseWriter, r *http.Request) {
-		t := engine.Totals(src.Metas())
-		writeJSON(w, http.StatusOK, engine.KPIsOf(src.Pack(), t))
-	})
+	mux.HandleFunc("GET /v1/customers/{id}/timeline", a.timeline)
+	mux.HandleFunc("GET /v1/alerts", a.alerts)
+	mux.HandleFunc("GET /v1/funnel", a.clusterAnswer("/v1/funnel", func(t engine.Meta) any { return engine.FunnelOf(src.Pack(), t) }))
+	mux.HandleFunc("GET /v1/kpis", a.clusterAnswer("/v1/kpis", func(t engine.Meta) any {
+		k := engine.KPIsOf(src.Pack(), t)
+		return struct {
+			engine.KPIs
+			// Bands counts scored customers per health band.
+			Bands map[string]int64 `json:"bands"`
+		}{k, t.Bands}
+	}))
+	if a.console != nil {
+		mux.Handle("GET /{$}", a.console)
+		mux.Handle("GET /console/", a.console)
+		mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+			// Relative, as sent (http.Redirect would make it absolute):
+			// the console works behind any path prefix.
+			w.Header().Set("Location", "./")
+			w.WriteHeader(http.StatusFound)
+		})
+	}
 	return mux
 }
 
@@ -124,6 +150,41 @@ type Incomplete struct {
 // here; a customer not found in them is asked of the peers (unless the
 // request is ?scope=local, as the peers' own requests are).
 func (a *api) customer(w http.ResponseWriter, r *http.Request) {
+	a.lookup(w, r, "", func(id string, s *kafka.Search) (any, error) {
+		c := engine.Describe(a.src.Pack(), id, &s.State, a.src.Now())
+		return struct {
+			engine.Customer
+			Partition int32 `json:"partition"`
+		}{c, s.Partition}, nil
+	})
+}
+
+// Timeline is the answer of GET /v1/customers/{id}/timeline.
+type Timeline struct {
+	ID        string `json:"customer_id"`
+	Partition int32  `json:"partition"`
+	// Records are the customer's last output records (stage, health,
+	// alert), oldest first, as the instance holding its partition kept
+	// them (engine.timeline_records); empty when it keeps none.
+	Records []json.RawMessage `json:"records"`
+}
+
+// timeline answers GET /v1/customers/{id}/timeline: found as a customer
+// is, its last output records.
+func (a *api) timeline(w http.ResponseWriter, r *http.Request) {
+	a.lookup(w, r, "/timeline", func(id string, s *kafka.Search) (any, error) {
+		recs, _, err := a.src.Timeline(s.Partition, id)
+		if recs == nil {
+			recs = []json.RawMessage{}
+		}
+		return Timeline{ID: id, Partition: s.Partition, Records: recs}, err
+	})
+}
+
+// lookup finds customer {id} and answers with what found makes of it:
+// here, or from a peer asked GET /v1/customers/{id}{suffix}?scope=local;
+// or 404, 421 or 503 when it is not found (see customer).
+func (a *api) lookup(w http.ResponseWriter, r *http.Request, suffix string, found func(id string, s *kafka.Search) (any, error)) {
 	id := r.PathValue("id")
 	local := false
 	switch scope := r.URL.Query().Get("scope"); scope {
@@ -142,11 +203,14 @@ func (a *api) customer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Found {
-		c := engine.Describe(a.src.Pack(), id, &s.State, a.src.Now())
-		writeJSON(w, http.StatusOK, struct {
-			engine.Customer
-			Partition int32 `json:"partition"`
-		}{c, s.Partition})
+		v, err := found(id, &s)
+		if err != nil {
+			a.log.Warn().Err(err).Str("customer", id).Msg("read a customer")
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
 		return
 	}
 	if local {
@@ -174,7 +238,7 @@ func (a *api) customer(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if int(s.Partitions) > len(searched) {
-		ans := a.peers.ask(r.Context(), id)
+		ans := a.peers.ask(r.Context(), id, suffix)
 		if ans.found != nil {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusOK)

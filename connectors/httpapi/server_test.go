@@ -74,12 +74,35 @@ func (s *source) OwnerOf(_ context.Context, p int32) (kafka.Owner, bool) {
 	}
 	return kafka.Owner{}, false
 }
+func (s *source) Coverage(context.Context) (kafka.Coverage, error) {
+	c := kafka.Coverage{Partitions: s.parts}
+	for p := range s.parts {
+		if ready, ok := s.held[p]; ok && ready {
+			c.Held = append(c.Held, p)
+		} else if ok {
+			c.Restoring = append(c.Restoring, p)
+		}
+	}
+	return c, nil
+}
+func (s *source) Scan(ctx context.Context, fn func(p int32, customer string, st *engine.State) error) (kafka.Coverage, error) {
+	c, _ := s.Coverage(ctx)
+	for _, p := range c.Held {
+		if err := s.eng.Scan(ctx, p, func(customer string, st *engine.State) error { return fn(p, customer, st) }); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+func (s *source) Timeline(p int32, customer string) ([]json.RawMessage, bool, error) {
+	return s.eng.Timeline(p, customer)
+}
 func (s *source) Pack() *rules.Pack { return s.eng.Pack() }
 func (s *source) Now() int64        { return s.now }
 
 func newServer(t *testing.T) (*httptest.Server, *source) {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{})
+	eng, err := engine.Open(t.TempDir(), rules.Default(), engine.Options{TimelineRecords: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,9 +163,10 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 			Inputs     map[string]*float64 `json:"inputs"`
 		} `json:"health"`
 		OpenAlerts []struct {
-			Rule     string `json:"rule"`
-			Severity string `json:"severity"`
-			AlertID  string `json:"alert_id"`
+			Rule     string   `json:"rule"`
+			Severity string   `json:"severity"`
+			AlertID  string   `json:"alert_id"`
+			Reasons  []string `json:"reasons"`
 		} `json:"open_alerts"`
 		Counters map[string]any `json:"counters"`
 	}
@@ -185,8 +209,9 @@ func TestCustomerExplainsStageHealthAndAlerts(t *testing.T) {
 	if nps, ok := bob.Health.Inputs["nps"]; !ok || nps != nil || bob.Counters["nps"] != nil {
 		t.Errorf("bob, no NPS answer: inputs.nps %v (present %v), counters.nps %v: want both null", nps, ok, bob.Counters["nps"])
 	}
-	if len(c.OpenAlerts) != 1 || c.OpenAlerts[0].Rule != "detractor" || c.OpenAlerts[0].Severity != "critical" || len(c.OpenAlerts[0].AlertID) != 16 {
-		t.Errorf("open alerts %+v: want the detractor alert", c.OpenAlerts)
+	if len(c.OpenAlerts) != 1 || c.OpenAlerts[0].Rule != "detractor" || c.OpenAlerts[0].Severity != "critical" || len(c.OpenAlerts[0].AlertID) != 16 ||
+		!slices.Equal(c.OpenAlerts[0].Reasons, []string{"NPS answer 2 (detractor: 0-6)"}) {
+		t.Errorf("open alerts %+v: want the detractor alert, with its reason", c.OpenAlerts)
 	}
 	if c.Counters["lifetime_value"] != 120.0 || c.Counters["nps"] != 2.0 {
 		t.Errorf("counters %v: want lifetime_value 120, nps 2", c.Counters)

@@ -14,6 +14,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -891,6 +892,12 @@ func (r *Runtime) partitionCount(ctx context.Context) (int32, error) {
 // Lookup reads a customer's committed state.
 func (r *Runtime) Lookup(p int32, customer string) (engine.State, bool, error) {
 	return r.eng.Lookup(p, customer)
+}
+
+// Timeline reads a customer's last output records in partition p
+// (engine.Engine.Timeline).
+func (r *Runtime) Timeline(p int32, customer string) ([]json.RawMessage, bool, error) {
+	return r.eng.Timeline(p, customer)
 }
 
 // Pack is the rule pack in force.
