@@ -40,8 +40,7 @@ type Output struct {
 	// From and To are the stages of a stage record; Status is an alert
 	// record's firing or resolved. For metrics, without parsing Value.
 	From, To, Status string
-	// At is the record's event time (its "at"), Unix ms: the Kafka
-	// record's timestamp.
+	// At is the record's event time (its "at"), Unix ms.
 	At int64
 }
 

@@ -292,10 +292,12 @@ func (w *worker) process(s step) result {
 	topics := &w.r.cfg.Topics
 	w.prod = w.prod[:0]
 	for _, o := range out.Records {
-		// The record's timestamp is its event time, as its "at" says,
-		// so that a topic's time index and retention follow the events.
+		// The timestamp stays the time of producing, not the event time
+		// ("at"): time-based retention and compaction follow record
+		// timestamps, and a backfill's records, dated months ago, would
+		// be deleted as soon as they were written.
 		w.prod = append(w.prod, kgo.Record{Topic: topicFor(topics, o.Kind), Key: keyBytes(o.Key), Value: o.Value,
-			Timestamp: time.UnixMilli(o.At), Headers: w.headersOf(o.Kind)})
+			Headers: w.headersOf(o.Kind)})
 	}
 	w.prodCL = w.prodCL[:0]
 	for _, c := range out.Changelog {
