@@ -353,7 +353,7 @@ func (p *Partition) move(e *entry, t *rules.Transition, now int64, eventID strin
 	out.stringField("to", t.To)
 	out.stringField("rule", t.Name)
 	out.eventIDField(eventID)
-	out.end(KindStage, e.key, now, start)
+	out.end(KindStage, e.key, start)
 	r := &out.Records[len(out.Records)-1]
 	r.Rule, r.From, r.To = t.Name, from, t.To
 }
@@ -384,7 +384,7 @@ func (p *Partition) emitHealth(e *entry, now int64, score float64, band rules.Ba
 	}
 	out.buf = append(out.buf, '}')
 	p.profileField(out)
-	out.end(KindHealth, e.key, now, start)
+	out.end(KindHealth, e.key, start)
 }
 
 // AlertID is the deterministic id of an alert firing: the same customer,
@@ -566,7 +566,7 @@ func (p *Partition) emitAlert(e *entry, oa OpenAlert, severity, status string, n
 		out.stringField("resolved_by", cause)
 	}
 	p.profileField(out)
-	out.end(KindAlert, e.key, now, start)
+	out.end(KindAlert, e.key, start)
 	r := &out.Records[len(out.Records)-1]
 	r.Rule, r.Status = rule, status
 }

@@ -40,8 +40,6 @@ type Output struct {
 	// From and To are the stages of a stage record; Status is an alert
 	// record's firing or resolved. For metrics, without parsing Value.
 	From, To, Status string
-	// At is the record's event time (its "at"), Unix ms.
-	At int64
 }
 
 // SchemaVersion is the version of the output records' shape, in every
@@ -99,11 +97,11 @@ func (o *Outputs) begin(kind Kind, customer string, at int64, version string) in
 	return start
 }
 
-func (o *Outputs) end(kind Kind, customer string, at int64, start int) {
+func (o *Outputs) end(kind Kind, customer string, start int) {
 	o.buf = append(o.buf, '}')
 	// Full slice expression: a later append to buf must never write into
 	// this record's bytes.
-	o.Records = append(o.Records, Output{Kind: kind, Key: customer, At: at, Value: o.buf[start:len(o.buf):len(o.buf)]})
+	o.Records = append(o.Records, Output{Kind: kind, Key: customer, Value: o.buf[start:len(o.buf):len(o.buf)]})
 }
 
 func (o *Outputs) field(name string) {
